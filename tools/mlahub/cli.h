@@ -1,0 +1,55 @@
+// Shared plumbing of the mlahub command-line tool: error printing, exit codes,
+// stdin/stdout helpers. Only main() and the Run* functions turn a Status into
+// an exit code.
+//
+// Exit codes (README "Exit codes"):
+//   0 success                       4 not found
+//   1 internal error                5 I/O, permission or unavailable
+//   2 usage / invalid argument      6 corruption or failed verification
+//   3 refused: a named protocol error (bad_signature, expired, ...)
+//   7 bad passphrase
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "mlahub/core/bytes.h"
+#include "mlahub/core/status.h"
+
+namespace mlahub::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInternal = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitRefused = 3;
+inline constexpr int kExitNotFound = 4;
+inline constexpr int kExitIo = 5;
+inline constexpr int kExitCorrupt = 6;
+inline constexpr int kExitBadPassphrase = 7;
+
+int ExitCodeFor(const Status& s);
+
+// Prints the error ("mlahub: <code>: <message>" on stderr, or a JSON object
+// {"error":{"code":"...","message":"..."}} on stdout with --json) and
+// returns its exit code.
+int Fail(const Status& s, bool json);
+
+// Whole of standard input (bounded), and binary-safe standard output.
+Result<Bytes> ReadStdin(size_t max_bytes);
+Status WriteStdout(ByteView data);
+
+// Reads a passphrase: from the environment variable named `env_var` if set,
+// else from the terminal without echo (twice if `confirm`). Empty if neither.
+Result<std::string> ReadPassphrase(const std::string& env_var, bool confirm);
+
+// The process exit code set by whichever subcommand ran.
+int& ExitCode();
+
+// Each command group registers its subcommands on the root app.
+void RegisterKeyCommands(CLI::App& app);       // keygen
+void RegisterEnvelopeCommands(CLI::App& app);  // envelope seal|open|inspect
+void RegisterRequestCommands(CLI::App& app);   // request template|kinds
+void RegisterLedgerCommands(CLI::App& app);    // ledger ...
+
+}  // namespace mlahub::cli
