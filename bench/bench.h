@@ -1,0 +1,30 @@
+// Benchmark registration and small shared helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace mlahub::bench {
+
+void RegisterEnvelopeBench(CLI::App& app, int& rc);
+void RegisterLedgerBench(CLI::App& app, int& rc);
+
+inline double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median of a sample (copies).
+inline double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Peak resident set size of this process, bytes (from /proc/self/status VmHWM).
+uint64_t PeakRssBytes();
+
+}  // namespace mlahub::bench
