@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)parsed->message_id();
     }
     auto r = envelope::Open(frame, f.recipient, f.sender.Public(), opt);
-    if (r.ok()) (void)envelope::BodyToJson(r->payload);
+    if (r.ok()) (void)envelope::BodyToJson(r->payload());
     return 0;
   }
   Bytes frame = f.valid;

@@ -185,6 +185,23 @@ bool AeadDecrypt(const AeadKey& key, const AeadNonce& nonce, ByteView ct, ByteVi
   return true;
 }
 
+void AeadEncryptInPlace(const AeadKey& key, const AeadNonce& nonce, uint8_t* buf, size_t plaintext_len,
+                        ByteView aad) {
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(buf, &clen, buf, plaintext_len, aad.data(), aad.size(), nullptr,
+                                             nonce.data(), key.data());
+}
+bool AeadDecryptInPlace(const AeadKey& key, const AeadNonce& nonce, uint8_t* buf, size_t len, ByteView aad) {
+  if (len < kAeadTagSize) return false;
+  unsigned long long mlen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, &mlen, nullptr, buf, len, aad.data(), aad.size(),
+                                                 nonce.data(), key.data()) != 0) {
+    sodium_memzero(buf, len);
+    return false;
+  }
+  return true;
+}
+
 // ---- KDF ----
 Secret<32> DeriveKey(std::string_view label, std::initializer_list<ByteView> parts) {
   crypto_generichash_state st;

@@ -95,6 +95,19 @@ Result<wire::MessageKind> ParseKind(std::string_view name) {
 
 crypto::Digest32 EnvelopeHash(ByteView frame) { return crypto::Sha256(frame); }
 
+SecureBuffer::~SecureBuffer() {
+  if (data_) crypto::Wipe(data_.get(), size_);
+}
+SecureBuffer& SecureBuffer::operator=(SecureBuffer&& o) noexcept {
+  if (this != &o) {
+    if (data_) crypto::Wipe(data_.get(), size_);
+    data_ = std::move(o.data_);
+    size_ = o.size_;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
 Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
                    const identity::PublicIdentity& recipient, ByteView payload, const Clock& clock) {
   if (!IsKnownKind(p.kind)) return Status::UnknownKind("cannot seal kind " + KindName(p.kind));
@@ -172,9 +185,7 @@ Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
   PutU32LeAt(ct, static_cast<uint32_t>(payload.size()));
   std::memcpy(ct + 4, payload.data(), payload.size());
   std::memset(ct + framed, 0, padded - framed);
-  Bytes sealed = crypto::AeadEncrypt(key, nonce, ByteView(ct, padded), header);
-  crypto::Wipe(ct, padded);
-  std::memcpy(ct, sealed.data(), ct_len);
+  crypto::AeadEncryptInPlace(key, nonce, ct, padded, header);
   crypto::Digest32 ct_hash = crypto::Blake2b256(ByteView(ct, ct_len));
   std::memcpy(ct + ct_len, ct_hash.data(), ct_hash.size());
   crypto::Signature sig = sender.sign.Sign(SignedBytes(header, ct_hash));
@@ -240,7 +251,7 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
   bool addressed_to_me = h.recipient()->string_view() == me.id.str() && VecEquals(h.recipient_key_id(), my_kid);
 
   // Decrypts with the header as associated data; false if either fails.
-  auto decrypt = [&](Bytes& plain) -> bool {
+  auto decrypt = [&](SecureBuffer& plain) -> bool {
     const auto* ek = h.ephemeral_key();
     const auto* nv = h.nonce();
     if (ek == nullptr || ek->size() != crypto::kX25519KeySize || nv == nullptr ||
@@ -253,17 +264,18 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
     crypto::AeadKey key = PayloadKey(ByteView(shared->data(), shared->size()), eph, me.enc.public_key());
     crypto::AeadNonce nonce;
     std::copy(nv->begin(), nv->end(), nonce.begin());
-    return crypto::AeadDecrypt(key, nonce, env.ciphertext, env.header_bytes, plain);
+    plain = SecureBuffer(env.ciphertext.size());
+    std::memcpy(plain.data(), env.ciphertext.data(), env.ciphertext.size());
+    return crypto::AeadDecryptInPlace(key, nonce, plain.data(), plain.size(), env.header_bytes);
   };
 
-  Bytes plain;
+  SecureBuffer plain;
   if (!crypto::Verify(sender.sign_key, SignedBytes(env.header_bytes, env.ciphertext_hash), env.signature)) {
     // Say which part changed. If the payload still opens with this header as
     // associated data, header and ciphertext are as sealed: the signature (or
     // the signer) is wrong. If not, the header was altered.
     if (addressed_to_me && !decrypt(plain))
       return Status::TamperedHeader("header was altered after sealing (signature and encryption binding fail)");
-    crypto::Wipe(plain.data(), plain.size());
     return Status::BadSignature("signature does not verify with " + sender.id.str() + "'s key");
   }
   crypto::Digest32 ch = crypto::Blake2b256(env.ciphertext);
@@ -287,12 +299,12 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
   if (!decrypt(plain)) return Status::TamperedCiphertext("payload does not decrypt with this node's key");
 
   // Unframe: u32le(len) || payload || zero padding.
-  struct Wiper { Bytes& b; ~Wiper() { crypto::Wipe(b.data(), b.size()); } } wiper{plain};
-  if (plain.size() < 4) return Status::Malformed("payload framing is truncated");
+  size_t plain_size = plain.size() - crypto::kAeadTagSize;
+  if (plain_size < 4) return Status::Malformed("payload framing is truncated");
   size_t len = GetU32Le(plain.data());
-  if (len > plain.size() - 4) return Status::Malformed("payload length exceeds the plaintext");
-  for (size_t i = 4 + len; i < plain.size(); ++i)
-    if (plain[i] != 0) return Status::Malformed("payload padding is not zero");
+  if (len > plain_size - 4) return Status::Malformed("payload length exceeds the plaintext");
+  for (size_t i = 4 + len; i < plain_size; ++i)
+    if (plain.data()[i] != 0) return Status::Malformed("payload padding is not zero");
   ByteView payload(plain.data() + 4, len);
   MLAHUB_RETURN_IF_ERROR(VerifyPayload(payload, h.kind()));
 
@@ -308,8 +320,8 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
   o.handling = h.handling();
   o.legal_basis = h.legal_basis();
   o.priority = h.priority();
-  o.payload.assign(payload.begin(), payload.end());
-  o.envelope_hash = EnvelopeHash(frame);
+  o.plaintext = std::move(plain);
+  o.payload_size = len;
   return o;
 }
 

@@ -104,7 +104,6 @@ nlohmann::json HeaderJson(const envelope::Opened& o) {
   h["handling"] = wire::EnumNameHandlingCode(o.handling);
   h["legal_basis"] = wire::EnumNameLegalBasis(o.legal_basis);
   h["priority"] = wire::EnumNamePriority(o.priority);
-  h["envelope_sha256"] = crypto::ToBase64(o.envelope_hash);
   return h;
 }
 
@@ -120,11 +119,12 @@ int RunOpen(const OpenArgs& a) {
   opt.max_clock_skew_ms = a.max_skew_s * 1000;
   auto opened = envelope::Open(*frame, *keys, *from, opt);
   if (!opened.ok()) return Fail(opened.status(), a.json);
-  auto body = envelope::BodyToJson(opened->payload);
+  auto body = envelope::BodyToJson(opened->payload());
   if (!body.ok()) return Fail(body.status(), a.json);
   if (a.json) {
     nlohmann::json j;
     j["header"] = HeaderJson(*opened);
+    j["header"]["envelope_sha256"] = crypto::ToBase64(envelope::EnvelopeHash(*frame));
     j["body"] = nlohmann::json::parse(*body);
     std::cout << j.dump(2) << std::endl;
   } else {

@@ -23,4 +23,13 @@ Bytes AeadEncrypt(const AeadKey& key, const AeadNonce& nonce, ByteView plaintext
 [[nodiscard]] bool AeadDecrypt(const AeadKey& key, const AeadNonce& nonce, ByteView ciphertext,
                                ByteView aad, Bytes& out);
 
+// In place: buf holds plaintext_len bytes of plaintext and room for the tag
+// after them; on return it holds ciphertext || tag (plaintext_len + 16 bytes).
+void AeadEncryptInPlace(const AeadKey& key, const AeadNonce& nonce, uint8_t* buf, size_t plaintext_len,
+                        ByteView aad);
+// In place: buf holds ciphertext || tag; on success the first len - 16 bytes
+// are the plaintext. On failure the buffer is wiped and false returned.
+[[nodiscard]] bool AeadDecryptInPlace(const AeadKey& key, const AeadNonce& nonce, uint8_t* buf, size_t len,
+                                      ByteView aad);
+
 }  // namespace mlahub::crypto

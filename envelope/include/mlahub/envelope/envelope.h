@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "mlahub/core/bytes.h"
@@ -93,6 +94,24 @@ struct OpenOptions {
   const Clock* clock = &SystemClock::Instance();
 };
 
+// A heap buffer that is not zero-filled on allocation and is wiped when it
+// dies (it holds decrypted plaintext). Move-only.
+class SecureBuffer {
+ public:
+  SecureBuffer() = default;
+  explicit SecureBuffer(size_t n) : data_(new uint8_t[n]), size_(n) {}
+  ~SecureBuffer();
+  SecureBuffer(SecureBuffer&& o) noexcept : data_(std::move(o.data_)), size_(o.size_) { o.size_ = 0; }
+  SecureBuffer& operator=(SecureBuffer&& o) noexcept;
+  uint8_t* data() { return data_.get(); }
+  const uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<uint8_t[]> data_;
+  size_t size_ = 0;
+};
+
 struct Opened {
   // Copies of the authenticated header fields.
   std::string message_id;
@@ -106,10 +125,12 @@ struct Opened {
   wire::HandlingCode handling = wire::HandlingCode::H0;
   wire::LegalBasis legal_basis = wire::LegalBasis::Unspecified;
   wire::Priority priority = wire::Priority::Normal;
-  // The verified wire.Payload FlatBuffer (plaintext).
-  Bytes payload;
-  // SHA-256 of the whole frame: what receipts and the ledger name.
-  crypto::Digest32 envelope_hash{};
+  // The verified wire.Payload FlatBuffer (plaintext), inside `plaintext`.
+  ByteView payload() const { return ByteView(plaintext.data() + 4, payload_size); }
+
+  // Decrypted buffer: u32le(length) || payload || padding. Wiped on destruction.
+  SecureBuffer plaintext;
+  size_t payload_size = 0;
 };
 
 // The recipient's check and decryption. Errors, each with its own code:
@@ -118,6 +139,7 @@ struct Opened {
 Result<Opened> Open(ByteView frame, const identity::NodeKeys& recipient,
                     const identity::PublicIdentity& sender, const OpenOptions& options = {});
 
+// SHA-256 of the whole frame: what receipts and the ledger name.
 crypto::Digest32 EnvelopeHash(ByteView frame);
 
 // Payload helpers. BuildPayloadJson wraps a body given as JSON (the table of
