@@ -102,7 +102,7 @@ int Run(const Args& a) {
   }
   for (size_t body_size : {size_t{1024}, size_t{65536}}) {
     std::string text(body_size - 64, 'x');
-    std::string json = "{\"summary\": \"" + text + "\"}";
+    std::string json = "{\"note\": \"" + text + "\"}";
     auto payload = *envelope::BuildPayloadFromJson(wire::MessageKind::Acknowledgement, json);
     envelope::SealParams p;
     p.kind = wire::MessageKind::Acknowledgement;

@@ -15,7 +15,7 @@ namespace {
 constexpr UnixMillis kNow = 1795824000000;  // 2026-11-28T00:00:00Z
 
 const char* kMlaBody = R"({
-  "summary": "Request for bank records in a forced-labour case",
+  "summary_of_facts": "Request for bank records in a forced-labour case",
   "offences": [{"name": "Trafficking in persons"}]
 })";
 
