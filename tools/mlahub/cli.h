@@ -51,5 +51,6 @@ void RegisterKeyCommands(CLI::App& app);       // keygen
 void RegisterEnvelopeCommands(CLI::App& app);  // envelope seal|open|inspect
 void RegisterRequestCommands(CLI::App& app);   // request template|kinds
 void RegisterLedgerCommands(CLI::App& app);    // ledger ...
+void RegisterDirectoryCommands(CLI::App& app); // directory create|add|revoke|rotate|sign|show
 
 }  // namespace mlahub::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   mlahub::cli::RegisterEnvelopeCommands(app);
   mlahub::cli::RegisterRequestCommands(app);
   mlahub::cli::RegisterLedgerCommands(app);
+  mlahub::cli::RegisterDirectoryCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -81,6 +81,8 @@ class Directory {
   // Replaces the keys of an existing node (its old keys are refused from the
   // version that carries the new ones).
   Status Rotate(const identity::PublicIdentity& new_keys);
+  // For a draft edited by hand: continue from the version that is signed.
+  void ContinueFrom(uint64_t signed_version) { version_ = signed_version; }
   void NextVersion(UnixMillis now) {
     ++version_;
     issued_ms_ = now;
