@@ -9,6 +9,7 @@
 #include "mlahub/crypto/x25519.h"
 #include "mlahub/schemas/envelope_generated.h"
 #include "mlahub/schemas/json_codec.h"
+#include "mlahub/schemas/kinds.h"
 
 namespace mlahub::envelope {
 namespace {
@@ -59,38 +60,11 @@ Status VerifyPayload(ByteView payload, wire::MessageKind kind) {
 
 }  // namespace
 
-bool IsKnownKind(wire::MessageKind kind) {
-  if (kind == wire::MessageKind::Unspecified) return false;
-  for (auto k : wire::EnumValuesMessageKind())
-    if (k == kind) return true;
-  return false;
-}
+bool IsKnownKind(wire::MessageKind kind) { return schemas::IsKnownKind(kind); }
 
 Result<wire::MessageKind> ParseKind(std::string_view name) {
-  auto kebab = [](std::string_view camel) {
-    std::string out;
-    for (char c : camel) {
-      if (std::isupper(static_cast<unsigned char>(c))) {
-        if (!out.empty()) out += '-';
-        out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  };
-  std::string valid;
-  for (auto k : wire::EnumValuesMessageKind()) {
-    if (k == wire::MessageKind::Unspecified) continue;
-    std::string camel = wire::EnumNameMessageKind(k);
-    std::string kb = kebab(camel);
-    std::string short_kb = kb;
-    if (short_kb.size() > 8 && short_kb.ends_with("-request")) short_kb.resize(short_kb.size() - 8);
-    if (name == camel || name == kb || name == short_kb) return k;
-    if (!valid.empty()) valid += ", ";
-    valid += short_kb;
-  }
-  return Status::InvalidArgument("unknown kind '" + std::string(name) + "'; valid kinds: " + valid);
+  MLAHUB_ASSIGN_OR_RETURN(schemas::KindInfo k, schemas::ResolveKind(name));
+  return k.kind;
 }
 
 crypto::Digest32 EnvelopeHash(ByteView frame) { return crypto::Sha256(frame); }
@@ -120,6 +94,7 @@ Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
   UnixMillis created = p.created_ms != 0 ? p.created_ms : clock.NowMillis();
   UnixMillis expires = p.expires_ms != 0 ? p.expires_ms : created + kDefaultLifetimeMs;
   if (expires <= created) return Status::InvalidArgument("expiry must be after creation");
+  if (expires - created > kMaxLifetimeMs) return Status::InvalidArgument("an envelope may live at most 400 days");
   if (payload.size() > UINT32_MAX - 4 - kPaddingBucket - crypto::kAeadTagSize)
     return Status::Oversize("payload too large for one envelope; send it as an evidence stream");
 
@@ -217,6 +192,12 @@ Result<Parsed> Parse(ByteView f, size_t max_size) {
                           flatbuffers::Verifier::Options{.max_depth = 16, .max_tables = 64});
   if (!wire::VerifyHeaderBuffer(v)) return Status::Malformed("header is not a valid mlahub Header");
   p.header = wire::GetHeader(p.header_bytes.data());
+  const wire::Header& hd = *p.header;
+  auto len = [](const flatbuffers::Vector<uint8_t>* v) { return v == nullptr ? size_t{0} : v->size(); };
+  if (len(hd.sender_key_id()) != kKeyIdSize || len(hd.recipient_key_id()) != kKeyIdSize)
+    return Status::Malformed("header key ids must be 8 bytes each");
+  if (len(hd.ephemeral_key()) != crypto::kX25519KeySize) return Status::Malformed("header ephemeral key must be 32 bytes");
+  if (len(hd.nonce()) != crypto::kAeadNonceSize) return Status::Malformed("header nonce must be 24 bytes");
   return p;
 }
 
@@ -235,6 +216,8 @@ Status VerifyOrigin(const Parsed& env, const crypto::SignPublicKey& sender_key) 
 Status CheckTimes(const wire::Header& h, UnixMillis now, int64_t max_skew_ms) {
   if (h.created_ms() <= 0 || h.expires_ms() <= h.created_ms())
     return Status::Expired("envelope carries no valid validity window");
+  if (h.expires_ms() - h.created_ms() > kMaxLifetimeMs)
+    return Status::Expired("envelope claims a validity window longer than 400 days");
   if (now > h.expires_ms())
     return Status::Expired("envelope expired at " + FormatRfc3339(h.expires_ms()) + " (now " + FormatRfc3339(now) + ")");
   if (h.created_ms() > now + max_skew_ms)
@@ -250,23 +233,22 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
   identity::KeyId my_kid = me.Public().enc_key_id();
   bool addressed_to_me = h.recipient()->string_view() == me.id.str() && VecEquals(h.recipient_key_id(), my_kid);
 
-  // Decrypts with the header as associated data; false if either fails.
-  auto decrypt = [&](SecureBuffer& plain) -> bool {
-    const auto* ek = h.ephemeral_key();
-    const auto* nv = h.nonce();
-    if (ek == nullptr || ek->size() != crypto::kX25519KeySize || nv == nullptr ||
-        nv->size() != crypto::kAeadNonceSize)
-      return false;
+  // Decrypts with the header as associated data. kMalformed for an ephemeral
+  // key that is a low-order point (no honest sealer makes one),
+  // kTamperedCiphertext when authentication fails.
+  auto decrypt = [&](SecureBuffer& plain) -> Status {
     crypto::X25519PublicKey eph;
-    std::copy(ek->begin(), ek->end(), eph.begin());
+    std::copy(h.ephemeral_key()->begin(), h.ephemeral_key()->end(), eph.begin());
     auto shared = me.enc.Agree(eph);
-    if (!shared.ok()) return false;
+    if (!shared.ok()) return Status::Malformed("ephemeral key is a low-order point");
     crypto::AeadKey key = PayloadKey(ByteView(shared->data(), shared->size()), eph, me.enc.public_key());
     crypto::AeadNonce nonce;
-    std::copy(nv->begin(), nv->end(), nonce.begin());
+    std::copy(h.nonce()->begin(), h.nonce()->end(), nonce.begin());
     plain = SecureBuffer(env.ciphertext.size());
     std::memcpy(plain.data(), env.ciphertext.data(), env.ciphertext.size());
-    return crypto::AeadDecryptInPlace(key, nonce, plain.data(), plain.size(), env.header_bytes);
+    if (!crypto::AeadDecryptInPlace(key, nonce, plain.data(), plain.size(), env.header_bytes))
+      return Status::TamperedCiphertext("payload does not decrypt with this node's key");
+    return Status::Ok();
   };
 
   SecureBuffer plain;
@@ -274,7 +256,7 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
     // Say which part changed. If the payload still opens with this header as
     // associated data, header and ciphertext are as sealed: the signature (or
     // the signer) is wrong. If not, the header was altered.
-    if (addressed_to_me && !decrypt(plain))
+    if (addressed_to_me && !decrypt(plain).ok())
       return Status::TamperedHeader("header was altered after sealing (signature and encryption binding fail)");
     return Status::BadSignature("signature does not verify with " + sender.id.str() + "'s key");
   }
@@ -295,14 +277,19 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
                                " is not known to this version of mlahub");
   if (!MessageId::Parse(h.message_id()->string_view()).ok())
     return Status::Malformed("message id is not 32 lowercase hex characters");
+  if (h.in_reply_to() != nullptr && h.in_reply_to()->size() != 0 &&
+      !MessageId::Parse(h.in_reply_to()->string_view()).ok())
+    return Status::Malformed("in_reply_to is not a message id (32 lowercase hex characters)");
   MLAHUB_RETURN_IF_ERROR(CheckTimes(h, opt.clock->NowMillis(), opt.max_clock_skew_ms));
-  if (!decrypt(plain)) return Status::TamperedCiphertext("payload does not decrypt with this node's key");
+  MLAHUB_RETURN_IF_ERROR(decrypt(plain));
 
   // Unframe: u32le(len) || payload || zero padding.
   size_t plain_size = plain.size() - crypto::kAeadTagSize;
   if (plain_size < 4) return Status::Malformed("payload framing is truncated");
   size_t len = GetU32Le(plain.data());
   if (len > plain_size - 4) return Status::Malformed("payload length exceeds the plaintext");
+  if (plain_size != (4 + len + kPaddingBucket - 1) / kPaddingBucket * kPaddingBucket)
+    return Status::Malformed("payload padding is not the least multiple of 256 bytes");
   for (size_t i = 4 + len; i < plain_size; ++i)
     if (plain.data()[i] != 0) return Status::Malformed("payload padding is not zero");
   ByteView payload(plain.data() + 4, len);

@@ -170,30 +170,39 @@ TEST_F(EnvelopeTest, MalformedAndOversize) {
 // An independent sealer written from docs/PROTOCOL.md with the primitives
 // alone: it lets the test forge envelopes that mlahub's Seal refuses to make
 // (unknown kinds, odd payloads) and checks the documented construction.
+struct Knobs {
+  size_t extra_padding = 0;         // bytes of zero padding beyond the least
+  std::string in_reply_to;
+  bool low_order_ephemeral = false;  // an all-zero ephemeral public key
+  size_t key_id_size = 8;
+};
+
 Bytes ReferenceSeal(const identity::NodeKeys& from, const identity::PublicIdentity& to, uint8_t kind,
-                    ByteView payload, UnixMillis created, UnixMillis expires) {
+                    ByteView payload, UnixMillis created, UnixMillis expires, const Knobs& knobs = {}) {
   auto eph = crypto::X25519KeyPair::Generate();
   crypto::AeadNonce nonce;
   crypto::RandomBytes(nonce.data(), nonce.size());
   flatbuffers::FlatBufferBuilder b;
   auto skid = identity::KeyIdOf(from.sign.public_key());
   auto rkid = to.enc_key_id();
-  std::vector<uint8_t> skv(skid.begin(), skid.end()), rkv(rkid.begin(), rkid.end()),
+  std::vector<uint8_t> skv(skid.begin(), skid.begin() + knobs.key_id_size), rkv(rkid.begin(), rkid.end()),
       ekv(eph.public_key().begin(), eph.public_key().end()), nv(nonce.begin(), nonce.end());
+  if (knobs.low_order_ephemeral) std::fill(ekv.begin(), ekv.end(), 0);
   std::string mid = crypto::NewMessageIdText();
   auto hdr = wire::CreateHeaderDirect(b, 1, mid.c_str(), from.id.str().c_str(), to.id.str().c_str(),
                                       static_cast<wire::MessageKind>(kind), "REF/1", created, expires,
-                                      "", wire::HandlingCode::H0, wire::LegalBasis::Untoc,
+                                      knobs.in_reply_to.c_str(), wire::HandlingCode::H0, wire::LegalBasis::Untoc,
                                       wire::Priority::Normal, &skv, &rkv, &ekv, &nv);
   wire::FinishHeaderBuffer(b, hdr);
   Bytes header(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
   auto shared = eph.Agree(to.enc_key);
+  if (knobs.low_order_ephemeral) std::fill(shared->data(), shared->data() + 32, 0);
   std::string_view ctx{"mlahub-envelope-key-v1\0", 23};
   crypto::AeadKey key = crypto::DeriveKey(ctx, {ByteView(shared->data(), 32), eph.public_key(), to.enc_key});
   Bytes plain;
   PutU32Le(plain, static_cast<uint32_t>(payload.size()));
   plain.insert(plain.end(), payload.begin(), payload.end());
-  plain.resize((plain.size() + 255) / 256 * 256, 0);
+  plain.resize((plain.size() + 255) / 256 * 256 + knobs.extra_padding, 0);
   Bytes ct = crypto::AeadEncrypt(key, nonce, plain, header);
   auto ct_hash = crypto::Blake2b256(ct);
   Bytes signed_bytes = ToBytes(std::string_view{"mlahub-envelope-v1\0", 19});
@@ -216,6 +225,21 @@ TEST_F(EnvelopeTest, ReferenceConstructionInteroperates) {
   auto o = OpenAtNg(env);
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(Bytes(o->payload().begin(), o->payload().end()), *payload);
+}
+
+TEST_F(EnvelopeTest, StrictRulesForSignedButMalformedEnvelopes) {
+  auto payload = *BuildPayloadFromJson(wire::MessageKind::MlaRequest, kMlaBody);
+  auto seal = [&](Knobs k, UnixMillis expires = kNow + 60000) {
+    return ReferenceSeal(it_, ng_.Public(), 1, payload, kNow, expires, k);
+  };
+  EXPECT_TRUE(OpenAtNg(seal({})).ok());
+  EXPECT_EQ(OpenAtNg(seal({.extra_padding = 256})).status().code(), Code::kMalformed);
+  EXPECT_EQ(OpenAtNg(seal({.in_reply_to = "not-a-message-id"})).status().code(), Code::kMalformed);
+  EXPECT_TRUE(OpenAtNg(seal({.in_reply_to = "00112233445566778899aabbccddeeff"})).ok());
+  EXPECT_EQ(OpenAtNg(seal({.low_order_ephemeral = true})).status().code(), Code::kMalformed);
+  EXPECT_EQ(OpenAtNg(seal({.key_id_size = 7})).status().code(), Code::kMalformed);
+  EXPECT_EQ(OpenAtNg(seal({}, kNow + kMaxLifetimeMs + 1)).status().code(), Code::kExpired);
+  EXPECT_TRUE(OpenAtNg(seal({}, kNow + kMaxLifetimeMs)).ok());
 }
 
 TEST_F(EnvelopeTest, UnknownKind) {

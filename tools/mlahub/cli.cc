@@ -50,7 +50,7 @@ Result<Bytes> ReadStdin(size_t max_bytes) {
     size_t n = std::fread(buf, 1, sizeof buf, stdin);
     out.insert(out.end(), buf, buf + n);
     if (out.size() > max_bytes)
-      return Status::Oversize("standard input is larger than " + std::to_string(max_bytes) + " bytes");
+      return Status::Oversize("input is larger than the limit of " + std::to_string(max_bytes) + " bytes");
     if (n < sizeof buf) {
       if (std::ferror(stdin)) return Status::IoError("cannot read standard input");
       break;

@@ -112,7 +112,7 @@ int RunOpen(const OpenArgs& a) {
   if (!keys.ok()) return Fail(keys.status(), a.json);
   auto from = identity::LoadIdentity(a.from);
   if (!from.ok()) return Fail(from.status(), a.json);
-  auto frame = ReadStdin(a.max_size + 1);
+  auto frame = ReadStdin(a.max_size);
   if (!frame.ok()) return Fail(frame.status(), a.json);
   envelope::OpenOptions opt;
   opt.max_size = a.max_size;
@@ -142,7 +142,7 @@ struct InspectArgs {
 };
 
 int RunInspect(const InspectArgs& a) {
-  auto frame = ReadStdin(a.max_size + 1);
+  auto frame = ReadStdin(a.max_size);
   if (!frame.ok()) return Fail(frame.status(), a.json);
   auto parsed = envelope::Parse(*frame, a.max_size);
   if (!parsed.ok()) return Fail(parsed.status(), a.json);

@@ -38,6 +38,9 @@ inline constexpr size_t kDefaultMaxEnvelopeSize = 16u << 20;       // 16 MiB
 inline constexpr int64_t kDefaultMaxClockSkewMs = 5 * 60 * 1000;   // 5 minutes
 inline constexpr int64_t kDefaultLifetimeMs = 30LL * 24 * 3600 * 1000;  // 30 days
 inline constexpr size_t kPaddingBucket = 256;
+// The longest validity window an envelope may claim (expires - created).
+inline constexpr int64_t kMaxLifetimeMs = 400LL * 24 * 3600 * 1000;  // 400 days
+inline constexpr size_t kKeyIdSize = 8;
 
 // What the sender decides about an envelope. message_id empty = a fresh
 // random id; created_ms 0 = now; expires_ms 0 = created + kDefaultLifetimeMs.

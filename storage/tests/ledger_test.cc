@@ -1,0 +1,412 @@
+// The ledger over RocksDB: appends, group commit, checkpoints, proofs checked
+// against the reference at every size, reopening, read-only views, and
+// corruption that verify must name.
+#include "mlahub/storage/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "ledger_keys.h"
+#include "tamper.h"
+#include "test_util.h"
+
+namespace mlahub::storage {
+namespace {
+
+namespace L = layout;
+using testing::Reference;
+using testing::TempDir;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  LedgerOptions Options() {
+    LedgerOptions o;
+    o.create_if_missing = true;
+    o.origin = "test.mlahub.example/ledger";
+    o.signer = testing::TestSigner();
+    return o;
+  }
+  std::unique_ptr<Ledger> OpenLedger(LedgerOptions o) {
+    auto l = Ledger::Open(dir_.path(), std::move(o));
+    MLAHUB_CHECK_MSG(l.ok(), l.status().ToString());
+    return std::move(l).value();
+  }
+  std::unique_ptr<Ledger> OpenLedger() { return OpenLedger(Options()); }
+
+  static Bytes EntryBytes(uint64_t i) { return ToBytes("entry number " + std::to_string(i) + " of the test"); }
+
+  // Appends `n` entries in batches of varying size; returns the leaves.
+  static std::vector<Bytes> Fill(Ledger& l, uint64_t n) {
+    std::vector<Bytes> leaves;
+    uint64_t start = l.Size();
+    for (uint64_t i = start; i < start + n;) {
+      uint64_t batch = std::min<uint64_t>(1 + (i % 7) * 3, start + n - i);
+      std::vector<std::future<std::pair<Status, uint64_t>>> futs;
+      for (uint64_t k = 0; k < batch; ++k) {
+        auto p = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+        futs.push_back(p->get_future());
+        l.AppendAsync(EntryBytes(i + k), "id-" + std::to_string((i + k) % 10),
+                      [p](const Status& s, uint64_t idx) { p->set_value({s, idx}); });
+      }
+      for (uint64_t k = 0; k < batch; ++k) {
+        auto [s, idx] = futs[k].get();
+        MLAHUB_CHECK_MSG(s.ok(), s.ToString());
+        MLAHUB_CHECK(idx == i + k);
+        leaves.push_back(EntryBytes(i + k));
+      }
+      i += batch;
+    }
+    return leaves;
+  }
+
+  VerifyReport VerifyReadOnly() {
+    auto ro = Ledger::OpenReadOnly(dir_.path());
+    MLAHUB_CHECK_MSG(ro.ok(), ro.status().ToString());
+    return (*ro)->Verify();
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(LedgerTest, NewLedgerIsEmptyWithSignedCheckpoint) {
+  auto l = OpenLedger();
+  EXPECT_EQ(l->Size(), 0u);
+  auto root = l->Root(0);
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(*root, EmptyRoot());
+  uint64_t size = 99;
+  auto cp = l->LatestCheckpoint(&size);
+  ASSERT_TRUE(cp.ok());
+  EXPECT_EQ(size, 0u);
+  auto text = OpenNote(*cp, l->key_name(), l->public_key());
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "test.mlahub.example/ledger\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n");
+  EXPECT_TRUE(l->Verify().status.ok());
+  EXPECT_EQ(l->Entry(0).status().code(), Code::kNotFound);
+}
+
+TEST_F(LedgerTest, MissingLedgerIsNotFound) {
+  LedgerOptions o = Options();
+  o.create_if_missing = false;
+  EXPECT_EQ(Ledger::Open(dir_.path() + "/nothing", std::move(o)).status().code(), Code::kNotFound);
+  EXPECT_EQ(Ledger::OpenReadOnly(dir_.path() + "/nothing").status().code(), Code::kNotFound);
+}
+
+TEST_F(LedgerTest, AppendsAreReadableAndIndexed) {
+  auto l = OpenLedger();
+  for (uint64_t i = 0; i < 5; ++i) {
+    auto idx = l->Append(EntryBytes(i), i % 2 == 0 ? "even" : "odd");
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    EXPECT_EQ(*idx, i);
+  }
+  EXPECT_EQ(l->Size(), 5u);
+  EXPECT_EQ(*l->Entry(3), EntryBytes(3));
+  EXPECT_EQ(*l->LeafHash(3), HashLeaf(EntryBytes(3)));
+  EXPECT_EQ(*l->FindByIndexKey("even"), (std::vector<uint64_t>{0, 2, 4}));
+  EXPECT_EQ(*l->FindByIndexKey("odd"), (std::vector<uint64_t>{1, 3}));
+  EXPECT_TRUE(l->FindByIndexKey("none")->empty());
+  // An empty index key indexes nothing; any bytes are a valid entry.
+  EXPECT_EQ(*l->Append(Bytes{}, ""), 5u);
+  EXPECT_EQ(*l->Entry(5), Bytes{});
+  // Every batch got a checkpoint (one append per batch here).
+  EXPECT_EQ(*l->CheckpointSizes(), (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(LedgerTest, RefusesOversizeEntries) {
+  LedgerOptions o = Options();
+  o.max_entry_bytes = 100;
+  auto l = OpenLedger(std::move(o));
+  EXPECT_EQ(l->Append(Bytes(101, 'x')).status().code(), Code::kOversize);
+  EXPECT_EQ(l->Append(Bytes(10, 'x'), std::string(300, 'k')).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(l->Size(), 0u);
+}
+
+TEST_F(LedgerTest, ProofsAndCheckpointsMatchReferenceAtEverySize) {
+  auto l = OpenLedger();
+  const uint64_t n = 300;
+  std::vector<Bytes> leaves = Fill(*l, n);
+  ASSERT_EQ(l->Size(), n);
+  Reference ref(leaves);
+  for (uint64_t s = 0; s <= n; ++s) {
+    auto root = l->Root(s);
+    ASSERT_TRUE(root.ok()) << root.status().ToString();
+    ASSERT_EQ(*root, ref.Mth(0, s)) << "size " << s;
+    for (uint64_t m = 0; m < s; ++m) {
+      auto p = l->ProveInclusion(m, s);
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      ASSERT_EQ(p->path, ref.Path(m, 0, s)) << m << "/" << s;
+      ASSERT_EQ(p->entry, leaves[m]);
+      ASSERT_EQ(p->leaf_hash, HashLeaf(leaves[m]));
+    }
+    for (uint64_t m = 0; m <= s; ++m) {
+      auto c = l->ProveConsistency(m, s);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      ASSERT_EQ(*c, ref.Consistency(m, s)) << m << " -> " << s;
+    }
+  }
+  // Every stored checkpoint is signed, names its size and the right root.
+  auto sizes = l->CheckpointSizes();
+  ASSERT_TRUE(sizes.ok());
+  EXPECT_GT(sizes->size(), 10u);
+  for (uint64_t s : *sizes) {
+    auto note = l->CheckpointAt(s);
+    ASSERT_TRUE(note.ok());
+    auto text = OpenNote(*note, l->key_name(), l->public_key());
+    ASSERT_TRUE(text.ok()) << text.status().ToString();
+    auto cp = ParseCheckpointText(*text);
+    ASSERT_TRUE(cp.ok());
+    EXPECT_EQ(cp->size, s);
+    EXPECT_EQ(cp->origin, l->origin());
+    EXPECT_EQ(cp->root, ref.Mth(0, s));
+  }
+  EXPECT_EQ(l->CheckpointAt(n + 1).status().code(), Code::kNotFound);
+  EXPECT_EQ(l->ProveInclusion(n, n).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(l->ProveInclusion(0, n + 1).status().code(), Code::kNotFound);
+  EXPECT_EQ(l->ProveConsistency(5, 4).status().code(), Code::kInvalidArgument);
+  VerifyReport r = l->Verify();
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.entries, n);
+  EXPECT_EQ(r.checkpoints, sizes->size());
+}
+
+TEST_F(LedgerTest, GroupCommitFromManyThreads) {
+  LedgerOptions o = Options();
+  o.max_pending_entries = 256;
+  auto l = OpenLedger(std::move(o));
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1500;
+  std::atomic<int> acked{0};
+  std::mutex mu;
+  std::set<uint64_t> indices;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        l->AppendAsync(ToBytes("t" + std::to_string(t) + "-" + std::to_string(i)), "t" + std::to_string(t),
+                       [&](const Status& s, uint64_t idx) {
+                         MLAHUB_CHECK(s.ok());
+                         std::lock_guard<std::mutex> lk(mu);
+                         indices.insert(idx);
+                         acked.fetch_add(1);
+                       });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_OK(l->Close());
+  EXPECT_EQ(acked.load(), kThreads * kPerThread);
+  EXPECT_EQ(indices.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*indices.rbegin(), static_cast<uint64_t>(kThreads * kPerThread - 1));
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok());
+  EXPECT_EQ((*ro)->Size(), static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ((*ro)->FindByIndexKey("t2")->size(), static_cast<size_t>(kPerThread));
+  VerifyReport r = (*ro)->Verify();
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+}
+
+TEST_F(LedgerTest, AppendsAfterCloseFail) {
+  auto l = OpenLedger();
+  ASSERT_OK(l->Close());
+  ASSERT_OK(l->Close());
+  EXPECT_EQ(l->Append(EntryBytes(0)).status().code(), Code::kUnavailable);
+  EXPECT_EQ(l->Root(0).status().code(), Code::kUnavailable);
+  EXPECT_EQ(l->Verify().status.code(), Code::kUnavailable);
+}
+
+TEST_F(LedgerTest, ReopenContinuesAndChecksKey) {
+  {
+    auto l = OpenLedger();
+    Fill(*l, 20);
+  }
+  {
+    auto l = OpenLedger();
+    EXPECT_EQ(l->Size(), 20u);
+    EXPECT_EQ(*l->Append(EntryBytes(20)), 20u);
+  }
+  LedgerOptions other = Options();
+  other.signer = testing::TestSigner("test.mlahub.example/ledger", 8);
+  EXPECT_EQ(Ledger::Open(dir_.path(), std::move(other)).status().code(), Code::kInvalidArgument);
+  LedgerOptions origin = Options();
+  origin.origin = "elsewhere";
+  EXPECT_EQ(Ledger::Open(dir_.path(), std::move(origin)).status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(VerifyReadOnly().status.ok());
+}
+
+TEST_F(LedgerTest, ReadOnlyViewWhileWriterRuns) {
+  auto l = OpenLedger();
+  Fill(*l, 50);
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  EXPECT_EQ((*ro)->Size(), 50u);
+  EXPECT_EQ((*ro)->verifier_key(), l->verifier_key());
+  EXPECT_EQ(*(*ro)->Root(50), *l->Root(50));
+  EXPECT_EQ((*ro)->Append(EntryBytes(0)).status().code(), Code::kUnavailable);
+  Fill(*l, 10);  // the view stays at its snapshot
+  EXPECT_EQ((*ro)->Size(), 50u);
+  EXPECT_TRUE((*ro)->Verify().status.ok());
+  auto ro2 = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro2.ok());
+  EXPECT_EQ((*ro2)->Size(), 60u);
+  VerifyReport r = (*ro2)->Verify();
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  // A second writer is refused while the first holds the ledger.
+  EXPECT_FALSE(Ledger::Open(dir_.path(), Options()).ok());
+}
+
+TEST_F(LedgerTest, CheckpointIntervalSignsTailOnClose) {
+  LedgerOptions o = Options();
+  o.checkpoint_interval_ms = 3600 * 1000;
+  {
+    auto l = OpenLedger(std::move(o));
+    Fill(*l, 40);
+    uint64_t s = 0;
+    ASSERT_TRUE(l->LatestCheckpoint(&s).ok());
+    EXPECT_LT(s, 40u);  // at most the first batch was signed
+    ASSERT_OK(l->Close());
+  }
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok());
+  uint64_t s = 0;
+  ASSERT_TRUE((*ro)->LatestCheckpoint(&s).ok());
+  EXPECT_EQ(s, 40u);
+  EXPECT_TRUE((*ro)->Verify().status.ok());
+}
+
+TEST_F(LedgerTest, CheckpointIntervalSignsTailWhenIdle) {
+  LedgerOptions o = Options();
+  o.checkpoint_interval_ms = 50;
+  auto l = OpenLedger(std::move(o));
+  Fill(*l, 30);
+  // Poll (no fixed sleep decides the outcome): the idle writer signs the tail.
+  for (int i = 0; i < 400; ++i) {
+    uint64_t s = 0;
+    ASSERT_TRUE(l->LatestCheckpoint(&s).ok());
+    if (s == 30) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  uint64_t s = 0;
+  ASSERT_TRUE(l->LatestCheckpoint(&s).ok());
+  EXPECT_EQ(s, 30u);
+}
+
+// ---- corruption: verify names the first bad index ----
+
+class LedgerCorruptionTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    auto l = OpenLedger();
+    Fill(*l, 100);
+    ASSERT_OK(l->Close());
+    ASSERT_TRUE(VerifyReadOnly().status.ok());
+  }
+};
+
+TEST_F(LedgerCorruptionTest, FlippedEntryByte) {
+  { testing::Tamper(dir_.path()).Flip(L::kCfEntries, L::Be64(37), kHashSize + 3); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  ASSERT_TRUE(r.bad_index.has_value());
+  EXPECT_EQ(*r.bad_index, 37u);
+  EXPECT_EQ(r.entries, 37u);
+  // Serving a proof of the altered entry is refused too.
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  EXPECT_EQ((*ro)->ProveInclusion(37, 100).status().code(), Code::kCorruption);
+}
+
+TEST_F(LedgerCorruptionTest, FlippedLeafHash) {
+  { testing::Tamper(dir_.path()).Flip(L::kCfEntries, L::Be64(12), 0); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 12u);
+}
+
+TEST_F(LedgerCorruptionTest, FlippedNodeHash) {
+  // Leaf 63 completes levels 1..6; flip the level-4 hash (entries 48..63).
+  { testing::Tamper(dir_.path()).Flip(L::kCfNodes, L::Be64(63), 3 * kHashSize + 5); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 63u);
+  EXPECT_NE(r.status.message().find("48..63"), std::string::npos) << r.status.message();
+}
+
+TEST_F(LedgerCorruptionTest, FlippedCheckpoint) {
+  std::vector<uint64_t> sizes;
+  {
+    auto ro = Ledger::OpenReadOnly(dir_.path());
+    sizes = *(*ro)->CheckpointSizes();
+  }
+  uint64_t victim = sizes[sizes.size() / 2];
+  { testing::Tamper(dir_.path()).Flip(L::kCfCheckpoints, L::Be64(victim), 2); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_checkpoint.value_or(999), victim);
+  EXPECT_FALSE(r.bad_index.has_value());
+}
+
+TEST_F(LedgerCorruptionTest, ResignedCheckpointWithWrongRoot) {
+  // A checkpoint properly signed by the hub key but over a wrong root.
+  std::string note = SignNote(CheckpointText({"test.mlahub.example/ledger", 50, EmptyRoot()}),
+                              *testing::TestSigner());
+  { testing::Tamper(dir_.path()).Put(L::kCfCheckpoints, L::Be64(50), note); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_checkpoint.value_or(999), 50u);
+}
+
+TEST_F(LedgerCorruptionTest, DeletedEntry) {
+  { testing::Tamper(dir_.path()).Delete(L::kCfEntries, L::Be64(5)); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 5u);
+}
+
+TEST_F(LedgerCorruptionTest, AlteredHeadIsCaught) {
+  {
+    testing::Tamper t(dir_.path());
+    t.Flip(L::kCfDefault, std::string(L::kHead), 8 + 4);  // a byte of the root
+  }
+  EXPECT_EQ(VerifyReadOnly().status.code(), Code::kCorruption);
+  EXPECT_EQ(Ledger::Open(dir_.path(), Options()).status().code(), Code::kCorruption);
+}
+
+TEST_F(LedgerCorruptionTest, RecordsBeyondHeadAreCutBackOnOpen) {
+  {
+    testing::Tamper t(dir_.path());
+    t.Put(L::kCfEntries, L::Be64(100), std::string(32, 'h') + "torn");
+    t.Put(L::kCfNodes, L::Be64(101), std::string(32, 'n'));
+    t.Put(L::kCfIndex, L::IndexKey("stray", 100), "");
+  }
+  VerifyReport before = VerifyReadOnly();
+  EXPECT_EQ(before.status.code(), Code::kCorruption);
+  EXPECT_EQ(before.bad_index.value_or(0), 100u);
+  {
+    auto l = OpenLedger();  // cuts back the tail
+    EXPECT_EQ(l->Size(), 100u);
+    EXPECT_TRUE(l->FindByIndexKey("stray")->empty());
+    EXPECT_EQ(l->Entry(100).status().code(), Code::kNotFound);
+    EXPECT_EQ(*l->Append(EntryBytes(100)), 100u);
+  }
+  VerifyReport after = VerifyReadOnly();
+  EXPECT_TRUE(after.status.ok()) << after.status.ToString();
+  EXPECT_EQ(after.entries, 101u);
+}
+
+TEST_F(LedgerCorruptionTest, VerifyReportsProgress) {
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  uint64_t last_done = 0, last_total = 0;
+  VerifyReport r = (*ro)->Verify([&](uint64_t done, uint64_t total) {
+    last_done = done;
+    last_total = total;
+  });
+  EXPECT_TRUE(r.status.ok());
+  EXPECT_EQ(last_done, 100u);
+  EXPECT_EQ(last_total, 100u);
+}
+
+}  // namespace
+}  // namespace mlahub::storage
