@@ -6,10 +6,11 @@
 namespace mlahub::directory {
 namespace {
 
-constexpr std::string_view kSignContext{"mlahub-directory-v1\0", 20};
+constexpr std::string_view kSignContext = "mlahub-directory-v1";  // followed by 0x00
 
 Bytes SignedBytes(ByteView dir) {
   Bytes m(kSignContext.begin(), kSignContext.end());
+  m.push_back(0);
   m.insert(m.end(), dir.begin(), dir.end());
   return m;
 }

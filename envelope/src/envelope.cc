@@ -14,7 +14,7 @@
 namespace mlahub::envelope {
 namespace {
 
-constexpr std::string_view kSignContext{"mlahub-envelope-v1\0", 19};
+constexpr std::string_view kSignContext = "mlahub-envelope-v1";  // followed by 0x00
 constexpr std::string_view kKeyContext{"mlahub-envelope-key-v1\0", 23};
 
 uint32_t GetU32Le(const uint8_t* p) {
@@ -32,8 +32,9 @@ crypto::AeadKey PayloadKey(ByteView shared, ByteView ephemeral_pk, ByteView reci
 // Ed25519 input: context || header || ciphertext_hash.
 Bytes SignedBytes(ByteView header, ByteView ct_hash) {
   Bytes m;
-  m.reserve(kSignContext.size() + header.size() + ct_hash.size());
+  m.reserve(kSignContext.size() + 1 + header.size() + ct_hash.size());
   m.insert(m.end(), kSignContext.begin(), kSignContext.end());
+  m.push_back(0);
   m.insert(m.end(), header.begin(), header.end());
   m.insert(m.end(), ct_hash.begin(), ct_hash.end());
   return m;
@@ -82,8 +83,33 @@ SecureBuffer& SecureBuffer::operator=(SecureBuffer&& o) noexcept {
   return *this;
 }
 
+namespace {
+Result<Bytes> SealImpl(const SealParams& p, const identity::NodeKeys& sender,
+                       const identity::PublicIdentity& recipient, ByteView payload, const Clock& clock,
+                       crypto::X25519KeyPair eph, const crypto::AeadNonce& nonce);
+}  // namespace
+
 Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
                    const identity::PublicIdentity& recipient, ByteView payload, const Clock& clock) {
+  // Fresh ephemeral key and random nonce per message.
+  crypto::AeadNonce nonce;
+  crypto::RandomBytes(nonce.data(), nonce.size());
+  return SealImpl(p, sender, recipient, payload, clock, crypto::X25519KeyPair::Generate(), nonce);
+}
+
+Result<Bytes> SealForTestVector(const SealParams& p, const identity::NodeKeys& sender,
+                                const identity::PublicIdentity& recipient, ByteView payload,
+                                const crypto::Secret<32>& ephemeral_secret, const std::array<uint8_t, 24>& nonce,
+                                const Clock& clock) {
+  crypto::Secret<32> sk;
+  std::copy(ephemeral_secret.data(), ephemeral_secret.data() + 32, sk.data());
+  return SealImpl(p, sender, recipient, payload, clock, crypto::X25519KeyPair::FromSecret(std::move(sk)), nonce);
+}
+
+namespace {
+Result<Bytes> SealImpl(const SealParams& p, const identity::NodeKeys& sender,
+                       const identity::PublicIdentity& recipient, ByteView payload, const Clock& clock,
+                       crypto::X25519KeyPair eph, const crypto::AeadNonce& nonce) {
   if (!IsKnownKind(p.kind)) return Status::UnknownKind("cannot seal kind " + KindName(p.kind));
   MLAHUB_RETURN_IF_ERROR(VerifyPayload(payload, p.kind));
   std::string message_id = p.message_id.empty() ? crypto::NewMessageIdText() : p.message_id;
@@ -98,13 +124,10 @@ Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
   if (payload.size() > UINT32_MAX - 4 - kPaddingBucket - crypto::kAeadTagSize)
     return Status::Oversize("payload too large for one envelope; send it as an evidence stream");
 
-  // Fresh ephemeral key per message; key = BLAKE2b(ctx || X25519(e, R) || e_pk || R_pk).
-  auto eph = crypto::X25519KeyPair::Generate();
+  // key = BLAKE2b(ctx || X25519(e, R) || e_pk || R_pk).
   auto shared = eph.Agree(recipient.enc_key);
   if (!shared.ok()) return Status::InvalidArgument("recipient's encryption key is invalid");
   crypto::AeadKey key = PayloadKey(ByteView(shared->data(), shared->size()), eph.public_key(), recipient.enc_key);
-  crypto::AeadNonce nonce;
-  crypto::RandomBytes(nonce.data(), nonce.size());
 
   auto skid = sender.sign.public_key();
   identity::KeyId sender_kid = identity::KeyIdOf(skid);
@@ -167,6 +190,7 @@ Result<Bytes> Seal(const SealParams& p, const identity::NodeKeys& sender,
   std::memcpy(ct + ct_len + ct_hash.size(), sig.data(), sig.size());
   return frame;
 }
+}  // namespace
 
 Result<Parsed> Parse(ByteView f, size_t max_size) {
   if (f.size() > max_size)

@@ -5,10 +5,11 @@
 namespace mlahub::envelope {
 namespace {
 
-constexpr std::string_view kContext{"mlahub-receipt-v1\0", 18};
+constexpr std::string_view kContext = "mlahub-receipt-v1";  // followed by 0x00
 
 Bytes SignedBytes(ByteView receipt) {
   Bytes m(kContext.begin(), kContext.end());
+  m.push_back(0);
   m.insert(m.end(), receipt.begin(), receipt.end());
   return m;
 }

@@ -173,7 +173,13 @@ struct Ledger::Impl final : public NodeSource {
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     t.block_size = 8 << 10;
-    t.cache_index_and_filter_blocks = false;
+    // Proofs are point lookups: a hash index in each data block spares the
+    // binary search, and the whole index stays in the table reader.
+    t.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+    t.pin_top_level_index_and_filter = true;
+    // A read-only view (the tool, verify) keeps index and filter blocks in
+    // the bounded block cache, so its memory does not grow with the ledger.
+    t.cache_index_and_filter_blocks = read_only;
     if (name == L::kCfIndex) {
       t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       o.prefix_extractor = std::make_shared<IndexKeyPrefix>();
@@ -639,7 +645,7 @@ Result<std::unique_ptr<Ledger>> Ledger::OpenReadOnly(const std::string& dir) {
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->read_only = true;
-  impl->options.block_cache_bytes = size_t{1} << 30;  // allocated only as used
+  impl->options.block_cache_bytes = size_t{256} << 20;  // allocated only as used
   if (!FileExists(dir + "/" + std::string(L::kDbSubdir) + "/CURRENT"))
     return Status::NotFound("no ledger in " + dir);
   MLAHUB_RETURN_IF_ERROR(impl->OpenDb());
@@ -661,6 +667,13 @@ Status Ledger::Close() {
     if (impl_->builder.joinable()) impl_->builder.join();
     if (impl_->committer.joinable()) impl_->committer.join();
     impl_->closed = true;
+    // Persist the memtables so the WAL is empty: read-only views (which
+    // replay the WAL into memory) then open fast and small.
+    if (impl_->db != nullptr) {
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      impl_->db->Flush(fo, impl_->handles).PermitUncheckedError();
+    }
   }
   Status st;
   {
@@ -853,7 +866,10 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
 
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
-  ro.readahead_size = size_t{4} << 20;
+  // RocksDB's automatic readahead (up to 256 KiB per open file): a fixed
+  // readahead is allocated for every L0 file at once and would make memory
+  // grow with the number of files.
+  ro.readahead_size = 0;
   ro.verify_checksums = true;
   std::unique_ptr<rocksdb::Iterator> eit(db->NewIterator(ro, cf_entries));
   std::unique_ptr<rocksdb::Iterator> nit(db->NewIterator(ro, cf_nodes));

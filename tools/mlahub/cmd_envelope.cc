@@ -89,6 +89,7 @@ struct OpenArgs {
   std::string passphrase_env = "MLAHUB_PASSPHRASE";
   size_t max_size = envelope::kDefaultMaxEnvelopeSize;
   int64_t max_skew_s = envelope::kDefaultMaxClockSkewMs / 1000;
+  int64_t at_ms = 0;
 };
 
 nlohmann::json HeaderJson(const envelope::Opened& o) {
@@ -117,6 +118,8 @@ int RunOpen(const OpenArgs& a) {
   envelope::OpenOptions opt;
   opt.max_size = a.max_size;
   opt.max_clock_skew_ms = a.max_skew_s * 1000;
+  FakeClock at(a.at_ms);
+  if (a.at_ms != 0) opt.clock = &at;
   auto opened = envelope::Open(*frame, *keys, *from, opt);
   if (!opened.ok()) return Fail(opened.status(), a.json);
   auto body = envelope::BodyToJson(opened->payload());
@@ -206,6 +209,9 @@ void RegisterEnvelopeCommands(CLI::App& app) {
   open->add_option("--max-size", o->max_size, "Largest envelope accepted, bytes")->capture_default_str();
   open->add_option("--max-clock-skew", o->max_skew_s, "Seconds an envelope may be dated in the future")
       ->capture_default_str();
+  open->add_option("--at-ms", o->at_ms,
+                   "Evaluate the validity window at this instant (Unix ms) instead of now: for test vectors and "
+                   "audits of old envelopes");
   open->add_option("--passphrase-env", o->passphrase_env, "Environment variable with the key passphrase")
       ->capture_default_str();
   open->callback([o] { ExitCode() = RunOpen(*o); });

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 
+#include "mlahub/core/bytes.h"
 #include "mlahub/core/status.h"
 #include "mlahub/crypto/secret.h"
 

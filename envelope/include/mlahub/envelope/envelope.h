@@ -62,6 +62,14 @@ Result<Bytes> Seal(const SealParams& params, const identity::NodeKeys& sender,
                    const identity::PublicIdentity& recipient, ByteView payload,
                    const Clock& clock = SystemClock::Instance());
 
+// Seal with a caller-chosen ephemeral secret and nonce. ONLY for published
+// test vectors (docs/examples/vector-1): reusing an ephemeral secret or a
+// nonce with the same recipient destroys confidentiality.
+Result<Bytes> SealForTestVector(const SealParams& params, const identity::NodeKeys& sender,
+                                const identity::PublicIdentity& recipient, ByteView payload,
+                                const crypto::Secret<32>& ephemeral_secret, const std::array<uint8_t, 24>& nonce,
+                                const Clock& clock);
+
 // A structurally valid frame: views into the caller's bytes (which must
 // outlive it) and the verified header table. Nothing here is authenticated
 // yet: use VerifyOrigin (broker) or Open (recipient) before trusting it.

@@ -1,0 +1,158 @@
+// The broker <-> agent commands (schemas/transport.fbs) as C++ values, and
+// their encoding to and from multipart messages.
+//
+// Layout: frame 0 is a wire.Command FlatBuffer (identifier "MLAT"); Submit,
+// Deliver, SubmitReceipt and DirectoryUpdate carry one more frame, the raw
+// attachment (envelope, SignedReceipt, SignedDirectory). Attachments are
+// passed through as bytes: their own decoders (envelope::Parse, ...) check
+// them.
+//
+// DecodeCommand runs the FlatBuffers verifier before reading anything, checks
+// the frame count and sizes against DecodeLimits, and copies what it reads:
+// the result does not refer to the frames. Stateless and thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "mlahub/core/bytes.h"
+#include "mlahub/core/status.h"
+#include "mlahub/transport/frames.h"
+
+namespace mlahub::transport {
+
+inline constexpr uint32_t kTransportProtocolVersion = 1;
+inline constexpr size_t kHashSize = 32;
+// Bounds on frame 0 and on proofs (a Merkle proof of a tree below 2^64
+// leaves has at most 64 hashes for inclusion and ~128 for consistency).
+inline constexpr size_t kMaxCommandFrameSize = 64 * 1024;
+inline constexpr size_t kMaxProofHashes = 130;
+
+using Hash = std::array<uint8_t, kHashSize>;
+
+struct Hello {
+  std::string node_id;
+  uint64_t directory_version = 0;
+  uint64_t checkpoint_size = 0;
+  uint64_t last_delivery_seq = 0;
+  uint32_t protocol_version = kTransportProtocolVersion;
+  bool operator==(const Hello&) const = default;
+};
+struct Submit {
+  uint64_t correlation = 0;
+  Bytes envelope;  // attachment frame
+  bool operator==(const Submit&) const = default;
+};
+struct SubmitResult {
+  uint64_t correlation = 0;
+  std::string message_id;
+  bool accepted = false;
+  Code error = Code::kOk;  // kOk iff accepted
+  std::string message;
+  uint64_t ledger_index = 0;
+  uint64_t tree_size = 0;
+  bool duplicate = false;
+  bool operator==(const SubmitResult&) const = default;
+};
+struct Deliver {
+  uint64_t delivery_seq = 0;
+  uint64_t ledger_index = 0;
+  Bytes envelope;  // attachment frame
+  bool operator==(const Deliver&) const = default;
+};
+struct SubmitReceipt {
+  uint64_t correlation = 0;
+  uint64_t delivery_seq = 0;
+  Bytes signed_receipt;  // attachment frame
+  bool operator==(const SubmitReceipt&) const = default;
+};
+struct ReceiptResult {
+  uint64_t correlation = 0;
+  std::string message_id;
+  bool accepted = false;
+  Code error = Code::kOk;  // kOk iff accepted
+  std::string message;
+  uint64_t ledger_index = 0;
+  bool duplicate = false;
+  bool operator==(const ReceiptResult&) const = default;
+};
+struct DirectoryUpdate {
+  uint64_t version = 0;
+  Bytes signed_directory;  // attachment frame
+  bool operator==(const DirectoryUpdate&) const = default;
+};
+struct CheckpointUpdate {
+  Bytes note;  // C2SP signed note, byte for byte
+  uint64_t old_size = 0;
+  std::vector<Hash> consistency;
+  bool operator==(const CheckpointUpdate&) const = default;
+};
+enum class ProofKind : uint8_t { kUnspecified = 0, kInclusion = 1, kConsistency = 2 };
+struct ProofRequest {
+  uint64_t correlation = 0;
+  ProofKind kind = ProofKind::kUnspecified;
+  uint64_t index = 0;
+  uint64_t tree_size = 0;
+  uint64_t old_size = 0;
+  bool operator==(const ProofRequest&) const = default;
+};
+struct ProofResponse {
+  uint64_t correlation = 0;
+  ProofKind kind = ProofKind::kUnspecified;
+  uint64_t index = 0;
+  uint64_t tree_size = 0;
+  uint64_t old_size = 0;
+  Bytes entry;
+  std::vector<Hash> proof;
+  Code error = Code::kOk;
+  std::string message;
+  bool operator==(const ProofResponse&) const = default;
+};
+struct Ping {
+  uint64_t nonce = 0;
+  int64_t sent_ms = 0;
+  bool operator==(const Ping&) const = default;
+};
+struct Pong {
+  uint64_t nonce = 0;
+  int64_t sent_ms = 0;
+  bool operator==(const Pong&) const = default;
+};
+struct ErrorReply {
+  Code code = Code::kInternal;  // never kOk
+  std::string message;
+  uint64_t correlation = 0;
+  bool operator==(const ErrorReply&) const = default;
+};
+
+using Command = std::variant<Hello, Submit, SubmitResult, Deliver, SubmitReceipt, ReceiptResult,
+                             DirectoryUpdate, CheckpointUpdate, ProofRequest, ProofResponse, Ping,
+                             Pong, ErrorReply>;
+
+// The schema name of a command ("Hello", "SubmitResult", ...).
+std::string_view CommandName(const Command& command);
+
+struct DecodeLimits {
+  size_t max_command_size = kMaxCommandFrameSize;
+  // Envelope, SignedReceipt or SignedDirectory; the broker passes its
+  // configured maximum envelope size.
+  size_t max_attachment_size = static_cast<size_t>(kDefaultMaxFrameSize);
+};
+
+// Encodes a command into its frames. kInvalidArgument for values the schema
+// forbids (a refusal with error kOk, an accepted result with an error, an
+// ErrorReply with kOk, a Code outside ErrorCode, an oversize command frame).
+Result<Frames> EncodeCommand(const Command& command);
+
+// Decodes frames received from a peer. kMalformed (with the reason) for
+// anything that is not exactly a verified Command with the attachments its
+// type calls for, within `limits`; kUnknownKind for a command type this
+// implementation does not know (a newer peer): answer it with an ErrorReply.
+Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits& limits = {});
+
+}  // namespace mlahub::transport

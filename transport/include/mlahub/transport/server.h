@@ -1,0 +1,122 @@
+// The broker's endpoint: a ZeroMQ ROUTER socket, CURVE server with the hub's
+// transport key, admitting only the clients its Authenticator admits.
+//
+// Addressing and trust (docs/PROTOCOL.md, "Transport"):
+//  - A client connection is identified by the routing id that libzmq assigns
+//    to it (5 bytes, a zero byte and a counter); clients MUST NOT set their
+//    own (ZMQ_ROUTING_ID). A message from a peer that chose its own routing id
+//    is dropped (kSenderMismatch): otherwise an admitted node could claim
+//    another node's routing id and receive its deliveries.
+//  - The node a message comes from is the ZAP User-Id of its connection (the
+//    authenticated CURVE key), never anything the peer says.
+//  - The server remembers, per node, the connection its latest message came
+//    from; SendToNode("NG-AGF") goes there. An agent sends Hello first on
+//    every connection, so the broker can reach it from then on.
+//  - Sends never block: ZMQ_ROUTER_MANDATORY with ZMQ_DONTWAIT. kUnavailable
+//    when the node has no known connection, the connection is gone
+//    (EHOSTUNREACH) or its queue is full (EAGAIN, a slow peer): the broker
+//    keeps the message in its own queue and retries later.
+//
+// Thread-safety: none. One thread owns a Server (it is a ZeroMQ socket); the
+// stats() getter is the exception and may be read from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mlahub/core/bytes.h"  // before crypto/x25519.h, which uses ByteView
+#include "mlahub/core/status.h"
+#include "mlahub/crypto/x25519.h"
+#include "mlahub/transport/authenticator.h"
+#include "mlahub/transport/context.h"
+#include "mlahub/transport/frames.h"
+
+namespace mlahub::transport {
+
+struct ServerOptions {
+  // Where to bind. "tcp://127.0.0.1:0" or "tcp://127.0.0.1:*" picks a free
+  // port; endpoint() reports the one chosen.
+  std::string endpoint = "tcp://127.0.0.1:*";
+  // Per-connection queue bounds, in messages (ZMQ_SNDHWM / ZMQ_RCVHWM).
+  int send_hwm = 10000;
+  int receive_hwm = 10000;
+  // Bounds on what a peer may send (ZMQ_MAXMSGSIZE per frame; frame count).
+  int64_t max_frame_size = kDefaultMaxFrameSize;
+  size_t max_frames = kDefaultMaxFrames;
+  // ZMTP heartbeats: PING every ivl; a connection silent for timeout is
+  // closed; ttl tells the peer to close after that much silence from us.
+  int heartbeat_ivl_ms = 5000;
+  int heartbeat_timeout_ms = 15000;
+  int heartbeat_ttl_ms = 30000;
+  // A connection must finish the CURVE handshake within this time.
+  int handshake_ivl_ms = 10000;
+  // TCP keepalive (seconds) under the heartbeats, for dead NAT paths.
+  int tcp_keepalive_idle_s = 60;
+  int tcp_keepalive_intvl_s = 10;
+  int tcp_keepalive_cnt = 6;
+};
+
+// A message received from an authenticated client.
+struct Incoming {
+  std::string peer;     // the connection's routing id (opaque bytes)
+  std::string node_id;  // the authenticated node (ZAP User-Id)
+  Frames frames;        // the message, routing id frame removed
+};
+
+struct ServerStats {
+  uint64_t received = 0;
+  uint64_t sent = 0;
+  uint64_t send_unavailable = 0;   // sends refused: no connection / gone / full
+  uint64_t dropped_mismatch = 0;   // peer chose its own routing id
+  uint64_t dropped_no_user = 0;    // no ZAP User-Id (cannot happen with ZAP on)
+  uint64_t dropped_too_many_frames = 0;
+  uint64_t handshakes_succeeded = 0;
+  uint64_t handshakes_failed = 0;  // any ZMQ_EVENT_HANDSHAKE_FAILED_*
+  uint64_t disconnects = 0;
+};
+
+class Server {
+ public:
+  // Binds a ROUTER socket as CURVE server with `curve_keys` (the hub's
+  // transport key pair, whose public half is in the directory's hub entry).
+  // kInvalidArgument if `authenticator` is not running or belongs to another
+  // Context; kIoError if the endpoint cannot be bound.
+  static Result<std::unique_ptr<Server>> Bind(std::shared_ptr<Context> context,
+                                              std::shared_ptr<Authenticator> authenticator,
+                                              const crypto::X25519KeyPair& curve_keys,
+                                              ServerOptions options = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The endpoint actually bound, e.g. "tcp://127.0.0.1:40123".
+  const std::string& endpoint() const;
+  uint16_t port() const;
+
+  // Waits up to `timeout` for one message. nullopt on timeout. An error
+  // status describes one message that was dropped (the server stays usable):
+  // kSenderMismatch (peer-chosen routing id), kMalformed (too many frames),
+  // kUnknownSender (no User-Id). Also handles socket monitor events (stats).
+  Result<std::optional<Incoming>> Receive(std::chrono::milliseconds timeout);
+
+  // Non-blocking sends (see above). kInvalidArgument for an empty message.
+  Status SendToNode(std::string_view node_id, const Frames& frames);
+  Status SendToPeer(std::string_view peer, const Frames& frames);
+
+  // The connection the node's latest message came from, if any.
+  std::optional<std::string> PeerOf(std::string_view node_id) const;
+
+  ServerStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlahub::transport

@@ -1,0 +1,314 @@
+#include "mlahub/transport/command.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <algorithm>
+
+#include "mlahub/schemas/transport_generated.h"
+
+namespace mlahub::transport {
+namespace {
+
+namespace fb = flatbuffers;
+
+constexpr size_t kMaxFrames = 2;
+// Verifier bounds: a Command is two tables deep with a few vectors.
+constexpr unsigned kMaxDepth = 8;
+constexpr unsigned kMaxTables = 64;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+bool IsWireErrorCode(uint16_t v) {
+  for (wire::ErrorCode c : wire::EnumValuesErrorCode()) {
+    if (static_cast<uint16_t>(c) == v) return true;
+  }
+  return false;
+}
+
+Result<wire::ErrorCode> ToWire(Code code, std::string_view field) {
+  if (!IsWireErrorCode(static_cast<uint16_t>(code))) {
+    return Status::InvalidArgument(std::string(field) + ": code " + std::to_string(static_cast<int>(code)) +
+                                   " is not a wire ErrorCode");
+  }
+  return static_cast<wire::ErrorCode>(code);
+}
+
+// An ErrorCode this implementation does not know (a newer peer's) is kept as
+// a failure, never read as Ok.
+Code FromWire(wire::ErrorCode code) {
+  uint16_t v = static_cast<uint16_t>(code);
+  return IsWireErrorCode(v) ? static_cast<Code>(v) : Code::kInternal;
+}
+
+std::string Str(const fb::String* s) { return s != nullptr ? s->str() : std::string(); }
+Bytes Vec(const fb::Vector<uint8_t>* v) { return v != nullptr ? Bytes(v->begin(), v->end()) : Bytes(); }
+
+ProofKind FromWire(wire::ProofKind k) {
+  switch (k) {
+    case wire::ProofKind::Inclusion: return ProofKind::kInclusion;
+    case wire::ProofKind::Consistency: return ProofKind::kConsistency;
+    default: return ProofKind::kUnspecified;  // unknown values read as 0
+  }
+}
+
+Result<std::vector<Hash>> Hashes(const fb::Vector<uint8_t>* v, std::string_view field) {
+  std::vector<Hash> out;
+  if (v == nullptr) return out;
+  if (v->size() % kHashSize != 0) {
+    return Status::Malformed(std::string(field) + ": " + std::to_string(v->size()) +
+                             " bytes is not a whole number of 32-byte hashes");
+  }
+  if (v->size() / kHashSize > kMaxProofHashes) {
+    return Status::Malformed(std::string(field) + ": more than " + std::to_string(kMaxProofHashes) + " hashes");
+  }
+  out.resize(v->size() / kHashSize);
+  for (size_t i = 0; i < out.size(); ++i) std::copy_n(v->data() + i * kHashSize, kHashSize, out[i].begin());
+  return out;
+}
+
+Result<fb::Offset<fb::Vector<uint8_t>>> HashVector(fb::FlatBufferBuilder& b, const std::vector<Hash>& hashes,
+                                                   std::string_view field) {
+  if (hashes.size() > kMaxProofHashes) {
+    return Status::InvalidArgument(std::string(field) + ": more than " + std::to_string(kMaxProofHashes) + " hashes");
+  }
+  uint8_t* dst = nullptr;
+  auto off = b.CreateUninitializedVector(hashes.size() * kHashSize, &dst);
+  for (size_t i = 0; i < hashes.size(); ++i) std::copy(hashes[i].begin(), hashes[i].end(), dst + i * kHashSize);
+  return off;
+}
+
+Status CheckOutcome(bool accepted, Code error, std::string_view what) {
+  if (accepted != (error == Code::kOk)) {
+    return Status::InvalidArgument(std::string(what) + ": accepted must go with error Ok, a refusal with a named error");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string_view CommandName(const Command& command) {
+  static constexpr std::string_view kNames[] = {
+      "Hello",           "Submit",           "SubmitResult", "Deliver",       "SubmitReceipt",
+      "ReceiptResult",   "DirectoryUpdate",  "CheckpointUpdate", "ProofRequest", "ProofResponse",
+      "Ping",            "Pong",             "Error"};
+  static_assert(std::size(kNames) == std::variant_size_v<Command>);
+  return kNames[command.index()];
+}
+
+Result<Frames> EncodeCommand(const Command& command) {
+  fb::FlatBufferBuilder b(256);
+  const Bytes* attachment = nullptr;
+  using Body = std::pair<wire::CommandBody, fb::Offset<void>>;
+  auto body = std::visit(
+      Overloaded{
+          [&](const Hello& c) -> Result<Body> {
+            auto id = b.CreateString(c.node_id);
+            return Body{wire::CommandBody::Hello,
+                        wire::CreateHello(b, id, c.directory_version, c.checkpoint_size, c.last_delivery_seq,
+                                          c.protocol_version)
+                            .Union()};
+          },
+          [&](const Submit& c) -> Result<Body> {
+            attachment = &c.envelope;
+            return Body{wire::CommandBody::Submit, wire::CreateSubmit(b, c.correlation).Union()};
+          },
+          [&](const SubmitResult& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(CheckOutcome(c.accepted, c.error, "SubmitResult"));
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "SubmitResult.error"));
+            auto mid = b.CreateString(c.message_id);
+            auto msg = b.CreateString(c.message);
+            return Body{wire::CommandBody::SubmitResult,
+                        wire::CreateSubmitResult(b, c.correlation, mid, c.accepted, err, msg, c.ledger_index,
+                                                 c.tree_size, c.duplicate)
+                            .Union()};
+          },
+          [&](const Deliver& c) -> Result<Body> {
+            attachment = &c.envelope;
+            return Body{wire::CommandBody::Deliver, wire::CreateDeliver(b, c.delivery_seq, c.ledger_index).Union()};
+          },
+          [&](const SubmitReceipt& c) -> Result<Body> {
+            attachment = &c.signed_receipt;
+            return Body{wire::CommandBody::SubmitReceipt,
+                        wire::CreateSubmitReceipt(b, c.correlation, c.delivery_seq).Union()};
+          },
+          [&](const ReceiptResult& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(CheckOutcome(c.accepted, c.error, "ReceiptResult"));
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "ReceiptResult.error"));
+            auto mid = b.CreateString(c.message_id);
+            auto msg = b.CreateString(c.message);
+            return Body{wire::CommandBody::ReceiptResult,
+                        wire::CreateReceiptResult(b, c.correlation, mid, c.accepted, err, msg, c.ledger_index,
+                                                  c.duplicate)
+                            .Union()};
+          },
+          [&](const DirectoryUpdate& c) -> Result<Body> {
+            attachment = &c.signed_directory;
+            return Body{wire::CommandBody::DirectoryUpdate, wire::CreateDirectoryUpdate(b, c.version).Union()};
+          },
+          [&](const CheckpointUpdate& c) -> Result<Body> {
+            auto note = b.CreateVector(c.note);
+            MLAHUB_ASSIGN_OR_RETURN(auto proof, HashVector(b, c.consistency, "CheckpointUpdate.consistency"));
+            return Body{wire::CommandBody::CheckpointUpdate,
+                        wire::CreateCheckpointUpdate(b, note, c.old_size, proof).Union()};
+          },
+          [&](const ProofRequest& c) -> Result<Body> {
+            return Body{wire::CommandBody::ProofRequest,
+                        wire::CreateProofRequest(b, c.correlation, static_cast<wire::ProofKind>(c.kind), c.index,
+                                                 c.tree_size, c.old_size)
+                            .Union()};
+          },
+          [&](const ProofResponse& c) -> Result<Body> {
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "ProofResponse.error"));
+            auto entry = b.CreateVector(c.entry);
+            MLAHUB_ASSIGN_OR_RETURN(auto proof, HashVector(b, c.proof, "ProofResponse.proof"));
+            auto msg = b.CreateString(c.message);
+            return Body{wire::CommandBody::ProofResponse,
+                        wire::CreateProofResponse(b, c.correlation, static_cast<wire::ProofKind>(c.kind), c.index,
+                                                  c.tree_size, c.old_size, entry, proof, err, msg)
+                            .Union()};
+          },
+          [&](const Ping& c) -> Result<Body> {
+            return Body{wire::CommandBody::Ping, wire::CreatePing(b, c.nonce, c.sent_ms).Union()};
+          },
+          [&](const Pong& c) -> Result<Body> {
+            return Body{wire::CommandBody::Pong, wire::CreatePong(b, c.nonce, c.sent_ms).Union()};
+          },
+          [&](const ErrorReply& c) -> Result<Body> {
+            if (c.code == Code::kOk) return Status::InvalidArgument("ErrorReply: code must not be Ok");
+            MLAHUB_ASSIGN_OR_RETURN(auto code, ToWire(c.code, "ErrorReply.code"));
+            auto msg = b.CreateString(c.message);
+            return Body{wire::CommandBody::Error, wire::CreateError(b, code, msg, c.correlation).Union()};
+          },
+      },
+      command);
+  if (!body.ok()) return body.status();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, body->first, body->second));
+  if (b.GetSize() > kMaxCommandFrameSize) {
+    return Status::InvalidArgument(std::string(CommandName(command)) + ": command frame of " +
+                                   std::to_string(b.GetSize()) + " bytes exceeds " +
+                                   std::to_string(kMaxCommandFrameSize));
+  }
+  Frames frames;
+  frames.emplace_back(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  if (attachment != nullptr) frames.push_back(*attachment);
+  return frames;
+}
+
+Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits& limits) {
+  if (frames.empty()) return Status::Malformed("transport message without frames");
+  if (frames.size() > kMaxFrames) {
+    return Status::Malformed("transport message of " + std::to_string(frames.size()) +
+                             " frames; a command has at most 2 (command, attachment)");
+  }
+  const Bytes& f0 = frames[0];
+  if (f0.size() > limits.max_command_size) {
+    return Status::Malformed("command frame of " + std::to_string(f0.size()) + " bytes exceeds " +
+                             std::to_string(limits.max_command_size));
+  }
+  if (f0.size() < 8 || !fb::BufferHasIdentifier(f0.data(), wire::CommandIdentifier())) {
+    return Status::Malformed("frame 0 is not a transport command (FlatBuffer with identifier MLAT)");
+  }
+  fb::Verifier verifier(f0.data(), f0.size(), kMaxDepth, kMaxTables);
+  if (!wire::VerifyCommandBuffer(verifier)) {
+    return Status::Malformed("command frame fails the FlatBuffers verifier");
+  }
+  const wire::Command* cmd = wire::GetCommand(f0.data());
+  const wire::CommandBody type = cmd->body_type();
+  if (type == wire::CommandBody::NONE || cmd->body() == nullptr) {
+    return Status::Malformed("command without a body");
+  }
+  if (static_cast<uint8_t>(type) > static_cast<uint8_t>(wire::CommandBody::MAX)) {
+    return Status::UnknownKind("command type " + std::to_string(static_cast<int>(type)) +
+                               " is not known to this implementation (protocol version " +
+                               std::to_string(kTransportProtocolVersion) + ")");
+  }
+  const bool wants_attachment = type == wire::CommandBody::Submit || type == wire::CommandBody::Deliver ||
+                                type == wire::CommandBody::SubmitReceipt ||
+                                type == wire::CommandBody::DirectoryUpdate;
+  const char* name = wire::EnumNameCommandBody(type);
+  if (frames.size() != (wants_attachment ? 2u : 1u)) {
+    return Status::Malformed(std::string(name) + (wants_attachment ? " needs exactly one attachment frame"
+                                                                   : " takes no attachment frame") +
+                             ", got " + std::to_string(frames.size()) + " frames");
+  }
+  if (wants_attachment && frames[1].size() > limits.max_attachment_size) {
+    return Status::Oversize(std::string(name) + " attachment of " + std::to_string(frames[1].size()) +
+                            " bytes exceeds the maximum of " + std::to_string(limits.max_attachment_size));
+  }
+  switch (type) {
+    case wire::CommandBody::Hello: {
+      const auto* h = cmd->body_as_Hello();
+      return Command(Hello{Str(h->node_id()), h->directory_version(), h->checkpoint_size(), h->last_delivery_seq(),
+                           h->protocol_version()});
+    }
+    case wire::CommandBody::Submit:
+      return Command(Submit{cmd->body_as_Submit()->correlation(), frames[1]});
+    case wire::CommandBody::SubmitResult: {
+      const auto* r = cmd->body_as_SubmitResult();
+      SubmitResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
+                       Str(r->message()), r->ledger_index(), r->tree_size(), r->duplicate()};
+      if (out.accepted != (out.error == Code::kOk)) {
+        return Status::Malformed("SubmitResult: accepted and error disagree");
+      }
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::Deliver: {
+      const auto* d = cmd->body_as_Deliver();
+      return Command(Deliver{d->delivery_seq(), d->ledger_index(), frames[1]});
+    }
+    case wire::CommandBody::SubmitReceipt: {
+      const auto* r = cmd->body_as_SubmitReceipt();
+      return Command(SubmitReceipt{r->correlation(), r->delivery_seq(), frames[1]});
+    }
+    case wire::CommandBody::ReceiptResult: {
+      const auto* r = cmd->body_as_ReceiptResult();
+      ReceiptResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
+                        Str(r->message()), r->ledger_index(), r->duplicate()};
+      if (out.accepted != (out.error == Code::kOk)) {
+        return Status::Malformed("ReceiptResult: accepted and error disagree");
+      }
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::DirectoryUpdate:
+      return Command(DirectoryUpdate{cmd->body_as_DirectoryUpdate()->version(), frames[1]});
+    case wire::CommandBody::CheckpointUpdate: {
+      const auto* c = cmd->body_as_CheckpointUpdate();
+      MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(c->consistency(), "CheckpointUpdate.consistency"));
+      return Command(CheckpointUpdate{Vec(c->note()), c->old_size(), std::move(proof)});
+    }
+    case wire::CommandBody::ProofRequest: {
+      const auto* p = cmd->body_as_ProofRequest();
+      return Command(ProofRequest{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size()});
+    }
+    case wire::CommandBody::ProofResponse: {
+      const auto* p = cmd->body_as_ProofResponse();
+      MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(p->proof(), "ProofResponse.proof"));
+      return Command(ProofResponse{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size(),
+                                   Vec(p->entry()), std::move(proof), FromWire(p->error()), Str(p->message())});
+    }
+    case wire::CommandBody::Ping: {
+      const auto* p = cmd->body_as_Ping();
+      return Command(Ping{p->nonce(), p->sent_ms()});
+    }
+    case wire::CommandBody::Pong: {
+      const auto* p = cmd->body_as_Pong();
+      return Command(Pong{p->nonce(), p->sent_ms()});
+    }
+    case wire::CommandBody::Error: {
+      const auto* e = cmd->body_as_Error();
+      Code code = FromWire(e->code());
+      if (code == Code::kOk) return Status::Malformed("Error command with code Ok");
+      return Command(ErrorReply{code, Str(e->message()), e->correlation()});
+    }
+    default:
+      break;
+  }
+  return Status::Internal("DecodeCommand: unhandled command type");  // unreachable: types checked above
+}
+
+}  // namespace mlahub::transport

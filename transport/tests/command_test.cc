@@ -1,0 +1,199 @@
+#include "mlahub/transport/command.h"
+
+#include <flatbuffers/flatbuffers.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "mlahub/schemas/transport_generated.h"
+
+namespace mlahub::transport {
+namespace {
+
+Hash H(uint8_t b) {
+  Hash h;
+  h.fill(b);
+  return h;
+}
+
+std::vector<Command> AllCommands() {
+  return {
+      Hello{"NG-AGF", 7, 1234, 99, kTransportProtocolVersion},
+      Submit{42, ToBytes("MLE1 an envelope")},
+      SubmitResult{42, "00112233445566778899aabbccddeeff", true, Code::kOk, "", 17, 18, false},
+      SubmitResult{43, "00112233445566778899aabbccddeef0", false, Code::kKindNotAccepted,
+                   "NG-AGF does not accept ExtraditionRequest", 19, 20, true},
+      Deliver{5, 17, ToBytes("MLE1 another envelope")},
+      SubmitReceipt{8, 5, ToBytes("MLAR receipt")},
+      ReceiptResult{8, "00112233445566778899aabbccddeeff", true, Code::kOk, "", 21, false},
+      ReceiptResult{9, "", false, Code::kBadSignature, "receipt signature does not verify", 0, false},
+      DirectoryUpdate{8, ToBytes("MLAD directory")},
+      CheckpointUpdate{ToBytes("hub.example/ledger\n18\nAAAA\n\n— hub ...\n"), 12, {H(1), H(2), H(3)}},
+      CheckpointUpdate{ToBytes("note"), 0, {}},
+      ProofRequest{3, ProofKind::kInclusion, 17, 18, 0},
+      ProofRequest{4, ProofKind::kConsistency, 0, 18, 12},
+      ProofResponse{3, ProofKind::kInclusion, 17, 18, 0, ToBytes("entry bytes"), {H(9), H(8)}, Code::kOk, ""},
+      ProofResponse{5, ProofKind::kInclusion, 99, 18, 0, {}, {}, Code::kNotFound, "index 99 beyond tree size 18"},
+      Ping{77, 1795824000000},
+      Pong{77, 1795824000000},
+      ErrorReply{Code::kMalformed, "command frame fails the FlatBuffers verifier", 0},
+  };
+}
+
+TEST(CommandTest, EveryCommandRoundTrips) {
+  for (const Command& c : AllCommands()) {
+    auto frames = EncodeCommand(c);
+    ASSERT_TRUE(frames.ok()) << CommandName(c) << ": " << frames.status().ToString();
+    auto back = DecodeCommand(*frames);
+    ASSERT_TRUE(back.ok()) << CommandName(c) << ": " << back.status().ToString();
+    EXPECT_EQ(*back, c) << CommandName(c);
+  }
+}
+
+TEST(CommandTest, AttachmentsTravelAsTheirOwnFrame) {
+  Bytes envelope = ToBytes("MLE1 raw envelope bytes");
+  auto frames = EncodeCommand(Submit{1, envelope});
+  ASSERT_TRUE(frames.ok());
+  ASSERT_EQ(frames->size(), 2u);
+  EXPECT_EQ((*frames)[1], envelope);
+  EXPECT_TRUE(flatbuffers::BufferHasIdentifier((*frames)[0].data(), "MLAT"));
+  auto hello = EncodeCommand(Hello{"IT-MOJ"});
+  ASSERT_TRUE(hello.ok());
+  EXPECT_EQ(hello->size(), 1u);
+}
+
+TEST(CommandTest, EncodeRefusesWhatTheSchemaForbids) {
+  EXPECT_EQ(EncodeCommand(SubmitResult{1, "x", true, Code::kDuplicate, ""}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(SubmitResult{1, "x", false, Code::kOk, ""}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ReceiptResult{1, "x", false, Code::kOk, ""}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ErrorReply{Code::kOk, "no"}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ErrorReply{static_cast<Code>(77), "no such code"}).status().code(), Code::kInvalidArgument);
+  CheckpointUpdate big{ToBytes("n"), 1, std::vector<Hash>(kMaxProofHashes + 1, H(0))};
+  EXPECT_EQ(EncodeCommand(big).status().code(), Code::kInvalidArgument);
+  Hello huge{std::string(kMaxCommandFrameSize, 'A')};
+  EXPECT_EQ(EncodeCommand(huge).status().code(), Code::kInvalidArgument);
+}
+
+TEST(CommandTest, WrongFrameCountsAreMalformed) {
+  auto submit = *EncodeCommand(Submit{1, ToBytes("env")});
+  auto ping = *EncodeCommand(Ping{1, 2});
+  EXPECT_EQ(DecodeCommand(Frames{}).status().code(), Code::kMalformed);
+  // Submit without its envelope; Ping with one; three frames.
+  EXPECT_EQ(DecodeCommand(Frames{submit[0]}).status().code(), Code::kMalformed);
+  EXPECT_EQ(DecodeCommand(Frames{ping[0], ToBytes("extra")}).status().code(), Code::kMalformed);
+  EXPECT_EQ(DecodeCommand(Frames{submit[0], submit[1], submit[1]}).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, SizeLimitsApply) {
+  auto submit = *EncodeCommand(Submit{1, Bytes(1000, 7)});
+  DecodeLimits limits;
+  limits.max_attachment_size = 999;
+  EXPECT_EQ(DecodeCommand(submit, limits).status().code(), Code::kOversize);
+  limits.max_attachment_size = 1000;
+  EXPECT_TRUE(DecodeCommand(submit, limits).ok());
+  limits.max_command_size = 8;
+  EXPECT_EQ(DecodeCommand(submit, limits).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, GarbageAndTruncationAreMalformed) {
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 2000; ++i) {
+    Bytes junk(rng() % 200);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    auto r = DecodeCommand(Frames{junk});
+    EXPECT_EQ(r.status().code(), Code::kMalformed) << i;
+  }
+  for (const Command& c : AllCommands()) {
+    Frames frames = *EncodeCommand(c);
+    for (size_t n = 0; n < frames[0].size(); ++n) {
+      Frames cut = frames;
+      cut[0].resize(n);
+      auto r = DecodeCommand(cut);
+      // Cutting only the builder's trailing alignment padding leaves the same
+      // command; any other cut is refused.
+      if (r.ok()) {
+        EXPECT_EQ(*r, c) << CommandName(c) << " cut at " << n;
+        EXPECT_GE(n + 8, frames[0].size()) << CommandName(c) << " cut at " << n;
+      } else {
+        EXPECT_EQ(r.status().code(), Code::kMalformed) << CommandName(c) << " cut at " << n;
+      }
+    }
+  }
+}
+
+TEST(CommandTest, BitFlipsGiveANamedRefusalOrAConsistentCommand) {
+  for (const Command& c : AllCommands()) {
+    Frames frames = *EncodeCommand(c);
+    for (size_t pos = 0; pos < frames[0].size(); ++pos) {
+      for (uint8_t mask : {0x01, 0x80, 0xff}) {
+        Frames f = frames;
+        f[0][pos] ^= mask;
+        auto r = DecodeCommand(f);
+        // Either a (possibly different) valid command or a named refusal.
+        if (!r.ok()) {
+          Code code = r.status().code();
+          EXPECT_TRUE(code == Code::kMalformed || code == Code::kUnknownKind) << r.status().ToString();
+        } else {
+          // Whatever decodes is a consistent value: it encodes again.
+          EXPECT_TRUE(EncodeCommand(*r).ok()) << CommandName(*r);
+        }
+      }
+    }
+  }
+}
+
+TEST(CommandTest, WrongIdentifierIsMalformed) {
+  Frames f = *EncodeCommand(Ping{1, 2});
+  f[0][4] = 'X';  // "MLAT" -> "XLAT"
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, UnknownCommandTypeIsUnknownKind) {
+  flatbuffers::FlatBufferBuilder b;
+  auto ping = wire::CreatePing(b, 1, 2).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, static_cast<wire::CommandBody>(200), ping));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kUnknownKind);
+}
+
+TEST(CommandTest, BodylessCommandIsMalformed) {
+  flatbuffers::FlatBufferBuilder b;
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, ProofBytesMustBeWholeHashes) {
+  flatbuffers::FlatBufferBuilder b;
+  Bytes odd(33, 1);
+  auto proof = b.CreateVector(odd);
+  auto body = wire::CreateProofResponse(b, 1, wire::ProofKind::Inclusion, 0, 1, 0, 0, proof).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::ProofResponse, body));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  auto r = DecodeCommand(f);
+  EXPECT_EQ(r.status().code(), Code::kMalformed);
+  EXPECT_NE(r.status().message().find("32-byte"), std::string::npos) << r.status().ToString();
+}
+
+TEST(CommandTest, ResultsWhoseOutcomeDisagreesAreMalformed) {
+  flatbuffers::FlatBufferBuilder b;
+  auto body = wire::CreateSubmitResult(b, 1, 0, /*accepted=*/false, wire::ErrorCode::Ok).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::SubmitResult, body));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, UnknownErrorCodeIsNeverReadAsOk) {
+  flatbuffers::FlatBufferBuilder b;
+  auto body = wire::CreateSubmitResult(b, 1, 0, false, static_cast<wire::ErrorCode>(60)).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::SubmitResult, body));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  auto r = DecodeCommand(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& sr = std::get<SubmitResult>(*r);
+  EXPECT_FALSE(sr.accepted);
+  EXPECT_EQ(sr.error, Code::kInternal);
+}
+
+}  // namespace
+}  // namespace mlahub::transport
