@@ -6,7 +6,8 @@
 #   2. a Palermo Protocol trafficking case: Italy seals an MLA request to
 #      Nigeria, Nigeria opens it; the answer travels back;
 #   3. an altered envelope and a misdirected one are refused with named errors;
-#   4. the hub's tamper-evident ledger: entries appended with group commit,
+#   4. the operator's signed network directory;
+#   5. the hub's tamper-evident ledger: entries appended with group commit,
 #      a signed checkpoint, an inclusion and a consistency proof, verification.
 # Usage: scripts/demo.sh [OUT_DIR]   (default: ./demo-out, recreated)
 set -euo pipefail
@@ -56,26 +57,38 @@ echo '{}' | "$MLAHUB" envelope seal --from keys/NG-AGF --to keys/IT-MOJ --kind a
 "$MLAHUB" envelope open --key keys/IT-MOJ --from keys/NG-AGF --json < ack.env | head -n 8
 
 step "5. Tampering is refused with a named error"
-python3 - request.env <<'PY' 2>/dev/null || cp request.env tampered.env
-import sys
-b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b)//2] ^= 1
-open('tampered.env', 'wb').write(b)
-PY
+cp request.env tampered.env
+off=$(( $(stat -c %s request.env) / 2 ))
+byte=$(od -An -tu1 -j "$off" -N1 request.env | tr -d ' ')
+printf "\\x$(printf %02x $(( byte ^ 1 )))" | dd of=tampered.env bs=1 seek="$off" conv=notrunc status=none
 set +e
 "$MLAHUB" envelope open --key keys/NG-AGF --from keys/IT-MOJ < tampered.env; echo "exit code $?"
 "$MLAHUB" envelope open --key keys/TH-OAG --from keys/IT-MOJ < request.env; echo "exit code $?"
 "$MLAHUB" envelope open --key keys/NG-AGF --from keys/TH-OAG < request.env; echo "exit code $?"
 set -e
 
-if [[ -x "$BENCH" ]] && "$MLAHUB" ledger --help >/dev/null 2>&1; then
-  step "6. The hub's ledger: 10,000 metadata entries, durable (fsync'd group commit)"
-  "$BENCH" ledger --entries 10000 --dir ledger --quick 2>/dev/null | tail -n 12 || "$BENCH" ledger --entries 10000 --dir ledger | tail -n 12
-  step "7. Anyone can check the ledger with standard RFC 9162 / C2SP tools"
-  "$MLAHUB" ledger public-key --ledger ledger/ledger
-  "$MLAHUB" ledger checkpoint --ledger ledger/ledger
-  "$MLAHUB" ledger prove --index 4242 --ledger ledger/ledger --json | cut -c1-200
-  "$MLAHUB" ledger consistency --old 5000 --new 10000 --ledger ledger/ledger --json | cut -c1-200
-  "$MLAHUB" ledger verify --ledger ledger/ledger
-fi
+step "6. The operator signs the network directory (keys, capabilities, treaty status)"
+"$MLAHUB" directory create --directory directory.bin --operator keys/XX-OPS --network palermo-demo
+"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/XX-HUB \
+  --name "mlahub hub" >/dev/null
+"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/IT-MOJ \
+  --name "Ministry of Justice, Rome" --languages it,en,fr --untoc-party --protocol-party >/dev/null
+"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/NG-AGF \
+  --name "Federal Ministry of Justice, Abuja" --languages en --untoc-party --protocol-party >/dev/null
+"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/TH-OAG \
+  --name "Office of the Attorney General, Bangkok" --languages th,en --untoc-party --protocol-party \
+  --accepts mla,extradition,document-verification,nationality-verification,acknowledgement >/dev/null
+"$MLAHUB" directory show --directory directory.bin --root keys/XX-OPS/identity.json
+
+step "7. The hub's ledger: 20,000 metadata entries appended durably (fsync'd group commit)"
+"$BENCH" ledger --entries 20000 --dir ledger --proof-sizes 20000 --proof-samples 200 --skip-raw 2>&1 | tail -n 14
+
+step "8. Anyone can check the ledger with standard RFC 9162 / C2SP tools"
+"$MLAHUB" ledger public-key --ledger ledger
+"$MLAHUB" ledger checkpoint --ledger ledger
+"$MLAHUB" ledger prove --index 4242 --ledger ledger --json | cut -c1-300
+"$MLAHUB" ledger consistency --old 5000 --new 20000 --ledger ledger --json | cut -c1-300
+"$MLAHUB" ledger show --index 4242 --ledger ledger | head -n 12
+"$MLAHUB" ledger verify --ledger ledger
 
 step "Done. Everything is in $OUT"
