@@ -241,6 +241,7 @@ std::string ToHex(ByteView b) {
 }
 Result<Bytes> FromHex(std::string_view s) {
   if (s.size() % 2 != 0) return Status::Malformed("hex string has odd length");
+  if (s.empty()) return Bytes{};
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
       return Status::Malformed("hex string must be lowercase 0-9a-f");
