@@ -80,7 +80,7 @@ Result<std::string> JsonCodec::ToJson(std::string_view type, ByteView buffer) {
   if (!p.SetRootType(name.c_str())) return Status::InvalidArgument("no table " + name);
   std::string text;
   if (!flatbuffers::GenerateText(p, buffer.data(), &text))
-    return Status::Internal("FlatBuffers could not print " + name);
+    return Status::Malformed(name + " holds a string that is not valid UTF-8");
   return text;
 }
 
@@ -89,7 +89,7 @@ Result<std::string> JsonCodec::TableToJson(std::string_view type, const void* ta
   std::string name = Qualify(type);
   std::string text;
   if (!flatbuffers::GenerateTextFromTable(impl_->parser, table, name, &text))
-    return Status::Internal("FlatBuffers could not print " + name);
+    return Status::Malformed(name + " holds a string that is not valid UTF-8");
   return text;
 }
 
