@@ -269,7 +269,8 @@ class Verifier:
     0x00; unions point to a table of their declared type; required fields present;
     at most `max_tables` tables and `max_depth` nested tables."""
 
-    def __init__(self, buf, max_tables=64, max_depth=16):
+    def __init__(self, buf, max_tables=64, max_depth=16, utf8=False):
+        self.utf8 = utf8  # PROTOCOL.md 7: payload strings MUST be valid UTF-8
         self.buf, self.max_tables, self.max_depth = buf, max_tables, max_depth
         self.tables = 0
         self.depth = 0
@@ -303,6 +304,11 @@ class Verifier:
         start, n = self.vector(pos, 1, what)
         self.check(start + n < len(self.buf) and self.buf[start + n] == 0,
                    f"{what} not terminated by 0x00")
+        if self.utf8:
+            try:
+                bytes(self.buf[start:start + n]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise Malformed(f"{what} is not valid UTF-8")
 
     def root(self, table, identifier=None):
         self.check(len(self.buf) >= 8, "buffer shorter than 8 bytes")
@@ -376,9 +382,9 @@ class Verifier:
                 self.table(target, elem.ref)
 
 
-def verify_root(buf, table, identifier=None, max_tables=64):
+def verify_root(buf, table, identifier=None, max_tables=64, utf8=False):
     """(root position, {slot: value position}) of a verified buffer; raises Malformed."""
-    return Verifier(buf, max_tables).root(table, identifier)
+    return Verifier(buf, max_tables, utf8=utf8).root(table, identifier)
 
 
 PAYLOAD_MAX_TABLES = 1000000
@@ -613,7 +619,7 @@ def payload_body_type(payload):
     w = wire()
     # PROTOCOL.md section 7 says "at most 64 tables", but mlahub opens payloads with
     # more (README.md, problem A): the limit here is FlatBuffers' default.
-    _, present = verify_root(payload, "Payload", PAYLOAD_ID, max_tables=PAYLOAD_MAX_TABLES)
+    _, present = verify_root(payload, "Payload", PAYLOAD_ID, max_tables=PAYLOAD_MAX_TABLES, utf8=True)
     return w.Payload.Payload.GetRootAs(payload, 0).BodyType(), present
 
 
