@@ -89,7 +89,16 @@ struct Built {
   Hash root{};
   uint64_t checkpoint_size = 0;
   bool signed_now = false;
+  // Nodes of level >= kMemLevel completed by this batch, for the in-memory
+  // upper tree (published after the commit).
+  std::vector<std::pair<NodePos, Hash>> upper;
 };
+
+// Perfect-subtree hashes of level >= kMemLevel (subtrees of 32 leaves and
+// up: n/16 hashes, 20 MB at 10M entries) are kept in memory, so a proof reads
+// at most a few records from RocksDB (the levels below, which sit in one
+// data block, and a leaf), not 2*log2(n).
+constexpr uint8_t kMemLevel = 5;
 
 }  // namespace
 
@@ -135,6 +144,19 @@ struct Ledger::Impl final : public NodeSource {
   std::thread committer;
   std::mutex close_mu;
 
+  // ---- in-memory upper tree (levels >= kMemLevel) ----
+  // Loaded from `nodes` by a background thread started at open (records of
+  // leaves k*2^L - 1: first L = 10, n/1024 reads, then L = kMemLevel, n/32
+  // reads), then extended by the committer after each commit. Levels not yet
+  // loaded, and all of them if loading fails (a damaged store), are read
+  // from RocksDB, which names a bad record.
+  mutable std::mutex upper_mu;
+  mutable uint8_t upper_min = 64;  // upper[l] is valid for l >= upper_min (64: none yet)
+  mutable std::vector<std::vector<Hash>> upper;  // upper[level][index]
+  mutable std::mutex upper_loader_mu;  // guards joining upper_loader
+  mutable std::thread upper_loader;
+  mutable std::atomic<bool> upper_stop{false};
+
   // ---- writer-thread state ----
   MerkleFrontier frontier;
   uint64_t builder_checkpoint_size = 0;
@@ -142,7 +164,14 @@ struct Ledger::Impl final : public NodeSource {
 
   ~Impl() override { CloseDb(); }
 
+  void StopUpperLoader() const {
+    upper_stop.store(true);
+    std::lock_guard<std::mutex> lk(upper_loader_mu);
+    if (upper_loader.joinable()) upper_loader.join();
+  }
+
   void CloseDb() {
+    StopUpperLoader();
     if (db == nullptr) return;
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     handles.clear();
@@ -179,7 +208,9 @@ struct Ledger::Impl final : public NodeSource {
     t.pin_top_level_index_and_filter = true;
     // A read-only view (the tool, verify) keeps index and filter blocks in
     // the bounded block cache, so its memory does not grow with the ledger.
-    t.cache_index_and_filter_blocks = read_only;
+    // Exceptions: the indexes of `nodes` and `entries` (about 1 MB and 10 MB
+    // at 10M entries), which every proof reads.
+    t.cache_index_and_filter_blocks = read_only && name != L::kCfNodes && name != L::kCfEntries;
     if (name == L::kCfIndex) {
       t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       o.prefix_extractor = std::make_shared<IndexKeyPrefix>();
@@ -353,8 +384,121 @@ struct Ledger::Impl final : public NodeSource {
     return Status::Ok();
   }
 
+  void StartUpperLoader() {
+    // The top levels first (n/1024 reads), so that proofs use them while
+    // the rest loads.
+    upper_loader = std::thread([this] {
+      if (LoadUpper(10)) LoadUpper(kMemLevel);
+    });
+  }
+
+  // Reads the upper levels up to the committed size, then publishes them
+  // under upper_mu once nothing committed meanwhile is missing (from then on
+  // the committer extends them: it stores committed_size before it takes
+  // upper_mu in ExtendUpper).
+  bool LoadUpper(uint8_t min_level) {
+    std::vector<std::vector<Hash>> levels(64);
+    uint64_t records_done = 0;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    constexpr uint64_t kChunk = 4096;
+    std::vector<std::string> key_store;
+    std::vector<rocksdb::Slice> keys;
+    std::vector<rocksdb::PinnableSlice> values;
+    std::vector<rocksdb::Status> statuses;
+    for (;;) {
+      uint64_t records = committed_size.load(std::memory_order_acquire) >> min_level;
+      if (records == records_done) {
+        std::lock_guard<std::mutex> lk(upper_mu);
+        if ((committed_size.load(std::memory_order_acquire) >> min_level) != records_done) continue;
+        upper = std::move(levels);
+        upper_min = min_level;
+        return true;
+      }
+      for (uint64_t k0 = records_done; k0 < records; k0 += kChunk) {
+        if (upper_stop.load(std::memory_order_relaxed)) return false;
+        uint64_t n = std::min(kChunk, records - k0);
+        key_store.resize(n);
+        keys.resize(n);
+        values.clear();
+        values.resize(n);
+        statuses.assign(n, rocksdb::Status());
+        for (uint64_t j = 0; j < n; ++j) {
+          key_store[j] = L::Be64(((k0 + j + 1) << min_level) - 1);
+          keys[j] = rocksdb::Slice(key_store[j]);
+        }
+        db->MultiGet(ro, cf_nodes, n, keys.data(), values.data(), statuses.data(), /*sorted_input=*/true);
+        for (uint64_t j = 0; j < n; ++j) {
+          if (!statuses[j].ok()) return false;
+          uint64_t record = ((k0 + j + 1) << min_level) - 1;
+          size_t nlevels = static_cast<size_t>(std::countr_one(record));
+          if (values[j].size() != nlevels * kHashSize) return false;
+          for (size_t l = min_level; l <= nlevels; ++l) {
+            auto& v = levels[l];
+            if (v.size() != ((record + 1) >> l) - 1) return false;
+            v.push_back(HashFrom(values[j].data() + (l - 1) * kHashSize));
+          }
+        }
+      }
+      records_done = records;
+    }
+  }
+
+  // Verify streams: a read-only view drops the upper tree (and stops its
+  // load) so that verify's memory stays small; later proofs read RocksDB.
+  void DropUpper() const {
+    StopUpperLoader();
+    std::lock_guard<std::mutex> lk(upper_mu);
+    upper_min = 64;
+    std::vector<std::vector<Hash>>().swap(upper);
+  }
+
+  // Publishes nodes completed by a committed batch (committer thread).
+  void ExtendUpper(const std::vector<std::pair<NodePos, Hash>>& nodes) {
+    std::lock_guard<std::mutex> lk(upper_mu);
+    // Levels not loaded yet are read by the loader from the store.
+    for (const auto& [pos, h] : nodes) {
+      if (pos.level < upper_min) continue;
+      auto& v = upper[pos.level];
+      if (pos.index == v.size()) v.push_back(h);  // skip what the load already read
+    }
+  }
+
   // ---- NodeSource ----
   Status ReadNodes(std::span<const NodePos> nodes, std::span<Hash> out) const override {
+    return ReadNodesAndEntry(nodes, out, nullptr, nullptr);
+  }
+
+  // Also reads the record of entry *entry_index into *entry_record (if not
+  // null) in the same RocksDB MultiGet.
+  Status ReadNodesAndEntry(std::span<const NodePos> nodes, std::span<Hash> out, const uint64_t* entry_index,
+                           std::string* entry_record) const {
+    // Upper levels from memory; the rest from RocksDB.
+    std::vector<size_t> rest;
+    {
+      std::lock_guard<std::mutex> lk(upper_mu);
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        const NodePos& n = nodes[i];
+        if (n.level >= upper_min && n.index < upper[n.level].size()) {
+          out[i] = upper[n.level][n.index];
+        } else {
+          rest.push_back(i);
+        }
+      }
+    }
+    if (rest.empty() && entry_index == nullptr) return Status::Ok();
+    if (rest.size() == nodes.size()) return ReadStoredNodes(nodes, out, entry_index, entry_record);
+    std::vector<NodePos> sub;
+    sub.reserve(rest.size());
+    for (size_t i : rest) sub.push_back(nodes[i]);
+    std::vector<Hash> got(rest.size());
+    MLAHUB_RETURN_IF_ERROR(ReadStoredNodes(sub, got, entry_index, entry_record));
+    for (size_t j = 0; j < rest.size(); ++j) out[rest[j]] = got[j];
+    return Status::Ok();
+  }
+
+  Status ReadStoredNodes(std::span<const NodePos> nodes, std::span<Hash> out, const uint64_t* entry_index,
+                         std::string* entry_record) const {
     struct Want {
       rocksdb::ColumnFamilyHandle* cf;
       std::string key;
@@ -370,6 +514,12 @@ struct Ledger::Impl final : public NodeSource {
       if (fresh) wants.push_back({n.level == 0 ? cf_entries : cf_nodes, L::Be64(record)});
       which[i] = it->second;
     }
+    size_t entry_want = 0;
+    if (entry_index != nullptr) {
+      auto [it, fresh] = slot.emplace(std::make_pair(0, *entry_index), wants.size());
+      if (fresh) wants.push_back({cf_entries, L::Be64(*entry_index)});
+      entry_want = it->second;
+    }
     std::vector<rocksdb::ColumnFamilyHandle*> cfs;
     std::vector<rocksdb::Slice> keys;
     for (const auto& w : wants) {
@@ -380,6 +530,14 @@ struct Ledger::Impl final : public NodeSource {
     std::vector<rocksdb::Status> statuses(wants.size());
     db->MultiGet(rocksdb::ReadOptions(), wants.size(), cfs.data(), keys.data(), values.data(),
                  statuses.data());
+    if (entry_index != nullptr) {
+      const rocksdb::Status& st = statuses[entry_want];
+      if (st.IsNotFound()) return Status::Corruption("entry " + std::to_string(*entry_index) + " is missing");
+      if (!st.ok()) return FromRocks(st, "ledger read failed");
+      if (values[entry_want].size() < kHashSize)
+        return Status::Corruption("entry record " + std::to_string(*entry_index) + " is too short");
+      entry_record->assign(values[entry_want].data(), values[entry_want].size());
+    }
     for (size_t i = 0; i < nodes.size(); ++i) {
       const NodePos& n = nodes[i];
       size_t w = which[i];
@@ -425,7 +583,10 @@ struct Ledger::Impl final : public NodeSource {
           rocksdb::Slice(reinterpret_cast<const char*>(p.entry.data()), p.entry.size())};
       cur.wb.Put(cf_entries, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
       node_value.clear();
-      frontier.Append(p.leaf, [&](const NodePos&, const Hash& h) { node_value.append(HashView(h)); });
+      frontier.Append(p.leaf, [&](const NodePos& pos, const Hash& h) {
+        node_value.append(HashView(h));
+        if (pos.level >= kMemLevel) cur.upper.emplace_back(pos, h);
+      });
       if (!node_value.empty()) cur.wb.Put(cf_nodes, key_slice, node_value);
       if (!p.key.empty()) {
         char len[2] = {static_cast<char>(p.key.size() >> 8), static_cast<char>(p.key.size() & 0xff)};
@@ -580,6 +741,7 @@ struct Ledger::Impl final : public NodeSource {
       stats.max_batch = std::max<uint64_t>(stats.max_batch, b.items.size());
       committed_size.store(b.size, std::memory_order_release);
     }
+    if (!b.upper.empty()) ExtendUpper(b.upper);
     for (size_t k = 0; k < b.items.size(); ++k) b.items[k].callback(Status::Ok(), b.base + k);
   }
 
@@ -635,6 +797,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir, LedgerOptio
   MLAHUB_RETURN_IF_ERROR(impl->CutBackTail());
   MLAHUB_RETURN_IF_ERROR(impl->RestoreFrontier());
   impl->next_checkpoint_due = std::chrono::steady_clock::now();
+  impl->StartUpperLoader();
   Impl* raw = impl.get();
   impl->committer = std::thread([raw] { raw->CommitterLoop(); });
   impl->builder = std::thread([raw] { raw->BuilderLoop(); });
@@ -651,6 +814,7 @@ Result<std::unique_ptr<Ledger>> Ledger::OpenReadOnly(const std::string& dir) {
   MLAHUB_RETURN_IF_ERROR(impl->OpenDb());
   MLAHUB_RETURN_IF_ERROR(impl->LoadMeta());
   impl->closed = true;  // no writer
+  impl->StartUpperLoader();
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
 
@@ -752,8 +916,22 @@ Result<InclusionProof> Ledger::ProveInclusion(uint64_t index, uint64_t tree_size
   InclusionProof p;
   p.index = index;
   p.tree_size = tree_size;
-  MLAHUB_ASSIGN_OR_RETURN(p.path, ResolvePlan(plan, *impl_));
-  MLAHUB_ASSIGN_OR_RETURN(std::string record, impl_->EntryRecord(index));
+  // The path's stored nodes and the entry in one MultiGet.
+  struct WithEntry final : NodeSource {
+    const Impl* m;
+    uint64_t index;
+    mutable std::string record;
+    Status ReadNodes(std::span<const NodePos> nodes, std::span<Hash> out) const override {
+      return m->ReadNodesAndEntry(nodes, out, &index, &record);
+    }
+  } source;
+  source.m = impl_.get();
+  source.index = index;
+  MLAHUB_ASSIGN_OR_RETURN(p.path, ResolvePlan(plan, source));
+  std::string record = std::move(source.record);
+  if (record.empty()) {
+    MLAHUB_ASSIGN_OR_RETURN(record, impl_->EntryRecord(index));
+  }
   p.leaf_hash = HashFrom(record.data());
   p.entry.assign(record.begin() + kHashSize, record.end());
   if (HashLeaf(p.entry) != p.leaf_hash)
@@ -844,6 +1022,7 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
     r.status = Status::Unavailable("ledger is closed");
     return r;
   }
+  if (read_only) DropUpper();
   uint64_t size;
   Hash head_root;
   uint64_t head_cp;

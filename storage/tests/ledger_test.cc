@@ -237,6 +237,50 @@ TEST_F(LedgerTest, ReopenContinuesAndChecksKey) {
   EXPECT_TRUE(VerifyReadOnly().status.ok());
 }
 
+// The upper tree levels are kept in memory: loaded in the background at open
+// (writer and read-only view), then extended by the writer. Proofs must match
+// the reference before, during and after the load.
+TEST_F(LedgerTest, ProofsMatchReferenceAfterReopen) {
+  std::vector<Bytes> leaves;
+  {
+    auto l = OpenLedger();
+    leaves = Fill(*l, 700);
+  }
+  auto check = [&](const Ledger& l, uint64_t n) {
+    Reference ref(std::vector<Bytes>(leaves.begin(), leaves.begin() + static_cast<long>(n)));
+    for (uint64_t s : {uint64_t{1}, uint64_t{31}, uint64_t{32}, uint64_t{33}, uint64_t{255}, uint64_t{256},
+                       uint64_t{513}, uint64_t{699}, uint64_t{700}, n - 1, n}) {
+      if (s == 0 || s > n) continue;
+      ASSERT_EQ(*l.Root(s), ref.Mth(0, s)) << "size " << s;
+      for (uint64_t m = 0; m < s; m += 1 + m / 8) {
+        auto p = l.ProveInclusion(m, s);
+        ASSERT_TRUE(p.ok()) << p.status().ToString();
+        ASSERT_EQ(p->path, ref.Path(m, 0, s)) << m << "/" << s;
+        ASSERT_EQ(p->entry, leaves[m]);
+        auto c = l.ProveConsistency(m, s);
+        ASSERT_TRUE(c.ok()) << c.status().ToString();
+        ASSERT_EQ(*c, ref.Consistency(m, s)) << m << " -> " << s;
+      }
+    }
+  };
+  {
+    auto l = OpenLedger();
+    check(*l, 700);  // probably while the upper levels load
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    check(*l, 700);
+    auto more = Fill(*l, 333);
+    leaves.insert(leaves.end(), more.begin(), more.end());
+    check(*l, 1033);
+  }
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  check(**ro, 1033);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  check(**ro, 1033);
+  EXPECT_TRUE((*ro)->Verify().status.ok());  // drops the view's upper tree
+  check(**ro, 1033);
+}
+
 TEST_F(LedgerTest, ReadOnlyViewWhileWriterRuns) {
   auto l = OpenLedger();
   Fill(*l, 50);

@@ -13,8 +13,12 @@
 // batch or none of it; Open() cuts back anything found beyond the committed
 // head. Formats and key layout: docs/LEDGER.md.
 //
-// Reads: any root, inclusion proof and consistency proof is O(log n) point
-// reads; proofs are served only for sizes <= the committed size.
+// Reads: any root, inclusion proof and consistency proof is a fold of
+// O(log n) perfect-subtree hashes; those of subtrees of 32 leaves and more
+// are kept in memory (n/16 hashes, loaded in the background at open, then
+// extended by the writer), so a proof reads at most a handful of RocksDB
+// records in one MultiGet. Proofs are served only for sizes <= the committed
+// size.
 //
 // Thread-safety: all methods may be called from any thread. Callbacks run on
 // the committer thread, in index order; they must be quick and must not block on
@@ -146,7 +150,9 @@ class Ledger {
   // hash, checks every stored checkpoint's signature, origin and root, the
   // head and the index. Streams: memory is O(log n). Stops at the first
   // problem (status kCorruption, with bad_index / bad_checkpoint set).
-  // `progress(done, total)` is called every few thousand entries.
+  // `progress(done, total)` is called every few thousand entries. On a
+  // read-only view it drops the in-memory upper tree first (later proofs on
+  // that view read RocksDB only).
   VerifyReport Verify(const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
 
   struct Impl;
