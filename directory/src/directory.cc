@@ -15,12 +15,6 @@ Bytes SignedBytes(ByteView dir) {
   return m;
 }
 
-template <size_t N>
-bool CopyExact(const flatbuffers::Vector<uint8_t>* v, std::array<uint8_t, N>& out) {
-  if (v == nullptr || v->size() != N) return false;
-  std::copy(v->begin(), v->end(), out.begin());
-  return true;
-}
 
 }  // namespace
 
@@ -107,9 +101,7 @@ Bytes Directory::EncodeUnsigned() const {
   std::vector<flatbuffers::Offset<wire::DirectoryEntry>> es;
   for (const auto& [id, e] : entries_) {
     const auto& p = e.identity;
-    auto ident = wire::CreateIdentity(b, b.CreateString(p.id.str()), static_cast<wire::NodeRole>(p.role),
-                                      b.CreateVector(p.sign_key.data(), 32), b.CreateVector(p.enc_key.data(), 32),
-                                      b.CreateVector(p.curve_key.data(), 32), p.created_ms);
+    auto ident = identity::BuildIdentity(b, p);
     std::vector<uint8_t> kinds;
     for (auto k : e.accepts) kinds.push_back(static_cast<uint8_t>(k));
     auto caps = wire::CreateCapabilities(
@@ -134,15 +126,13 @@ Result<Directory> Directory::DecodeUnsigned(ByteView buf) {
   if (d->entries() == nullptr) return out;
   for (const auto* de : *d->entries()) {
     Entry e;
-    const auto* id = de->identity();
-    auto nid = NodeId::Parse(id->id()->string_view());
-    if (!nid.ok()) return Status::Malformed("directory entry: " + nid.status().message());
-    e.identity.id = *nid;
-    e.identity.role = static_cast<identity::Role>(id->role());
-    e.identity.created_ms = id->created_ms();
-    if (!CopyExact(id->sign_key(), e.identity.sign_key) || !CopyExact(id->enc_key(), e.identity.enc_key) ||
-        !CopyExact(id->curve_key(), e.identity.curve_key))
-      return Status::Malformed("directory entry " + nid->str() + " needs three 32-byte keys");
+    auto ident = identity::IdentityFromTable(de->identity());
+    if (!ident.ok()) {
+      Status st = ident.status();
+      return Status::Malformed("directory entry: " + st.message());
+    }
+    e.identity = *ident;
+    const std::string key = e.identity.id.str();
     if (de->name()) e.name = de->name()->str();
     if (const auto* c = de->capabilities()) {
       if (c->accepts())
@@ -160,8 +150,8 @@ Result<Directory> Directory::DecodeUnsigned(ByteView buf) {
     e.revoked = de->status() != wire::EntryStatus::Active;  // unknown status: treat as revoked
     e.revoked_ms = de->revoked_ms();
     if (de->revocation_reason()) e.revocation_reason = de->revocation_reason()->str();
-    if (out.entries_.count(nid->str()) != 0) return Status::Malformed("directory lists " + nid->str() + " twice");
-    out.entries_.emplace(nid->str(), std::move(e));
+    if (out.entries_.count(key) != 0) return Status::Malformed("directory lists " + key + " twice");
+    out.entries_.emplace(key, std::move(e));
   }
   return out;
 }

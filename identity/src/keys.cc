@@ -78,19 +78,21 @@ NodeKeys GenerateNodeKeys(const NodeId& id, Role role, UnixMillis now) {
                   crypto::X25519KeyPair::Generate()};
 }
 
-Bytes EncodeIdentity(const PublicIdentity& p) {
-  flatbuffers::FlatBufferBuilder b(256);
+flatbuffers::Offset<wire::Identity> BuildIdentity(flatbuffers::FlatBufferBuilder& b, const PublicIdentity& p) {
   auto id = b.CreateString(p.id.str());
   auto sk = b.CreateVector(p.sign_key.data(), p.sign_key.size());
   auto ek = b.CreateVector(p.enc_key.data(), p.enc_key.size());
   auto ck = b.CreateVector(p.curve_key.data(), p.curve_key.size());
-  auto off = wire::CreateIdentity(b, id, static_cast<wire::NodeRole>(p.role), sk, ek, ck, p.created_ms);
-  b.Finish(off);
+  return wire::CreateIdentity(b, id, static_cast<wire::NodeRole>(p.role), sk, ek, ck, p.created_ms);
+}
+
+Bytes EncodeIdentity(const PublicIdentity& p) {
+  flatbuffers::FlatBufferBuilder b(256);
+  b.Finish(BuildIdentity(b, p));
   return Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }
 
-namespace {
-Result<PublicIdentity> FromTable(const wire::Identity* t) {
+Result<PublicIdentity> IdentityFromTable(const wire::Identity* t) {
   PublicIdentity p;
   MLAHUB_ASSIGN_OR_RETURN(p.id, NodeId::Parse(t->id()->string_view()));
   p.role = static_cast<Role>(t->role());
@@ -102,12 +104,11 @@ Result<PublicIdentity> FromTable(const wire::Identity* t) {
   p.created_ms = t->created_ms();
   return p;
 }
-}  // namespace
 
 Result<PublicIdentity> DecodeIdentity(ByteView buf) {
   flatbuffers::Verifier v(buf.data(), buf.size());
   if (!v.VerifyBuffer<wire::Identity>(nullptr)) return Status::Malformed("not a valid Identity");
-  return FromTable(flatbuffers::GetRoot<wire::Identity>(buf.data()));
+  return IdentityFromTable(flatbuffers::GetRoot<wire::Identity>(buf.data()));
 }
 
 std::string IdentityToJson(const PublicIdentity& p) {

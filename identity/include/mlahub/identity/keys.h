@@ -21,6 +21,7 @@
 #include "mlahub/core/status.h"
 #include "mlahub/crypto/sign.h"
 #include "mlahub/crypto/x25519.h"
+#include "mlahub/schemas/directory_generated.h"
 
 namespace mlahub::identity {
 
@@ -76,6 +77,10 @@ Bytes EncodeIdentity(const PublicIdentity& id);
 Result<PublicIdentity> DecodeIdentity(ByteView flatbuffer);  // verifies first
 std::string IdentityToJson(const PublicIdentity& id);
 Result<PublicIdentity> IdentityFromJson(std::string_view json);
+// The wire.Identity table inside a larger buffer (the directory): build one,
+// and read one that the caller's verifier has already checked.
+flatbuffers::Offset<wire::Identity> BuildIdentity(flatbuffers::FlatBufferBuilder& b, const PublicIdentity& p);
+Result<PublicIdentity> IdentityFromTable(const wire::Identity* t);
 // Accepts a key directory, an identity.json or an identity.bin.
 Result<PublicIdentity> LoadIdentity(const std::string& path);
 
