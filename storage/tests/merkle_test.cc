@@ -163,7 +163,9 @@ TEST(MerkleTest, VerifiersRejectCorruptedProofs) {
     std::vector<Hash> p = Hashes(v.proof);
     Hash leaf = HashLeaf(leaves[v.index]);
     Hash root = H(kRoots[v.size]);
-    if (v.index > 0) EXPECT_FALSE(VerifyInclusion(v.index - 1, v.size, leaf, p, root).ok());
+    if (v.index > 0) {
+      EXPECT_FALSE(VerifyInclusion(v.index - 1, v.size, leaf, p, root).ok());
+    }
     EXPECT_FALSE(VerifyInclusion(v.index + 1, v.size, leaf, p, root).ok());
     EXPECT_FALSE(VerifyInclusion(v.index, v.size * 2, leaf, p, root).ok());
     EXPECT_FALSE(VerifyInclusion(v.index, v.size, HashLeaf(AsBytes("WrongLeaf")), p, root).ok());
