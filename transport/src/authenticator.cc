@@ -106,6 +106,9 @@ void Authenticator::Impl::Run(zmq::socket_t zap, zmq::socket_t stop) {
     if (!total.ok()) continue;
     std::string status_code;
     AuthDecision d = Judge(req, *total, status_code);
+    // Observe before replying, so a decision is recorded (logged) before the
+    // client can learn of it.
+    Observe(d);
 
     // Reply: version, request id, status code, status text, user id, metadata.
     std::string request_id = req.size() > 1 ? FrameText(req[1]) : std::string();
@@ -119,7 +122,6 @@ void Authenticator::Impl::Run(zmq::socket_t zap, zmq::socket_t stop) {
     }
     ok = ok && zmq_send(zap.handle(), "", 0, 0) >= 0;  // metadata: none
     (void)ok;  // a failed reply leaves the handshake to time out (refused)
-    Observe(d);
   }
   // Unbinding inproc is synchronous (closing is not): a restart can bind again
   // at once.

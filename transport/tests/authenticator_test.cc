@@ -187,6 +187,11 @@ TEST_F(RawMechanismTest, PlainMechanismIsDenied) {
   EXPECT_EQ(Handshake(server, client, &value), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
   EXPECT_EQ(value, 400u);
   EXPECT_GE(auth_->stats().denied_mechanism, 1u);
+  // The observer runs on the handler's thread and may be called just after
+  // the client has seen the refusal: wait for it (bounded), never sleep blind.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (observed_denials_.load() < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
   EXPECT_GE(observed_denials_.load(), 1);
 }
 
