@@ -101,4 +101,13 @@ Result<std::string> ReadPassphrase(const std::string& env_var, bool confirm) {
   return first;
 }
 
+Result<identity::NodeKeys> LoadKeyDirAsking(const std::string& dir, const std::string& passphrase_env) {
+  MLAHUB_ASSIGN_OR_RETURN(bool prot, identity::KeyDirIsProtected(dir));
+  std::string pass;
+  if (prot) {
+    MLAHUB_ASSIGN_OR_RETURN(pass, ReadPassphrase(passphrase_env, /*confirm=*/false));
+  }
+  return identity::LoadKeyDir(dir, pass);
+}
+
 }  // namespace mlahub::cli

@@ -16,6 +16,7 @@
 
 #include "mlahub/core/bytes.h"
 #include "mlahub/core/status.h"
+#include "mlahub/identity/keys.h"
 
 namespace mlahub::cli {
 
@@ -42,6 +43,10 @@ Status WriteStdout(ByteView data);
 // Reads a passphrase: from the environment variable named `env_var` if set,
 // else from the terminal without echo (twice if `confirm`). Empty if neither.
 Result<std::string> ReadPassphrase(const std::string& env_var, bool confirm);
+
+// Loads a node's key directory, asking for the passphrase (ReadPassphrase)
+// only when node.key is protected.
+Result<identity::NodeKeys> LoadKeyDirAsking(const std::string& dir, const std::string& passphrase_env);
 
 // The process exit code set by whichever subcommand ran.
 int& ExitCode();

@@ -25,13 +25,7 @@ struct Common {
 };
 
 Result<identity::NodeKeys> LoadOperator(const Common& c) {
-  auto prot = identity::KeyDirIsProtected(c.operator_dir);
-  if (!prot.ok()) return prot.status();
-  std::string pass;
-  if (*prot) {
-    MLAHUB_ASSIGN_OR_RETURN(pass, ReadPassphrase(c.passphrase_env, false));
-  }
-  MLAHUB_ASSIGN_OR_RETURN(identity::NodeKeys k, identity::LoadKeyDir(c.operator_dir, pass));
+  MLAHUB_ASSIGN_OR_RETURN(identity::NodeKeys k, LoadKeyDirAsking(c.operator_dir, c.passphrase_env));
   if (k.role != identity::Role::kOperator)
     return Status::InvalidArgument(c.operator_dir + " holds the keys of " + k.id.str() +
                                    ", which is not an operator (keygen --role operator)");

@@ -11,15 +11,6 @@
 namespace mlahub::cli {
 namespace {
 
-Result<identity::NodeKeys> LoadKeys(const std::string& dir, const std::string& passphrase_env) {
-  auto prot = identity::KeyDirIsProtected(dir);
-  if (!prot.ok()) return prot.status();
-  std::string pass;
-  if (*prot) {
-    MLAHUB_ASSIGN_OR_RETURN(pass, ReadPassphrase(passphrase_env, /*confirm=*/false));
-  }
-  return identity::LoadKeyDir(dir, pass);
-}
 
 Result<wire::HandlingCode> ParseHandling(std::string_view t) {
   for (auto v : wire::EnumValuesHandlingCode())
@@ -52,7 +43,7 @@ int RunSeal(const SealArgs& a) {
   if (!handling.ok()) return Fail(handling.status(), false);
   auto basis = ParseLegalBasis(a.legal_basis);
   if (!basis.ok()) return Fail(basis.status(), false);
-  auto keys = LoadKeys(a.from, a.passphrase_env);
+  auto keys = LoadKeyDirAsking(a.from, a.passphrase_env);
   if (!keys.ok()) return Fail(keys.status(), false);
   auto to = identity::LoadIdentity(a.to);
   if (!to.ok()) return Fail(to.status(), false);
@@ -109,7 +100,7 @@ nlohmann::json HeaderJson(const envelope::Opened& o) {
 }
 
 int RunOpen(const OpenArgs& a) {
-  auto keys = LoadKeys(a.key, a.passphrase_env);
+  auto keys = LoadKeyDirAsking(a.key, a.passphrase_env);
   if (!keys.ok()) return Fail(keys.status(), a.json);
   auto from = identity::LoadIdentity(a.from);
   if (!from.ok()) return Fail(from.status(), a.json);
