@@ -57,7 +57,7 @@ std::string Range(uint64_t a, uint64_t b) {
 
 std::vector<std::string> ColumnFamilyNames() {
   return {std::string(L::kCfDefault), std::string(L::kCfEntries), std::string(L::kCfNodes),
-          std::string(L::kCfCheckpoints), std::string(L::kCfIndex)};
+          std::string(L::kCfCheckpoints), std::string(L::kCfIndex), std::string(L::kCfState)};
 }
 
 // Index keys are BE16(len) || key || BE64(entry index); their prefix is all
@@ -78,12 +78,16 @@ struct Pending {
   std::string key;
   Hash leaf{};
   AppendCallback callback;
+  std::vector<StateWrite> state;
+  bool has_entry = true;  // false: state writes only
+  uint64_t index = 0;     // set by the builder
 };
 
 // A batch on its way through the writer pipeline.
 struct Built {
   rocksdb::WriteBatch wb;
   std::vector<Pending> items;
+  size_t state_only = 0;  // items without an entry
   uint64_t base = 0;
   uint64_t size = 0;
   Hash root{};
@@ -119,6 +123,7 @@ struct Ledger::Impl final : public NodeSource {
   rocksdb::ColumnFamilyHandle* cf_nodes = nullptr;
   rocksdb::ColumnFamilyHandle* cf_checkpoints = nullptr;
   rocksdb::ColumnFamilyHandle* cf_index = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_state = nullptr;  // null: a read-only view of an older ledger
 
   // ---- committed head, published by the writer ----
   std::atomic<uint64_t> committed_size{0};
@@ -227,8 +232,15 @@ struct Ledger::Impl final : public NodeSource {
   Status OpenDb() {
     cache = rocksdb::NewLRUCache(options.block_cache_bytes);
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : ColumnFamilyNames()) cfs.emplace_back(n, CfOptions(n));
     std::string path = dir + "/" + std::string(L::kDbSubdir);
+    std::vector<std::string> names = ColumnFamilyNames();
+    if (read_only) {  // a view of a ledger made before the state family existed
+      std::vector<std::string> have;
+      if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &have).ok() &&
+          std::find(have.begin(), have.end(), std::string(L::kCfState)) == have.end())
+        names.pop_back();
+    }
+    for (const auto& n : names) cfs.emplace_back(n, CfOptions(n));
     rocksdb::Status s;
     if (read_only) {
       char tmpl[] = "/tmp/mlahub-ledger-view-XXXXXX";
@@ -262,6 +274,7 @@ struct Ledger::Impl final : public NodeSource {
     cf_nodes = handles[2];
     cf_checkpoints = handles[3];
     cf_index = handles[4];
+    cf_state = handles.size() > 5 ? handles[5] : nullptr;
     return Status::Ok();
   }
 
@@ -574,6 +587,21 @@ struct Ledger::Impl final : public NodeSource {
   void AddToBatch(Built& cur, std::vector<Pending>& got) {
     std::string node_value;
     for (Pending& p : got) {
+      for (const StateWrite& w : p.state) {
+        if (w.value) {
+          cur.wb.Put(cf_state, AsSlice(w.key),
+                     rocksdb::Slice(reinterpret_cast<const char*>(w.value->data()), w.value->size()));
+        } else {
+          cur.wb.Delete(cf_state, AsSlice(w.key));
+        }
+      }
+      p.state.clear();
+      p.index = frontier.size();
+      if (!p.has_entry) {
+        cur.items.push_back(std::move(p));
+        ++cur.state_only;
+        continue;
+      }
       const uint64_t i = frontier.size();
       char key[8];
       for (int b = 0; b < 8; ++b) key[b] = static_cast<char>(i >> (56 - 8 * b));
@@ -735,14 +763,15 @@ struct Ledger::Impl final : public NodeSource {
       std::lock_guard<std::mutex> lk(head_mu);
       committed_root = b.root;
       latest_checkpoint_size = b.checkpoint_size;
+      const uint64_t entries = b.items.size() - b.state_only;
       stats.batches += b.items.empty() ? 0 : 1;
-      stats.entries += b.items.size();
+      stats.entries += entries;
       stats.checkpoints += b.signed_now ? 1 : 0;
-      stats.max_batch = std::max<uint64_t>(stats.max_batch, b.items.size());
+      stats.max_batch = std::max<uint64_t>(stats.max_batch, entries);
       committed_size.store(b.size, std::memory_order_release);
     }
     if (!b.upper.empty()) ExtendUpper(b.upper);
-    for (size_t k = 0; k < b.items.size(); ++k) b.items[k].callback(Status::Ok(), b.base + k);
+    for (Pending& p : b.items) p.callback(Status::Ok(), p.index);
   }
 
   Status ValidSize(uint64_t size) const {
@@ -766,6 +795,22 @@ struct Ledger::Impl final : public NodeSource {
   }
 
   VerifyReport Verify(const std::function<void(uint64_t, uint64_t)>& progress) const;
+
+  void Enqueue(Pending p) {
+    bool wake = false;
+    {
+      std::unique_lock<std::mutex> lk(mu);
+      space_cv.wait(lk, [&] { return queue.size() < options.max_pending_entries || closing; });
+      Status refuse = closing ? Status::Unavailable("ledger is closing") : failed;
+      if (!refuse.ok()) {
+        lk.unlock();
+        return p.callback(refuse, 0);
+      }
+      queue.push_back(std::move(p));
+      wake = !slot_busy || queue.size() % kWakeChunk == 0;
+    }
+    if (wake) writer_cv.notify_one();
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -849,6 +894,11 @@ Status Ledger::Close() {
 }
 
 void Ledger::AppendAsync(Bytes entry, std::string index_key, AppendCallback callback) {
+  AppendAsync(std::move(entry), std::move(index_key), {}, std::move(callback));
+}
+
+void Ledger::AppendAsync(Bytes entry, std::string index_key, std::vector<StateWrite> state,
+                         AppendCallback callback) {
   Impl& m = *impl_;
   if (m.read_only) return callback(Status::Unavailable("ledger is open read-only"), 0);
   if (entry.size() > m.options.max_entry_bytes)
@@ -863,20 +913,21 @@ void Ledger::AppendAsync(Bytes entry, std::string index_key, AppendCallback call
   p.leaf = HashLeaf(entry);  // hashed on the caller's thread, off the writer's
   p.entry = std::move(entry);
   p.key = std::move(index_key);
+  p.state = std::move(state);
   p.callback = std::move(callback);
-  bool wake = false;
-  {
-    std::unique_lock<std::mutex> lk(m.mu);
-    m.space_cv.wait(lk, [&] { return m.queue.size() < m.options.max_pending_entries || m.closing; });
-    Status refuse = m.closing ? Status::Unavailable("ledger is closing") : m.failed;
-    if (!refuse.ok()) {
-      lk.unlock();
-      return p.callback(refuse, 0);
-    }
-    m.queue.push_back(std::move(p));
-    wake = !m.slot_busy || m.queue.size() % Impl::kWakeChunk == 0;
-  }
-  if (wake) m.writer_cv.notify_one();
+  m.Enqueue(std::move(p));
+}
+
+void Ledger::WriteStateAsync(std::vector<StateWrite> state, AppendCallback callback) {
+  Impl& m = *impl_;
+  if (m.read_only) return callback(Status::Unavailable("ledger is open read-only"), 0);
+  for (const StateWrite& w : state)
+    if (w.key.empty()) return callback(Status::InvalidArgument("empty state key"), 0);
+  Pending p;
+  p.has_entry = false;
+  p.state = std::move(state);
+  p.callback = std::move(callback);
+  m.Enqueue(std::move(p));
 }
 
 Result<uint64_t> Ledger::Append(ByteView entry, std::string_view index_key) {
@@ -977,6 +1028,28 @@ Result<std::vector<uint64_t>> Ledger::CheckpointSizes() const {
   }
   if (!it->status().ok()) return FromRocks(it->status(), "ledger read failed");
   return out;
+}
+
+Result<std::optional<Bytes>> Ledger::GetState(std::string_view key) const {
+  if (impl_->db == nullptr) return Status::Unavailable("ledger is closed");
+  if (impl_->cf_state == nullptr) return std::optional<Bytes>();
+  MLAHUB_ASSIGN_OR_RETURN(auto v, impl_->GetOpt(impl_->cf_state, key));
+  if (!v) return std::optional<Bytes>();
+  return std::optional<Bytes>(Bytes(v->begin(), v->end()));
+}
+
+Status Ledger::ScanState(std::string_view prefix, std::string_view start,
+                         const std::function<bool(std::string_view key, ByteView value)>& visit) const {
+  if (impl_->db == nullptr) return Status::Unavailable("ledger is closed");
+  if (impl_->cf_state == nullptr) return Status::Ok();
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf_state));
+  std::string from = start.empty() || start < prefix ? std::string(prefix) : std::string(start);
+  for (it->Seek(AsSlice(from)); it->Valid() && it->key().starts_with(AsSlice(prefix)); it->Next()) {
+    rocksdb::Slice v = it->value();
+    if (!visit(AsView(it->key()), ByteView(reinterpret_cast<const uint8_t*>(v.data()), v.size()))) break;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "ledger state read failed");
+  return Status::Ok();
 }
 
 Result<std::vector<uint64_t>> Ledger::FindByIndexKey(std::string_view index_key) const {

@@ -17,6 +17,7 @@ inline constexpr std::string_view kCfEntries = "entries";        // BE64(i) -> l
 inline constexpr std::string_view kCfNodes = "nodes";            // BE64(i) -> node hashes completed by leaf i
 inline constexpr std::string_view kCfCheckpoints = "checkpoints";// BE64(size) -> signed note
 inline constexpr std::string_view kCfIndex = "index";            // BE16(len) key BE64(i) -> ""
+inline constexpr std::string_view kCfState = "state";            // the owner's records (StateWrite)
 
 // Keys in the default column family.
 inline constexpr std::string_view kMetaFormat = "meta/format";      // "1"

@@ -14,7 +14,7 @@ namespace fb = flatbuffers;
 constexpr size_t kMaxFrames = 2;
 // Verifier bounds: a Command is two tables deep with a few vectors.
 constexpr unsigned kMaxDepth = 8;
-constexpr unsigned kMaxTables = 64;
+constexpr unsigned kMaxTables = 4096;  // StatusResponse events; the frame is <= 64 KiB anyway
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -95,10 +95,47 @@ std::string_view CommandName(const Command& command) {
   static constexpr std::string_view kNames[] = {
       "Hello",           "Submit",           "SubmitResult", "Deliver",       "SubmitReceipt",
       "ReceiptResult",   "DirectoryUpdate",  "CheckpointUpdate", "ProofRequest", "ProofResponse",
-      "Ping",            "Pong",             "Error"};
+      "Ping",            "Pong",             "Error",        "Notice",        "StatusRequest",
+      "StatusResponse"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
 }
+
+std::string_view EventKindName(EventKind k) {
+  switch (k) {
+    case EventKind::kAccepted: return "accepted";
+    case EventKind::kDelivered: return "delivered";
+    case EventKind::kReceipt: return "receipt";
+    case EventKind::kRejected: return "rejected";
+    case EventKind::kStatusChange: return "status_change";
+    case EventKind::kDirectoryPublished: return "directory_published";
+    default: return "unspecified";
+  }
+}
+
+namespace {
+
+Result<fb::Offset<wire::TransportEvent>> BuildEvent(fb::FlatBufferBuilder& b, const TransportEvent& e) {
+  MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(e.error, "TransportEvent.error"));
+  return wire::CreateTransportEvent(b, static_cast<wire::LedgerEvent>(e.event), e.ledger_index, e.at_ms, err,
+                                    e.attempt, static_cast<wire::MessageState>(e.state));
+}
+
+TransportEvent ReadEvent(const wire::TransportEvent* e) {
+  TransportEvent out;
+  if (e == nullptr) return out;
+  auto ev = static_cast<uint8_t>(e->event());
+  out.event = ev <= static_cast<uint8_t>(EventKind::kDirectoryPublished) ? static_cast<EventKind>(ev)
+                                                                          : EventKind::kUnspecified;
+  out.ledger_index = e->ledger_index();
+  out.at_ms = e->at_ms();
+  out.error = FromWire(e->error());
+  out.attempt = e->attempt();
+  out.state = static_cast<uint8_t>(e->state());
+  return out;
+}
+
+}  // namespace
 
 Result<Frames> EncodeCommand(const Command& command) {
   fb::FlatBufferBuilder b(256);
@@ -177,6 +214,30 @@ Result<Frames> EncodeCommand(const Command& command) {
           },
           [&](const Pong& c) -> Result<Body> {
             return Body{wire::CommandBody::Pong, wire::CreatePong(b, c.nonce, c.sent_ms).Union()};
+          },
+          [&](const Notice& c) -> Result<Body> {
+            auto mid = b.CreateString(c.message_id);
+            MLAHUB_ASSIGN_OR_RETURN(auto ev, BuildEvent(b, c.event));
+            auto rc = b.CreateVector(c.receipt);
+            return Body{wire::CommandBody::Notice, wire::CreateNotice(b, mid, ev, rc).Union()};
+          },
+          [&](const StatusRequest& c) -> Result<Body> {
+            auto mid = b.CreateString(c.message_id);
+            return Body{wire::CommandBody::StatusRequest, wire::CreateStatusRequest(b, c.correlation, mid).Union()};
+          },
+          [&](const StatusResponse& c) -> Result<Body> {
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "StatusResponse.error"));
+            auto mid = b.CreateString(c.message_id);
+            auto msg = b.CreateString(c.message);
+            std::vector<fb::Offset<wire::TransportEvent>> evs;
+            for (const auto& e : c.events) {
+              MLAHUB_ASSIGN_OR_RETURN(auto ev, BuildEvent(b, e));
+              evs.push_back(ev);
+            }
+            auto ev_vec = b.CreateVector(evs);
+            auto rc = b.CreateVector(c.receipt);
+            return Body{wire::CommandBody::StatusResponse,
+                        wire::CreateStatusResponse(b, c.correlation, mid, err, msg, ev_vec, rc).Union()};
           },
           [&](const ErrorReply& c) -> Result<Body> {
             if (c.code == Code::kOk) return Status::InvalidArgument("ErrorReply: code must not be Ok");
@@ -304,6 +365,25 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
       Code code = FromWire(e->code());
       if (code == Code::kOk) return Status::Malformed("Error command with code Ok");
       return Command(ErrorReply{code, Str(e->message()), e->correlation()});
+    }
+    case wire::CommandBody::Notice: {
+      const auto* n = cmd->body_as_Notice();
+      return Command(Notice{Str(n->message_id()), ReadEvent(n->event()), Vec(n->receipt())});
+    }
+    case wire::CommandBody::StatusRequest: {
+      const auto* r = cmd->body_as_StatusRequest();
+      return Command(StatusRequest{r->correlation(), Str(r->message_id())});
+    }
+    case wire::CommandBody::StatusResponse: {
+      const auto* r = cmd->body_as_StatusResponse();
+      StatusResponse out{r->correlation(), Str(r->message_id()), FromWire(r->error()), Str(r->message()), {},
+                         Vec(r->receipt())};
+      if (r->events() != nullptr) {
+        if (r->events()->size() > kMaxStatusEvents)
+          return Status::Malformed("StatusResponse with more than " + std::to_string(kMaxStatusEvents) + " events");
+        for (const auto* e : *r->events()) out.events.push_back(ReadEvent(e));
+      }
+      return Command(std::move(out));
     }
     default:
       break;

@@ -69,6 +69,17 @@ struct LedgerOptions {
 // that kept it from being written (then index is 0).
 using AppendCallback = std::function<void(const Status& status, uint64_t index)>;
 
+// The owner's own records (the broker's queues, its duplicate table), kept in
+// the ledger's database so that they commit in the same fsync'd WriteBatch as
+// the entries they go with: a crash exposes an entry and its state writes
+// together or neither. Not part of the Merkle tree, not checked by Verify.
+struct StateWrite {
+  std::string key;
+  std::optional<Bytes> value;  // nullopt: delete the key
+  static StateWrite Put(std::string k, Bytes v) { return {std::move(k), std::move(v)}; }
+  static StateWrite Delete(std::string k) { return {std::move(k), std::nullopt}; }
+};
+
 struct InclusionProof {
   uint64_t index = 0;
   uint64_t tree_size = 0;
@@ -116,8 +127,23 @@ class Ledger {
   // FindByIndexKey(index_key) will list this entry. Blocks only while
   // max_pending_entries are already queued. The callback always fires once.
   void AppendAsync(Bytes entry, std::string index_key, AppendCallback callback);
+  // The same, with state writes committed atomically with the entry.
+  void AppendAsync(Bytes entry, std::string index_key, std::vector<StateWrite> state,
+                   AppendCallback callback);
+  // State writes alone (no entry), group-committed and fsync'd in the same
+  // pipeline, in queue order with the appends; the callback gets the ledger
+  // size at the commit as `index`.
+  void WriteStateAsync(std::vector<StateWrite> state, AppendCallback callback);
   // Appends and waits until durable; returns the entry's index.
   Result<uint64_t> Append(ByteView entry, std::string_view index_key = {});
+
+  // Committed state records. GetState: nullopt if absent. ScanState visits
+  // keys starting with `prefix` in byte order from `start` (inclusive; empty:
+  // the first), until `visit` returns false. A read-only view of a ledger
+  // written before state records existed has none.
+  Result<std::optional<Bytes>> GetState(std::string_view key) const;
+  Status ScanState(std::string_view prefix, std::string_view start,
+                   const std::function<bool(std::string_view key, ByteView value)>& visit) const;
 
   // Committed (durable) number of entries.
   uint64_t Size() const;

@@ -32,6 +32,9 @@ inline constexpr size_t kHashSize = 32;
 // leaves has at most 64 hashes for inclusion and ~128 for consistency).
 inline constexpr size_t kMaxCommandFrameSize = 64 * 1024;
 inline constexpr size_t kMaxProofHashes = 130;
+// StatusResponse.events bound (a message has a handful of events; redelivery
+// attempts are capped by the broker's backoff).
+inline constexpr size_t kMaxStatusEvents = 1024;
 
 using Hash = std::array<uint8_t, kHashSize>;
 
@@ -130,9 +133,51 @@ struct ErrorReply {
   bool operator==(const ErrorReply&) const = default;
 };
 
+// wire.LedgerEvent / wire.MessageState values (schemas/ledger.fbs).
+enum class EventKind : uint8_t {
+  kUnspecified = 0,
+  kAccepted = 1,
+  kDelivered = 2,
+  kReceipt = 3,
+  kRejected = 4,
+  kStatusChange = 5,
+  kDirectoryPublished = 6,
+};
+std::string_view EventKindName(EventKind k);  // "accepted", "delivered", ...
+
+struct TransportEvent {
+  EventKind event = EventKind::kUnspecified;
+  uint64_t ledger_index = 0;
+  int64_t at_ms = 0;
+  Code error = Code::kOk;
+  uint32_t attempt = 0;
+  uint8_t state = 0;  // wire.MessageState
+  bool operator==(const TransportEvent&) const = default;
+};
+struct Notice {
+  std::string message_id;
+  TransportEvent event;
+  Bytes receipt;  // SignedReceipt for kReceipt; else empty
+  bool operator==(const Notice&) const = default;
+};
+struct StatusRequest {
+  uint64_t correlation = 0;
+  std::string message_id;
+  bool operator==(const StatusRequest&) const = default;
+};
+struct StatusResponse {
+  uint64_t correlation = 0;
+  std::string message_id;
+  Code error = Code::kOk;
+  std::string message;
+  std::vector<TransportEvent> events;
+  Bytes receipt;
+  bool operator==(const StatusResponse&) const = default;
+};
+
 using Command = std::variant<Hello, Submit, SubmitResult, Deliver, SubmitReceipt, ReceiptResult,
                              DirectoryUpdate, CheckpointUpdate, ProofRequest, ProofResponse, Ping,
-                             Pong, ErrorReply>;
+                             Pong, ErrorReply, Notice, StatusRequest, StatusResponse>;
 
 // The schema name of a command ("Hello", "SubmitResult", ...).
 std::string_view CommandName(const Command& command);

@@ -1,0 +1,120 @@
+// Configuration files of mlahub-broker and mlahub-agent (TOML, toml++).
+//
+// Every key has an embedded default (the values below), so a file holds only
+// what differs; `mlahub network init` writes complete, commented files for a
+// local network. Relative paths in a file are resolved against the directory
+// of that file, so a network directory can be moved as a whole. The format,
+// key by key, is in docs/CONFIG.md.
+//
+// Errors name the file, the key and the line: kInvalidArgument for a wrong
+// type or value or an unknown key (a typo must not silently fall back to a
+// default), kNotFound for a missing file, kMalformed for a TOML syntax error.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "mlahub/core/status.h"
+
+namespace mlahub::config {
+
+struct LogConfig {
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "json";  // json (one object per line) or text
+  std::string file;             // empty: stderr
+};
+
+struct MetricsConfig {
+  // host:port of the Prometheus endpoint (GET /metrics); loopback only.
+  // Empty: no metrics endpoint. Port 0 picks a free port (logged at start).
+  std::string listen;
+};
+
+struct DirectoryConfig {
+  // The signed directory (SignedDirectory FlatBuffer, "MLAD"). The broker
+  // re-reads it when the file changes (the operator publishes by replacing
+  // it); agents use it at first start and then keep the newest version the
+  // broker sends them in their data directory.
+  std::string file;
+  // The operator's root key, which the directory must be signed with: a path
+  // to the operator's identity (identity.json/.bin or key directory), or
+  // "ed25519:<base64 public key>".
+  std::string root_key;
+  // How often the broker checks `file` for a new version.
+  int64_t reload_interval_ms = 2000;
+};
+
+struct BrokerConfig {
+  std::string config_path;  // the file this was read from (set by the loader)
+  // [broker]
+  std::string node_id;             // the hub's node id, e.g. "XX-HUB"
+  std::string keys;                // key directory of the hub (node.key)
+  std::string passphrase_env;      // env var with the key passphrase, if protected
+  std::string listen = "tcp://127.0.0.1:7700";
+  std::string data;                // ledger and queues
+  std::string origin;              // checkpoint origin; default "<node_id>.mlahub/ledger"
+  uint64_t max_envelope_bytes = 16u << 20;
+  int64_t max_clock_skew_ms = 5 * 60 * 1000;
+  // Clock rate for simulations (mlahub-sim live engine): 1 = real time;
+  // 60 = one real second is a simulated minute. Timeouts scale with it.
+  double clock_rate = 1.0;
+  // Verification worker threads; 0 = one per core.
+  int verify_threads = 0;
+  // [delivery]
+  int64_t redeliver_initial_ms = 2000;   // first redelivery without a receipt
+  int64_t redeliver_max_ms = 60000;      // backoff cap
+  uint32_t max_inflight_per_agent = 256; // Deliver sent, receipt outstanding
+  uint32_t queue_memory_per_agent = 1024;// envelopes cached in memory per agent
+  // [ledger]
+  int64_t checkpoint_interval_ms = 0;    // 0: after every batch
+  uint64_t max_batch_entries = 16384;
+  // [directory], [metrics], [log]
+  DirectoryConfig directory;
+  MetricsConfig metrics;
+  LogConfig log;
+};
+
+struct AgentConfig {
+  std::string config_path;
+  // [agent]
+  std::string node_id;
+  std::string keys;
+  std::string passphrase_env;
+  std::string broker = "tcp://127.0.0.1:7700";
+  std::string data;                 // case store, outbox, audit state
+  uint64_t max_envelope_bytes = 16u << 20;
+  int64_t max_clock_skew_ms = 5 * 60 * 1000;
+  double clock_rate = 1.0;
+  // [reconnect] the agent's own backoff (on top of libzmq's)
+  int64_t reconnect_initial_ms = 100;
+  int64_t reconnect_max_ms = 30000;
+  // [api] the local API (HTTP/JSON, loopback only, bearer token)
+  std::string api_listen = "127.0.0.1:7800";  // port 0 picks one (written to <data>/api.port)
+  std::string api_token_file;                // created (0600) with a random token if missing;
+                                             // default "<data>/api.token"
+  // [evidence] transport evidence timeouts (e-CODEX style): a warning, then
+  // a failure; a later receipt overrides a declared failure.
+  int64_t accept_warning_ms = 60 * 1000;             // no SubmitResult yet
+  int64_t accept_failure_ms = 15 * 60 * 1000;
+  int64_t delivery_warning_ms = 60 * 60 * 1000;      // accepted, not relayed
+  int64_t delivery_failure_ms = 24 * 60 * 60 * 1000;
+  int64_t receipt_warning_ms = 4 * 60 * 60 * 1000;   // accepted, no receipt
+  int64_t receipt_failure_ms = 48 * 60 * 60 * 1000;
+  // [audit]
+  int64_t audit_interval_ms = 10000;  // how often to ask for newer checkpoints / proofs
+  // [directory], [metrics], [log]
+  DirectoryConfig directory;
+  MetricsConfig metrics;
+  LogConfig log;
+};
+
+Result<BrokerConfig> LoadBrokerConfig(const std::string& path);
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// TOML text of a configuration (every key, with a comment), as
+// `mlahub network init` writes it. Paths are written as given.
+std::string BrokerConfigToToml(const BrokerConfig& c);
+std::string AgentConfigToToml(const AgentConfig& c);
+
+}  // namespace mlahub::config
