@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libsodium-dev librocksdb-dev flatbuffers-compiler libflatbuffers-dev
       libzmq3-dev cppzmq-dev libcli11-dev nlohmann-json3-dev
+      libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev
       python3-nacl python3-flatbuffers)
 if [[ "${1:-}" == "--fuzz" ]]; then
