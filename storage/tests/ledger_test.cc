@@ -209,6 +209,50 @@ TEST_F(LedgerTest, GroupCommitFromManyThreads) {
   EXPECT_TRUE(r.status.ok()) << r.status.ToString();
 }
 
+TEST_F(LedgerTest, StateWritesCommitWithTheirEntry) {
+  auto l = OpenLedger();
+  auto done = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+  l->AppendAsync(ToBytes("accepted m1"), "m1",
+                 {StateWrite::Put("q/NG-AGF/1", ToBytes("envelope one")), StateWrite::Put("m/m1", ToBytes("answer"))},
+                 [done](const Status& s, uint64_t i) { done->set_value({s, i}); });
+  auto [st, idx] = done->get_future().get();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(idx, 0u);
+  EXPECT_EQ(*l->GetState("q/NG-AGF/1").value(), ToBytes("envelope one"));
+  EXPECT_FALSE(l->GetState("q/NG-AGF/2").value().has_value());
+
+  // A state-only write is ordered with the appends and reports the size.
+  auto done2 = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+  l->WriteStateAsync({StateWrite::Delete("q/NG-AGF/1"), StateWrite::Put("q/NG-AGF/2", ToBytes("two")),
+                      StateWrite::Put("q/TH-OAG/1", ToBytes("other"))},
+                     [done2](const Status& s, uint64_t i) { done2->set_value({s, i}); });
+  auto [st2, size] = done2->get_future().get();
+  ASSERT_TRUE(st2.ok()) << st2.ToString();
+  EXPECT_EQ(size, 1u);
+  EXPECT_EQ(l->Size(), 1u);
+  EXPECT_FALSE(l->GetState("q/NG-AGF/1").value().has_value());
+
+  std::vector<std::string> keys;
+  ASSERT_TRUE(l->ScanState("q/NG-AGF/", "", [&](std::string_view k, ByteView) {
+                 keys.emplace_back(k);
+                 return true;
+               }).ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"q/NG-AGF/2"});
+  EXPECT_EQ(l->Stats().entries, 1u);
+
+  // Survives a reopen; a read-only view sees it too.
+  ASSERT_TRUE(l->Close().ok());
+  l = OpenLedger();
+  EXPECT_EQ(*l->GetState("m/m1").value(), ToBytes("answer"));
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  EXPECT_EQ(*(*ro)->GetState("q/TH-OAG/1").value(), ToBytes("other"));
+  EXPECT_TRUE((*ro)->Verify().status.ok());
+  Code empty_key = Code::kOk;
+  l->WriteStateAsync({StateWrite::Put("", ToBytes("x"))}, [&](const Status& s, uint64_t) { empty_key = s.code(); });
+  EXPECT_EQ(empty_key, Code::kInvalidArgument);
+}
+
 TEST_F(LedgerTest, AppendsAfterCloseFail) {
   auto l = OpenLedger();
   ASSERT_OK(l->Close());

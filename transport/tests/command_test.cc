@@ -37,6 +37,19 @@ std::vector<Command> AllCommands() {
       Ping{77, 1795824000000},
       Pong{77, 1795824000000},
       ErrorReply{Code::kMalformed, "command frame fails the FlatBuffers verifier", 0},
+      Notice{"00112233445566778899aabbccddeeff", {EventKind::kDelivered, 30, 1795824000123, Code::kOk, 2, 2}, {}},
+      Notice{"00112233445566778899aabbccddeeff", {EventKind::kReceipt, 31, 1795824000456, Code::kOk, 0, 3},
+             ToBytes("MLAR signed receipt")},
+      StatusRequest{11, "00112233445566778899aabbccddeeff"},
+      StatusResponse{11,
+                     "00112233445566778899aabbccddeeff",
+                     Code::kOk,
+                     "",
+                     {{EventKind::kAccepted, 17, 1795824000000, Code::kOk, 0, 1},
+                      {EventKind::kDelivered, 30, 1795824000123, Code::kOk, 1, 2},
+                      {EventKind::kReceipt, 31, 1795824000456, Code::kOk, 0, 3}},
+                     ToBytes("MLAR signed receipt")},
+      StatusResponse{12, "ffeeddccbbaa99887766554433221100", Code::kNotFound, "no such message for IT-MOJ", {}, {}},
   };
 }
 
@@ -154,6 +167,24 @@ TEST(CommandTest, UnknownCommandTypeIsUnknownKind) {
   wire::FinishCommandBuffer(b, wire::CreateCommand(b, static_cast<wire::CommandBody>(200), ping));
   Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
   EXPECT_EQ(DecodeCommand(f).status().code(), Code::kUnknownKind);
+}
+
+TEST(CommandTest, StatusResponseEventsAreBounded) {
+  StatusResponse r{1, "00112233445566778899aabbccddeeff", Code::kOk, "", {}, {}};
+  r.events.assign(kMaxStatusEvents, TransportEvent{EventKind::kDelivered, 1, 2, Code::kOk, 1, 2});
+  auto ok = EncodeCommand(r);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(DecodeCommand(*ok).ok());
+  r.events.push_back(r.events.back());
+  auto over = EncodeCommand(r);
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(DecodeCommand(*over).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, EventKindNamesAreStable) {
+  EXPECT_EQ(EventKindName(EventKind::kAccepted), "accepted");
+  EXPECT_EQ(EventKindName(EventKind::kReceipt), "receipt");
+  EXPECT_EQ(EventKindName(static_cast<EventKind>(99)), "unspecified");
 }
 
 TEST(CommandTest, BodylessCommandIsMalformed) {

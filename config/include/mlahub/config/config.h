@@ -23,12 +23,14 @@ struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error
   std::string format = "json";  // json (one object per line) or text
   std::string file;             // empty: stderr
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct MetricsConfig {
   // host:port of the Prometheus endpoint (GET /metrics); loopback only.
   // Empty: no metrics endpoint. Port 0 picks a free port (logged at start).
   std::string listen;
+  bool operator==(const MetricsConfig&) const = default;
 };
 
 struct DirectoryConfig {
@@ -43,6 +45,7 @@ struct DirectoryConfig {
   std::string root_key;
   // How often the broker checks `file` for a new version.
   int64_t reload_interval_ms = 2000;
+  bool operator==(const DirectoryConfig&) const = default;
 };
 
 struct BrokerConfig {
@@ -53,7 +56,7 @@ struct BrokerConfig {
   std::string passphrase_env;      // env var with the key passphrase, if protected
   std::string listen = "tcp://127.0.0.1:7700";
   std::string data;                // ledger and queues
-  std::string origin;              // checkpoint origin; default "<node_id>.mlahub/ledger"
+  std::string origin;              // checkpoint origin; default "<node_id lowercased>.mlahub/ledger"
   uint64_t max_envelope_bytes = 16u << 20;
   int64_t max_clock_skew_ms = 5 * 60 * 1000;
   // Clock rate for simulations (mlahub-sim live engine): 1 = real time;
@@ -73,6 +76,7 @@ struct BrokerConfig {
   DirectoryConfig directory;
   MetricsConfig metrics;
   LogConfig log;
+  bool operator==(const BrokerConfig&) const = default;
 };
 
 struct AgentConfig {
@@ -107,6 +111,7 @@ struct AgentConfig {
   DirectoryConfig directory;
   MetricsConfig metrics;
   LogConfig log;
+  bool operator==(const AgentConfig&) const = default;
 };
 
 Result<BrokerConfig> LoadBrokerConfig(const std::string& path);
