@@ -18,7 +18,7 @@ class Tamper {
   explicit Tamper(const std::string& ledger_dir) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (auto n : {layout::kCfDefault, layout::kCfEntries, layout::kCfNodes, layout::kCfCheckpoints,
-                   layout::kCfIndex})
+                   layout::kCfIndex, layout::kCfState})
       cfs.emplace_back(std::string(n), rocksdb::ColumnFamilyOptions());
     rocksdb::DBOptions o;
     rocksdb::Status s =
