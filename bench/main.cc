@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   mlahub::bench::RegisterEnvelopeBench(app, rc);
   mlahub::bench::RegisterLedgerBench(app, rc);
+  mlahub::bench::RegisterBrokerBench(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
