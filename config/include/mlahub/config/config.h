@@ -101,10 +101,11 @@ struct AgentConfig {
   // a failure; a later receipt overrides a declared failure.
   int64_t accept_warning_ms = 60 * 1000;             // no SubmitResult yet
   int64_t accept_failure_ms = 15 * 60 * 1000;
-  int64_t delivery_warning_ms = 60 * 60 * 1000;      // accepted, not relayed
+  // Defaults follow e-CODEX's relay 12 h, delivery 24 h, retrieval 36 h.
+  int64_t delivery_warning_ms = 12 * 60 * 60 * 1000;  // accepted, not handed to the recipient's agent
   int64_t delivery_failure_ms = 24 * 60 * 60 * 1000;
-  int64_t receipt_warning_ms = 4 * 60 * 60 * 1000;   // accepted, no receipt
-  int64_t receipt_failure_ms = 48 * 60 * 60 * 1000;
+  int64_t receipt_warning_ms = 24 * 60 * 60 * 1000;   // accepted, no signed receipt
+  int64_t receipt_failure_ms = 36 * 60 * 60 * 1000;
   // [audit]
   int64_t audit_interval_ms = 10000;  // how often to ask for newer checkpoints / proofs
   // [directory], [metrics], [log]
