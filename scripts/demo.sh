@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The README's main job: a local multi-country network on embedded defaults,
-# end to end, with what exists today:
-#   1. keys and public identities for three central authorities, the hub and
-#      the network operator;
-#   2. a Palermo Protocol trafficking case: Italy seals an MLA request to
-#      Nigeria, Nigeria opens it; the answer travels back;
-#   3. an altered envelope and a misdirected one are refused with named errors;
-#   4. the operator's signed network directory;
-#   5. the hub's tamper-evident ledger: entries appended with group commit,
-#      a signed checkpoint, an inclusion and a consistency proof, verification.
+# end to end, with the real programs:
+#   1. `mlahub network init`: an operator root key, the hub's keys, three
+#      central authorities (Italy, Nigeria, Thailand), the signed directory
+#      and ready-to-run config files;
+#   2. the hub (mlahub-broker) and one agent per authority (mlahub-agent),
+#      each from its own config file, on loopback ports picked here;
+#   3. Italy sends an MLA request in a trafficking case to Nigeria through the
+#      hub: end-to-end encrypted, signed, ledgered; Nigeria's agent stores it
+#      and signs a receipt; Italy follows the transport evidence;
+#   4. Nigeria reads it and acknowledges it (an answer in reply);
+#   5. Thailand's agent is offline while a request for it arrives; the hub
+#      keeps it and delivers it when the agent returns;
+#   6. refusals with named codes (a recipient not in the directory);
+#   7. each agent has audited the hub's ledger (checkpoints, consistency and
+#      inclusion proofs); the hub's metrics;
+#   8. everything stops cleanly, and anyone can verify the ledger with
+#      standard RFC 9162 / C2SP tools.
 # Usage: scripts/demo.sh [OUT_DIR]   (default: ./demo-out, recreated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,77 +26,163 @@ OUT=${1:-$ROOT/demo-out}
 scripts/deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" >/dev/null
-MLAHUB=$ROOT/build/bin/mlahub
-BENCH=$ROOT/build/bin/mlahub-bench
+BIN=$ROOT/build/bin
+MLAHUB=$BIN/mlahub
 
 rm -rf "$OUT"
-mkdir -p "$OUT"
+mkdir -p "$OUT/logs"
 cd "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1. Keys for three central authorities, the hub and the operator"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# A base port with 20 free ports above it (the layout uses P .. P+15).
+free_base() {
+  python3 - <<'EOF'
+import random, socket
+for _ in range(200):
+    base = random.randrange(20000, 59000)
+    try:
+        socks = []
+        for p in range(base, base + 20):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
+        for s in socks: s.close()
+        print(base); break
+    except OSError:
+        for s in socks: s.close()
+EOF
+}
+
+# Waits until DATA/ready.json names PID; fails if the process dies.
+wait_ready() {
+  local file=$1 pid=$2 name=$3
+  for _ in $(seq 1 600); do
+    if [[ -f $file ]] && grep -q "\"pid\": *$pid[,}]" "$file"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name exited; its log:"; tail -n 20 "logs/$name.log"; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not become ready; its log:"; tail -n 20 "logs/$name.log"; exit 1
+}
+
+start_broker() {
+  "$BIN/mlahub-broker" --config net/hub/broker.toml 2>>logs/broker.log &
+  BROKER=$!
+  PIDS+=("$BROKER")
+  wait_ready net/hub/data/ready.json "$BROKER" broker
+}
+
+declare -A AGENT
+start_agent() {
+  local id=$1
+  "$BIN/mlahub-agent" --config "net/nodes/$id/agent.toml" 2>>"logs/$id.log" &
+  AGENT[$id]=$!
+  PIDS+=("${AGENT[$id]}")
+  wait_ready "net/nodes/$id/data/ready.json" "${AGENT[$id]}" "$id"
+}
+
+stop() {  # SIGTERM and wait: a clean exit is code 0
+  local pid=$1 name=$2
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  echo "$name stopped (exit code $rc)"
+  [[ $rc -eq 0 ]] || exit 1
+}
+
+# Polls `mlahub status` until the message has reached EVENT (e.g. receipt).
+wait_state() {
+  local agent=$1 id=$2 want=$3
+  for _ in $(seq 1 300); do
+    if "$MLAHUB" status --agent "$agent" "$id" --json | grep -q "\"$want\""; then return 0; fi
+    sleep 0.1
+  done
+  echo "message $id did not reach '$want':"
+  "$MLAHUB" status --agent "$agent" "$id"
+  exit 1
+}
+
+IT=net/nodes/IT-MOJ/agent.toml
+NG=net/nodes/NG-AGF/agent.toml
+TH=net/nodes/TH-OAG/agent.toml
+
+step "1. A local network: operator, hub, and three central authorities"
+BASE=$(free_base)
+"$MLAHUB" network init --dir net --nodes IT-MOJ,NG-AGF,TH-OAG --network palermo-demo --base-port "$BASE"
+ls -l net/nodes/IT-MOJ/keys
+"$MLAHUB" directory show --directory net/directory.bin --root net/operator/keys/identity.json | head -n 12
+
+step "2. The hub and the three agents, each from its config file"
+start_broker
+echo "mlahub-broker: $(cat net/hub/data/ready.json)"
 for id in IT-MOJ NG-AGF TH-OAG; do
-  "$MLAHUB" keygen --id "$id" --out "keys/$id" | head -1
+  start_agent "$id"
+  echo "mlahub-agent $id: $(cat "net/nodes/$id/data/ready.json")"
 done
-"$MLAHUB" keygen --id XX-HUB --role hub --out keys/XX-HUB | head -1
-"$MLAHUB" keygen --id XX-OPS --role operator --out keys/XX-OPS | head -1
-ls -l keys/IT-MOJ
 
-step "2. Italy drafts an MLA request (UNTOC Art. 18) in a trafficking case"
-"$MLAHUB" request template --kind mla > mla-template.json
-echo "template: $(wc -l < mla-template.json) lines in mla-template.json"
-cp "$ROOT/docs/examples/mla-request.json" request.json
-"$MLAHUB" envelope seal --from keys/IT-MOJ --to keys/NG-AGF/identity.json --kind mla \
-  --case-ref IT-MOJ/2026/0042 --legal-basis Untoc --handling H2 < request.json > request.env
-echo "the hub sees only the clear header:"
-"$MLAHUB" envelope inspect --json < request.env
-if grep -q "Lagos" request.env; then echo "plaintext leaked!"; exit 1; fi
-echo "(no personal data in the sealed bytes: grep for the victim's city finds nothing)"
+step "3. Italy sends an MLA request (UNTOC Art. 18) in a trafficking case to Nigeria"
+MID=$("$MLAHUB" send --agent "$IT" --to NG-AGF --kind MlaRequest --body "$ROOT/docs/examples/mla-request.json" \
+  --case-ref IT-MOJ/2026/0042 --legal-basis Untoc --handling H2)
+echo "message id $MID"
+wait_state "$IT" "$MID" receipt
+echo "Italy's transport evidence (submission accepted, delivered, signed receipt):"
+"$MLAHUB" status --agent "$IT" "$MID"
+if grep -rqa "Lagos" net/hub/data; then echo "plaintext at the hub!"; exit 1; fi
+echo "(the hub holds no personal data: grep for the victim's city in its store and ledger finds nothing)"
 
-step "3. Nigeria opens it: signature, binding to the header, time window, decryption"
-"$MLAHUB" envelope open --key keys/NG-AGF --from keys/IT-MOJ/identity.json < request.env > opened.json
-head -n 12 opened.json
+step "4. Nigeria reads the request and acknowledges it"
+"$MLAHUB" inbox --agent "$NG"
+"$MLAHUB" show --agent "$NG" "$MID" | head -n 24
 echo "..."
-MID=$("$MLAHUB" envelope inspect --json < request.env | sed -n 's/.*"message_id": "\([0-9a-f]*\)".*/\1/p')
+ACK=$(echo '{}' | "$MLAHUB" send --agent "$NG" --to IT-MOJ --kind Acknowledgement --in-reply-to "$MID" \
+  --case-ref NG-AGF/MLA/2026/17 --body -)
+wait_state "$NG" "$ACK" receipt
+"$MLAHUB" inbox --agent "$IT"
 
-step "4. Nigeria acknowledges receipt (an answer in reply to $MID)"
-echo '{}' | "$MLAHUB" envelope seal --from keys/NG-AGF --to keys/IT-MOJ --kind acknowledgement \
-  --in-reply-to "$MID" --case-ref NG-AGF/MLA/2026/17 > ack.env
-"$MLAHUB" envelope open --key keys/IT-MOJ --from keys/NG-AGF --json < ack.env | head -n 8
+step "5. Thailand's agent is offline while a request for it arrives"
+stop "${AGENT[TH-OAG]}" TH-OAG
+DOC=$(echo '{}' | "$MLAHUB" send --agent "$IT" --to TH-OAG --kind DocumentVerificationRequest \
+  --case-ref IT-MOJ/2026/0043 --legal-basis PalermoProtocol --body -)
+wait_state "$IT" "$DOC" accepted
+echo "accepted and stored by the hub, not yet delivered:"
+"$MLAHUB" status --agent "$IT" "$DOC"
+start_agent TH-OAG
+wait_state "$IT" "$DOC" receipt
+echo "Thailand is back: delivered and receipted"
+"$MLAHUB" status --agent "$IT" "$DOC"
 
-step "5. Tampering is refused with a named error"
-cp request.env tampered.env
-off=$(( $(stat -c %s request.env) / 2 ))
-byte=$(od -An -tu1 -j "$off" -N1 request.env | tr -d ' ')
-printf "\\x$(printf %02x $(( byte ^ 1 )))" | dd of=tampered.env bs=1 seek="$off" conv=notrunc status=none
+step "6. Refusals carry a named code and say what to do"
 set +e
-"$MLAHUB" envelope open --key keys/NG-AGF --from keys/IT-MOJ < tampered.env; echo "exit code $?"
-"$MLAHUB" envelope open --key keys/TH-OAG --from keys/IT-MOJ < request.env; echo "exit code $?"
-"$MLAHUB" envelope open --key keys/NG-AGF --from keys/TH-OAG < request.env; echo "exit code $?"
+echo '{}' | "$MLAHUB" send --agent "$IT" --to FR-MOJ --kind MlaRequest --body -
+echo "exit code $?"
 set -e
 
-step "6. The operator signs the network directory (keys, capabilities, treaty status)"
-"$MLAHUB" directory create --directory directory.bin --operator keys/XX-OPS --network palermo-demo
-"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/XX-HUB \
-  --name "mlahub hub" >/dev/null
-"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/IT-MOJ \
-  --name "Ministry of Justice, Rome" --languages it,en,fr --untoc-party --protocol-party >/dev/null
-"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/NG-AGF \
-  --name "Federal Ministry of Justice, Abuja" --languages en --untoc-party --protocol-party >/dev/null
-"$MLAHUB" directory add --directory directory.bin --operator keys/XX-OPS --identity keys/TH-OAG \
-  --name "Office of the Attorney General, Bangkok" --languages th,en --untoc-party --protocol-party \
-  --accepts mla,extradition,document-verification,nationality-verification,acknowledgement >/dev/null
-"$MLAHUB" directory show --directory directory.bin --root keys/XX-OPS/identity.json
+step "7. Every agent audits the hub's ledger; the hub's metrics"
+sleep 2
+for id in IT-MOJ NG-AGF TH-OAG; do
+  echo "-- $id"
+  "$MLAHUB" agent audit --agent "net/nodes/$id/agent.toml"
+done
+"$MLAHUB" alarms --agent "$IT"
+METRICS=$(python3 -c 'import json; print(json.load(open("net/hub/data/ready.json"))["metrics"])')
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://$METRICS/metrics').read().decode())" \
+  | grep -E '^mlahub_broker_(accepted|delivered|receipts|refused)' | head -n 12
 
-step "7. The hub's ledger: 20,000 metadata entries appended durably (fsync'd group commit)"
-"$BENCH" ledger --entries 20000 --dir ledger --proof-sizes 20000 --proof-samples 200 --skip-raw 2>&1 | tail -n 14
+step "8. Everything stops cleanly; anyone can check the hub's ledger"
+for id in IT-MOJ NG-AGF TH-OAG; do stop "${AGENT[$id]}" "$id"; done
+stop "$BROKER" broker
+PIDS=()
+LEDGER=net/hub/data/ledger
+"$MLAHUB" ledger public-key --ledger "$LEDGER"
+"$MLAHUB" ledger checkpoint --ledger "$LEDGER"
+"$MLAHUB" ledger prove --index 1 --ledger "$LEDGER" --json | cut -c1-300
+"$MLAHUB" ledger show --index 1 --ledger "$LEDGER" | head -n 16
+"$MLAHUB" ledger verify --ledger "$LEDGER"
 
-step "8. Anyone can check the ledger with standard RFC 9162 / C2SP tools"
-"$MLAHUB" ledger public-key --ledger ledger
-"$MLAHUB" ledger checkpoint --ledger ledger
-"$MLAHUB" ledger prove --index 4242 --ledger ledger --json | cut -c1-300
-"$MLAHUB" ledger consistency --old 5000 --new 20000 --ledger ledger --json | cut -c1-300
-"$MLAHUB" ledger show --index 4242 --ledger ledger | head -n 12
-"$MLAHUB" ledger verify --ledger ledger
-
-step "Done. Everything is in $OUT"
+step "Done. Everything is in $OUT (network in net/, daemon logs in logs/)"
