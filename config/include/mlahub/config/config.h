@@ -9,6 +9,16 @@
 // Errors name the file, the key and the line: kInvalidArgument for a wrong
 // type or value or an unknown key (a typo must not silently fall back to a
 // default), kNotFound for a missing file, kMalformed for a TOML syntax error.
+//
+// Keys are the field names in their section ([broker] node_id, [delivery]
+// redeliver_initial_ms), except where the section already says it: [api]
+// listen / token_file, [reconnect] initial_ms / max_ms, [audit] interval_ms.
+// Required: node_id, keys, data, [directory] file and root_key. Durations
+// are integers in ms. HTTP listen addresses ([api], [metrics]) must be
+// loopback. A loaded config has its derived defaults filled in (origin,
+// api_token_file) and every path absolute.
+//
+// Thread-safety: plain values; the functions are reentrant.
 #pragma once
 
 #include <cstdint>

@@ -70,6 +70,12 @@ std::vector<double> SizeBuckets();
 
 class Registry {
  public:
+  // Out of line: Family is defined in metrics.cc.
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
   // Same name and labels return the same metric. Names follow Prometheus
   // rules ("mlahub_broker_accepted_total"); `help` is the HELP line.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
