@@ -522,6 +522,7 @@ int Run(const Args& args_in) {
   out["verify_per_s_per_core"] = verify;
   std::printf("mlahub-bench broker: %u cores, envelopes of %zu bytes, Ed25519 verify %.0f/s per core (%.1f us)\n",
               cores, pool->envelope_bytes, verify, verify_us);
+  std::fflush(stdout);
 
   // 1. Ingest and end to end, broker unpinned (the whole machine).
   std::vector<double> ingest, e2e;

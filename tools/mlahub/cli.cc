@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mlahub/core/clock.h"
+#include "mlahub/core/file.h"
 
 namespace mlahub::cli {
 
@@ -108,6 +112,21 @@ Result<identity::NodeKeys> LoadKeyDirAsking(const std::string& dir, const std::s
     MLAHUB_ASSIGN_OR_RETURN(pass, ReadPassphrase(passphrase_env, /*confirm=*/false));
   }
   return identity::LoadKeyDir(dir, pass);
+}
+
+std::vector<std::string> SplitCsv(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+Status SignDirectoryTo(directory::Directory& d, const identity::NodeKeys& op, const std::string& file) {
+  d.NextVersion(SystemClock::Instance().NowMillis());
+  Bytes signed_dir = d.Sign(op.sign, op.id);
+  return WriteFileAtomic(file, signed_dir, 0644);
 }
 
 }  // namespace mlahub::cli

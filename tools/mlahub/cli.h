@@ -13,9 +13,11 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 #include "mlahub/core/bytes.h"
 #include "mlahub/core/status.h"
+#include "mlahub/directory/directory.h"
 #include "mlahub/identity/keys.h"
 
 namespace mlahub::cli {
@@ -48,6 +50,14 @@ Result<std::string> ReadPassphrase(const std::string& env_var, bool confirm);
 // only when node.key is protected.
 Result<identity::NodeKeys> LoadKeyDirAsking(const std::string& dir, const std::string& passphrase_env);
 
+// "a,b,,c" -> {"a","b","c"} (empty items dropped).
+std::vector<std::string> SplitCsv(const std::string& s);
+
+// Moves `d` to its next version (issued now), signs it with the operator's
+// key and writes it atomically (mode 0644) to `file`. Used by `mlahub
+// directory ...` and `mlahub network init`.
+Status SignDirectoryTo(directory::Directory& d, const identity::NodeKeys& op, const std::string& file);
+
 // The process exit code set by whichever subcommand ran.
 int& ExitCode();
 
@@ -57,5 +67,7 @@ void RegisterEnvelopeCommands(CLI::App& app);  // envelope seal|open|inspect
 void RegisterRequestCommands(CLI::App& app);   // request template|kinds
 void RegisterLedgerCommands(CLI::App& app);    // ledger ...
 void RegisterDirectoryCommands(CLI::App& app); // directory create|add|revoke|rotate|sign|show
+void RegisterNetworkCommands(CLI::App& app);   // network init
+void RegisterAgentCommands(CLI::App& app);     // send|status|inbox|outbox|show|alarms|agent (agent API)
 
 }  // namespace mlahub::cli

@@ -41,9 +41,7 @@ Result<directory::Directory> LoadCurrent(const Common& c, const identity::NodeKe
 }
 
 int SignAndWrite(const Common& c, const identity::NodeKeys& op, directory::Directory& d, const std::string& what) {
-  d.NextVersion(SystemClock::Instance().NowMillis());
-  Bytes signed_dir = d.Sign(op.sign, op.id);
-  Status st = WriteFileAtomic(c.file, signed_dir, 0644);
+  Status st = SignDirectoryTo(d, op, c.file);
   if (!st.ok()) return Fail(st, c.json);
   if (c.json) {
     nlohmann::json j{{"directory", c.file}, {"network", d.network()}, {"version", d.version()},
@@ -54,15 +52,6 @@ int SignAndWrite(const Common& c, const identity::NodeKeys& op, directory::Direc
               << "' written to " << c.file << " (" << d.entries().size() << " nodes)" << std::endl;
   }
   return kExitOk;
-}
-
-std::vector<std::string> SplitCsv(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 void AddCommon(CLI::App* a, Common& c, bool needs_operator) {
@@ -256,7 +245,12 @@ void RegisterDirectoryCommands(CLI::App& app) {
     for (const auto& [id, e] : d->entries()) {
       std::string langs;
       for (const auto& l : e.languages) langs += (langs.empty() ? "" : ",") + l;
-      std::string status = d->CheckSender(id, now).ok() ? "active" : (e.revoked ? "revoked" : "expired");
+      std::string status = "active";
+      if (!d->CheckSender(id, now).ok()) {
+        if (e.revoked) status = "revoked";
+        else if (e.valid_from_ms != 0 && now < e.valid_from_ms) status = "pending";  // not yet valid
+        else status = "expired";
+      }
       std::printf("%-20s %-10s %-8s %-9s %-7s %s\n", id.c_str(), std::string(identity::RoleName(e.identity.role)).c_str(),
                   status.c_str(), (std::string(e.untoc_party ? "yes" : "no") + "/" + (e.protocol_party ? "yes" : "no")).c_str(),
                   langs.c_str(), e.name.c_str());

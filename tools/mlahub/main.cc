@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   mlahub::cli::RegisterRequestCommands(app);
   mlahub::cli::RegisterLedgerCommands(app);
   mlahub::cli::RegisterDirectoryCommands(app);
+  mlahub::cli::RegisterNetworkCommands(app);
+  mlahub::cli::RegisterAgentCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

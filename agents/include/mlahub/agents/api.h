@@ -1,0 +1,95 @@
+// The agent's local API: HTTP/JSON on a loopback port, every request with
+// `Authorization: Bearer <token>` (the token file is 0600 in the agent's data
+// directory). Used by the `mlahub` tool, a later web page and national
+// case-management systems. Endpoints and JSON shapes: agents/README.md.
+//
+// LocalApi is what the HTTP layer calls: the Agent implements it. ApiServer
+// is the cpp-httplib server over a LocalApi (its own threads; the LocalApi
+// must be thread-safe).
+//
+// Errors: {"error":"<code name>","message":"..."} with an HTTP status chosen
+// by HttpStatusFor (401 without a valid token).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "mlahub/core/bytes.h"
+#include "mlahub/core/status.h"
+
+namespace mlahub::agents {
+
+// POST /v1/messages.
+struct MessageRequest {
+  std::string to;            // recipient node id
+  std::string kind;          // any spelling schemas::ResolveKind accepts ("MlaRequest", "mla")
+  std::string body_json;     // the JSON of the kind's body table
+  std::string case_ref;
+  std::string in_reply_to;   // message id answered, or empty
+  std::string legal_basis;   // LegalBasis name; empty = Unspecified
+  std::string priority;      // "Normal" (default) or "Urgent"
+  std::string handling;      // "H0" (default) .. "H3"
+  std::string message_id;    // optional: a client-chosen id makes retries idempotent
+  int64_t expires_ms = 0;    // optional; 0 = created + 30 days
+};
+
+struct SubmitOutcome {
+  std::string message_id;
+  bool duplicate = false;  // the id was already in the outbox (same envelope)
+  nlohmann::json record;   // the outgoing record (metadata, evidence)
+};
+
+enum class Box : uint8_t { kIn, kOut };
+
+class LocalApi {
+ public:
+  virtual ~LocalApi() = default;
+  virtual Result<SubmitOutcome> SubmitMessage(const MessageRequest& request) = 0;
+  virtual Result<SubmitOutcome> SubmitEnvelope(ByteView envelope) = 0;
+  virtual nlohmann::json Health() const = 0;
+  virtual Result<nlohmann::json> List(Box box, uint64_t after, size_t limit) const = 0;
+  virtual Result<nlohmann::json> Show(std::string_view message_id) const = 0;
+  virtual Result<nlohmann::json> MessageStatus(std::string_view message_id) const = 0;
+  virtual Result<nlohmann::json> Alarms(uint64_t after, size_t limit) const = 0;
+  virtual nlohmann::json Audit() const = 0;
+};
+
+// 400 invalid_argument/malformed, 401 permission_denied (bad token),
+// 404 not_found, 409 already_exists/duplicate, 413 too_large,
+// 422 other protocol refusals (unknown_recipient, kind_not_accepted, ...),
+// 503 unavailable, 500 the rest.
+int HttpStatusFor(Code code);
+// The JSON error body.
+nlohmann::json ErrorBody(const Status& s);
+
+// Parses a MessageRequest from the POST /v1/messages JSON.
+Result<MessageRequest> ParseMessageRequest(std::string_view json_text);
+
+class ApiServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";  // must be loopback
+    uint16_t port = 0;               // 0 picks a free port
+    std::string token;               // required
+    size_t max_body_bytes = (16u << 20) + (64u << 10);
+  };
+  // Binds and starts serving on its own thread. kInvalidArgument for a
+  // non-loopback host or an empty token; kIoError if it cannot bind.
+  static Result<std::unique_ptr<ApiServer>> Start(LocalApi& api, Options options);
+  ~ApiServer();  // stops
+  void Stop();
+  uint16_t port() const;
+
+  struct Impl;
+
+ private:
+  explicit ApiServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlahub::agents

@@ -1,0 +1,191 @@
+// The local API of a real Agent (no broker running: it keeps connecting):
+// bearer token (401 without), submission into the durable outbox, listings,
+// errors as JSON with their code names, ready.json, the token file.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <sys/stat.h>
+
+#include "mlahub/agents/agent.h"
+#include "mlahub/agents/api_client.h"
+#include "mlahub/core/file.h"
+#include "mlahub/crypto/random.h"
+#include "mlahub/envelope/envelope.h"
+#include "test_network.h"
+
+namespace mlahub::agents {
+namespace {
+
+using nlohmann::json;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("agents-api");
+    auto net = testing::BuildTestNetwork(dir_ + "/net", {"IT-MOJ", "NG-AGF"}, testing::PickFreePorts(20));
+    ASSERT_TRUE(net.ok()) << net.status().ToString();
+    net_ = *net;
+    StartAgent();
+  }
+  void TearDown() override {
+    agent_.reset();
+    testing::RemoveTree(dir_);
+  }
+  void StartAgent() {
+    agent_.reset();
+    auto cfg = config::LoadAgentConfig(net_.agent_config("IT-MOJ"));
+    ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+    auto a = Agent::Create(*cfg);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    agent_ = std::move(*a);
+    ASSERT_TRUE(agent_->Start().ok());
+  }
+  ApiClient Client() {
+    auto c = ApiClient::FromConfigFile(net_.agent_config("IT-MOJ"));
+    MLAHUB_CHECK_MSG(c.ok(), c.status().ToString());
+    return *c;
+  }
+  json Message(const std::string& to = "NG-AGF") {
+    return {{"to", to},
+            {"kind", "InformationExchange"},
+            {"body", json::object()},
+            {"case_ref", "IT/2026/17"},
+            {"legal_basis", "PalermoProtocol"}};
+  }
+
+  std::string dir_;
+  testing::TestNetwork net_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(ApiTest, NoTokenNoAccess) {
+  httplib::Client c("127.0.0.1", agent_->api_port());
+  for (const char* path : {"/v1/health", "/v1/messages?box=out", "/v1/alarms", "/v1/audit", "/v1/nothing"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 401) << path;
+    json j = json::parse(r->body, nullptr, false);
+    EXPECT_EQ(j["error"], "permission_denied") << path;
+  }
+  auto post = c.Post("/v1/messages", Message().dump(), "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  c.set_bearer_token_auth(std::string(64, 'a'));
+  auto wrong = c.Get("/v1/health");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  c.set_bearer_token_auth(agent_->api_token());
+  auto right = c.Get("/v1/health");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200);
+  EXPECT_EQ(json::parse(right->body)["node_id"], "IT-MOJ");
+  // Nothing was submitted by the refused requests.
+  EXPECT_EQ(json::parse(right->body)["outbox"], 0);
+}
+
+TEST_F(ApiTest, TokenFileIsPrivateAndReadyFileNamesTheApi) {
+  struct stat st {};
+  ASSERT_EQ(::stat((net_.agent_data("IT-MOJ") + "/api.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto ready = ReadFile(net_.agent_data("IT-MOJ") + "/ready.json");
+  ASSERT_TRUE(ready.ok());
+  json j = json::parse(ready->begin(), ready->end());
+  EXPECT_EQ(j["pid"], static_cast<int64_t>(::getpid()));
+  EXPECT_EQ(j["node_id"], "IT-MOJ");
+  EXPECT_EQ(j["api"], "http://127.0.0.1:" + std::to_string(agent_->api_port()));
+  agent_->Stop();
+  EXPECT_FALSE(FileExists(net_.agent_data("IT-MOJ") + "/ready.json")) << "deleted on a clean stop";
+}
+
+TEST_F(ApiTest, SubmitListShowStatusAndErrors) {
+  ApiClient c = Client();
+  auto sent = c.PostJson("/v1/messages", Message());
+  ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  std::string id = (*sent)["message_id"];
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ((*sent)["message"]["state"], "submitted");
+
+  auto list = c.Get("/v1/messages?box=out");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ((*list)["messages"].size(), 1u);
+  EXPECT_EQ((*list)["messages"][0]["message_id"], id);
+  EXPECT_EQ((*list)["messages"][0]["legal_basis"], "PalermoProtocol");
+  EXPECT_FALSE((*list)["messages"][0].contains("timeline")) << "listings carry metadata only";
+
+  auto status = c.Get("/v1/messages/" + id + "/status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ((*status)["state"], "submitted");
+  EXPECT_EQ((*status)["timeline"][0]["event"], "submitted");
+  auto show = c.Get("/v1/messages/" + id);
+  ASSERT_TRUE(show.ok());
+  EXPECT_EQ((*show)["message"]["case_ref"], "IT/2026/17");
+
+  auto health = c.Get("/v1/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ((*health)["outbox"], 1);
+  EXPECT_EQ((*health)["connection"], "connecting");
+
+  // An idempotent retry with a chosen id.
+  json m = Message();
+  m["message_id"] = "00112233445566778899aabbccddeeff";
+  auto a = c.PostJson("/v1/messages", m);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE((*a)["duplicate"].get<bool>());
+  auto b = c.PostJson("/v1/messages", m);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE((*b)["duplicate"].get<bool>());
+
+  // Errors carry the protocol's code names.
+  EXPECT_EQ(c.PostJson("/v1/messages", Message("ZZ-NOBODY")).status().code(), Code::kUnknownRecipient);
+  json bad_kind = Message();
+  bad_kind["kind"] = "Teleportation";
+  EXPECT_EQ(c.PostJson("/v1/messages", bad_kind).status().code(), Code::kInvalidArgument);
+  json bad_body = Message();
+  bad_body["body"] = json{{"no_such_field", 1}};
+  EXPECT_EQ(c.PostJson("/v1/messages", bad_body).status().code(), Code::kMalformed);
+  EXPECT_EQ(c.PostJson("/v1/messages", json{{"kind", "MlaRequest"}}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.Get("/v1/messages/ffffffffffffffffffffffffffffffff").status().code(), Code::kNotFound);
+  EXPECT_EQ(c.Get("/v1/messages/not-an-id").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.Get("/v1/messages?box=sideways").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.Get("/v1/nothing").status().code(), Code::kNotFound);
+
+  // The outbox survives a restart of the agent.
+  StartAgent();
+  ApiClient c2 = Client();
+  auto h2 = c2.Get("/v1/health");
+  ASSERT_TRUE(h2.ok());
+  EXPECT_EQ((*h2)["outbox"], 2);
+  EXPECT_EQ((*h2)["sent"], 2);
+}
+
+TEST_F(ApiTest, PreSealedEnvelopes) {
+  ApiClient c = Client();
+  auto me = identity::LoadKeyDir(net_.agent_keys("IT-MOJ"), "");
+  auto ng = identity::LoadIdentity(net_.agent_keys("NG-AGF"));
+  ASSERT_TRUE(me.ok() && ng.ok());
+  auto payload = envelope::BuildPayloadFromJson(wire::MessageKind::InformationExchange, "{}");
+  ASSERT_TRUE(payload.ok());
+  envelope::SealParams p;
+  p.kind = wire::MessageKind::InformationExchange;
+  auto env = envelope::Seal(p, *me, *ng, *payload);
+  ASSERT_TRUE(env.ok());
+  auto r = c.PostBytes("/v1/envelopes", *env);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE((*r)["duplicate"].get<bool>());
+  auto again = c.PostBytes("/v1/envelopes", *env);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)["duplicate"].get<bool>()) << "the same bytes again are a duplicate";
+  // Sealed by another node: not this agent's to send.
+  auto other = identity::LoadKeyDir(net_.agent_keys("NG-AGF"), "");
+  auto it = identity::LoadIdentity(net_.agent_keys("IT-MOJ"));
+  ASSERT_TRUE(other.ok() && it.ok());
+  auto foreign = envelope::Seal(p, *other, *it, *payload);
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(c.PostBytes("/v1/envelopes", *foreign).status().code(), Code::kSenderMismatch);
+  Bytes tampered = *env;
+  tampered[tampered.size() - 1] ^= 1;
+  EXPECT_EQ(c.PostBytes("/v1/envelopes", tampered).status().code(), Code::kBadSignature);
+  EXPECT_EQ(c.PostBytes("/v1/envelopes", crypto::RandomBytes(300)).status().code(), Code::kMalformed);
+}
+
+}  // namespace
+}  // namespace mlahub::agents

@@ -1,0 +1,218 @@
+// The receiving pipeline: exactly once into the case store, the stored
+// receipt again for duplicates, refused deliveries, last_delivery_seq.
+#include "mlahub/agents/inbox.h"
+
+#include <gtest/gtest.h>
+
+#include "mlahub/envelope/receipt.h"
+#include "test_keys.h"
+#include "test_network.h"
+
+namespace mlahub::agents {
+namespace {
+
+using testing::kTestNow;
+
+class InboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("agents-inbox");
+    Reopen();
+  }
+  void TearDown() override {
+    inbox_.reset();
+    store_.reset();
+    testing::RemoveTree(dir_);
+  }
+  void Reopen() {
+    inbox_.reset();
+    if (store_) {
+      ASSERT_TRUE(store_->Close().ok());
+    }
+    store_.reset();
+    auto s = CaseStore::Open(dir_ + "/store", "NG-AGF");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+    inbox_ = std::make_unique<Inbox>(*store_, k_.ng, [this] { return k_.dir; }, clock_, alarms_, nullptr,
+                                     InboxOptions{});
+    ASSERT_TRUE(inbox_->Load().ok());
+  }
+  transport::Deliver D(uint64_t seq, const Bytes& env, uint64_t index = 100) {
+    transport::Deliver d;
+    d.delivery_seq = seq;
+    d.ledger_index = index;
+    d.envelope = env;
+    return d;
+  }
+  Bytes ReceiptBytes(uint64_t seq) {
+    auto r = inbox_->ReceiptFor(seq, ++corr_);
+    EXPECT_TRUE(r.has_value());
+    return r ? r->signed_receipt : Bytes();
+  }
+
+  testing::TestKeys k_;
+  FakeClock clock_{kTestNow + 1000};
+  testing::AlarmCollector alarms_;
+  std::string dir_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<Inbox> inbox_;
+  uint64_t corr_ = 0;
+};
+
+TEST_F(InboxTest, StoresOnceAndResendsTheStoredReceipt) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  auto o = inbox_->OnDeliver(D(1, env));
+  ASSERT_EQ(o.kind, Inbox::Outcome::Kind::kStored) << o.why.ToString();
+  ASSERT_TRUE(o.job.has_value());
+  EXPECT_EQ(o.job->kind, AuditJobKind::kReceived);
+  EXPECT_EQ(o.job->index, 100u);
+  Bytes first = ReceiptBytes(1);
+  auto info = envelope::VerifyReceipt(first, k_.ng.sign.public_key());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->message_id, o.message_id);
+  EXPECT_EQ(info->envelope_hash, envelope::EnvelopeHash(env));
+
+  // The hub redelivers (no receipt recorded yet): same receipt, nothing new.
+  clock_.Advance(5000);
+  auto again = inbox_->OnDeliver(D(1, env));
+  EXPECT_EQ(again.kind, Inbox::Outcome::Kind::kDuplicate);
+  EXPECT_EQ(ReceiptBytes(1), first) << "a duplicate gets the STORED receipt, byte for byte";
+  // The same message under a new sequence number (e.g. a resubmission the
+  // hub did not recognise): eliminated too.
+  auto third = inbox_->OnDeliver(D(2, env));
+  EXPECT_EQ(third.kind, Inbox::Outcome::Kind::kDuplicate);
+  EXPECT_EQ(ReceiptBytes(2), first);
+  EXPECT_EQ(inbox_->stored_count(), 1u);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 2u);
+
+  // After a restart: still stored once, receipts still due.
+  Reopen();
+  EXPECT_EQ(inbox_->stored_count(), 1u);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 2u);
+  EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(inbox_->OnDeliver(D(1, env)).kind, Inbox::Outcome::Kind::kDuplicate);
+  EXPECT_EQ(ReceiptBytes(1), first);
+  auto list = store_->ListIncoming(0, 10);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 1u);
+  EXPECT_TRUE(alarms_.alarms.empty());
+}
+
+TEST_F(InboxTest, ReceiptResultClearsThePendingReceipt) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  auto o = inbox_->OnDeliver(D(1, env, 40));
+  ASSERT_EQ(o.kind, Inbox::Outcome::Kind::kStored);
+  auto sr = inbox_->ReceiptFor(1, 77);
+  ASSERT_TRUE(sr.has_value());
+  EXPECT_TRUE(inbox_->DueReceipts(30000).empty()) << "just sent";
+  transport::ReceiptResult rr;
+  rr.correlation = 77;
+  rr.message_id = o.message_id;
+  rr.accepted = true;
+  rr.ledger_index = 41;
+  auto job = inbox_->OnReceiptResult(rr);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->kind, AuditJobKind::kReceipt);
+  EXPECT_EQ(job->index, 41u);
+  EXPECT_EQ(inbox_->pending_count(), 0u);
+  EXPECT_FALSE(inbox_->OnReceiptResult(rr).has_value()) << "a repeated answer changes nothing";
+  auto rec = store_->GetIncoming(o.message_id);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_TRUE((*rec)->receipt_recorded);
+  Reopen();
+  EXPECT_EQ(inbox_->pending_count(), 0u);
+}
+
+TEST_F(InboxTest, TransientReceiptRefusalKeepsItDue) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  ASSERT_EQ(inbox_->OnDeliver(D(1, env)).kind, Inbox::Outcome::Kind::kStored);
+  ASSERT_TRUE(inbox_->ReceiptFor(1, 5).has_value());
+  transport::ReceiptResult rr;
+  rr.correlation = 5;
+  rr.accepted = false;
+  rr.error = Code::kUnavailable;
+  EXPECT_FALSE(inbox_->OnReceiptResult(rr).has_value());
+  EXPECT_EQ(inbox_->pending_count(), 1u);
+  clock_.Advance(30000);
+  EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1}));
+}
+
+TEST_F(InboxTest, OutOfOrderSequenceNumbersAndTheContiguousMark) {
+  Bytes a = k_.Seal(k_.it, k_.ng, kTestNow), b = k_.Seal(k_.it, k_.ng, kTestNow), c = k_.Seal(k_.it, k_.ng, kTestNow);
+  ASSERT_EQ(inbox_->OnDeliver(D(1, a)).kind, Inbox::Outcome::Kind::kStored);
+  ASSERT_EQ(inbox_->OnDeliver(D(3, c)).kind, Inbox::Outcome::Kind::kStored);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 1u) << "2 is missing: Hello must not claim it";
+  Reopen();
+  EXPECT_EQ(inbox_->last_delivery_seq(), 1u);
+  ASSERT_EQ(inbox_->OnDeliver(D(2, b)).kind, Inbox::Outcome::Kind::kStored);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 3u);
+}
+
+TEST_F(InboxTest, UnopenableDeliveryIsRefusedNotStoredAndAlarmedOnce) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  Bytes bad = env;
+  bad[bad.size() - 100] ^= 1;  // inside the ciphertext hash or signature
+  auto o = inbox_->OnDeliver(D(1, bad));
+  EXPECT_EQ(o.kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_FALSE(o.why.ok());
+  EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"delivery_refused"}));
+  EXPECT_FALSE(inbox_->ReceiptFor(1, 1).has_value()) << "no receipt for what was not stored";
+  EXPECT_EQ(inbox_->stored_count(), 0u);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 1u) << "handled: it must not hold back what follows";
+  // Redelivered: counted, not alarmed again.
+  EXPECT_EQ(inbox_->OnDeliver(D(1, bad)).kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_EQ(alarms_.alarms.size(), 1u);
+  auto refused = store_->GetRefused(1);
+  ASSERT_TRUE(refused.ok() && refused->has_value());
+  EXPECT_EQ((*refused)->attempts, 2u);
+  // Random bytes and a message from a stranger are refused the same way.
+  EXPECT_EQ(inbox_->OnDeliver(D(2, Bytes{1, 2, 3})).kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_EQ(inbox_->OnDeliver(D(3, k_.Seal(k_.it, k_.it, kTestNow))).kind, Inbox::Outcome::Kind::kRefused)
+      << "sealed for another node";
+  EXPECT_EQ(inbox_->last_delivery_seq(), 3u);
+  // The hub redelivers a valid envelope under the refused number (e.g. after
+  // a directory update made it verifiable): stored, the refusal forgotten.
+  auto ok = inbox_->OnDeliver(D(1, env));
+  EXPECT_EQ(ok.kind, Inbox::Outcome::Kind::kStored);
+  auto gone = store_->GetRefused(1);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+}
+
+TEST_F(InboxTest, ABurstIsStoredInOneBatchWithTheSameRules) {
+  Bytes a = k_.Seal(k_.it, k_.ng, kTestNow), b = k_.Seal(k_.it, k_.ng, kTestNow), c = k_.Seal(k_.it, k_.ng, kTestNow);
+  std::vector<transport::Deliver> burst = {D(1, a), D(3, c), D(1, a), D(4, a), D(5, Bytes{9, 9}), D(5, Bytes{9, 9}),
+                                           D(2, b)};
+  std::vector<const transport::Deliver*> ptrs;
+  for (const auto& d : burst) ptrs.push_back(&d);
+  auto outs = inbox_->OnDeliveries(ptrs);
+  using K = Inbox::Outcome::Kind;
+  ASSERT_EQ(outs.size(), burst.size());
+  EXPECT_EQ(outs[0].kind, K::kStored);
+  EXPECT_EQ(outs[1].kind, K::kStored);
+  EXPECT_EQ(outs[2].kind, K::kDuplicate) << "same sequence number again in the burst";
+  EXPECT_EQ(outs[3].kind, K::kDuplicate) << "same message under another number in the burst";
+  EXPECT_EQ(outs[4].kind, K::kRefused);
+  EXPECT_EQ(outs[5].kind, K::kRefused);
+  EXPECT_EQ(outs[6].kind, K::kStored);
+  EXPECT_EQ(alarms_.alarms.size(), 1u);
+  EXPECT_EQ(inbox_->stored_count(), 3u);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 5u);
+  EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(ReceiptBytes(4), ReceiptBytes(1)) << "the stored receipt of the same message";
+  Reopen();
+  EXPECT_EQ(inbox_->stored_count(), 3u);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 5u);
+  EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1, 2, 3, 4}));
+}
+
+TEST_F(InboxTest, ExpiredOnArrivalIsRefused) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  clock_.Advance(31LL * 24 * 3600 * 1000);  // past the default 30-day lifetime
+  auto o = inbox_->OnDeliver(D(1, env));
+  EXPECT_EQ(o.kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_EQ(o.why.code(), Code::kExpired);
+}
+
+}  // namespace
+}  // namespace mlahub::agents

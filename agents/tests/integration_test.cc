@@ -1,0 +1,482 @@
+// Integration tests with the real programs: build/bin/mlahub-broker and
+// build/bin/mlahub-agent as child processes on loopback ports picked here,
+// a network from `mlahub network init` (or built in code if the tool lacks
+// the command), the agents' local API, and the hub's ledger read afterwards.
+// Readiness by <data>/ready.json with the child's pid; every wait is for a
+// condition with a generous deadline; nothing asserts on timing.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "mlahub/agents/api_client.h"
+#include "mlahub/core/file.h"
+#include "mlahub/directory/directory.h"
+#include "mlahub/identity/keys.h"
+#include "mlahub/schemas/json_codec.h"
+#include "mlahub/storage/ledger.h"
+#include "mlahub/storage/ledger_entry.h"
+#include "process.h"
+#include "test_network.h"
+
+namespace mlahub::agents {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::Process;
+using testing::WaitFor;
+
+constexpr milliseconds kLong = seconds(180);
+const std::string kBin = MLAHUB_BIN_DIR;
+
+class IntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FileExists(kBin + "/mlahub-broker") || !FileExists(kBin + "/mlahub-agent"))
+      GTEST_SKIP() << "build mlahub-broker and mlahub-agent first";
+    dir_ = testing::MakeTempDir("agents-it");
+    uint16_t port = testing::PickFreePorts(20);
+    auto net = testing::InitNetworkWithTool(kBin, dir_ + "/net", {"IT-MOJ", "NG-AGF"}, port);
+    if (!net.ok()) {
+      std::cerr << "(network built in code: " << net.status().ToString() << ")\n";
+      net = testing::BuildTestNetwork(dir_ + "/net", {"IT-MOJ", "NG-AGF"}, port);
+    }
+    ASSERT_TRUE(net.ok()) << net.status().ToString();
+    net_ = *net;
+    // Faster cadences for a test (all still far above what they wait for).
+    for (const std::string& n : net_.nodes) {
+      ASSERT_TRUE(testing::TweakAgentConfig(net_, n, [](config::AgentConfig& c) {
+                    c.audit_interval_ms = 1000;
+                    c.reconnect_max_ms = 2000;
+                  }).ok());
+    }
+    ASSERT_TRUE(testing::TweakBrokerConfig(net_, [](config::BrokerConfig& c) {
+                  c.redeliver_initial_ms = 500;
+                  c.redeliver_max_ms = 3000;
+                }).ok());
+  }
+
+  void TearDown() override {
+    for (auto& [id, p] : agents_) p.Signal(SIGTERM);
+    broker_.Signal(SIGTERM);
+    for (auto& [id, p] : agents_) p.Wait(seconds(30));
+    broker_.Wait(seconds(30));
+    if (HasFailure()) {
+      std::cerr << "test directory kept for inspection: " << dir_ << "\n";
+    } else if (!dir_.empty()) {
+      testing::RemoveTree(dir_);
+    }
+  }
+
+  void StartBroker() {
+    auto p = Process::Spawn(kBin + "/mlahub-broker", {"--config", net_.broker_config()}, {}, dir_ + "/broker.log");
+    ASSERT_TRUE(p.ok());
+    broker_ = std::move(*p);
+    Status st = testing::WaitReady(net_.broker_data() + "/ready.json", broker_, kLong);
+    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/broker.log";
+  }
+
+  void StartAgent(const std::string& id, std::vector<std::string> env = {}) {
+    auto p = Process::Spawn(kBin + "/mlahub-agent", {"--config", net_.agent_config(id)}, env,
+                            dir_ + "/" + id + ".log");
+    ASSERT_TRUE(p.ok());
+    agents_[id] = std::move(*p);
+    Status st = testing::WaitReady(net_.agent_data(id) + "/ready.json", agents_[id], kLong);
+    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/" << id << ".log";
+  }
+
+  void StopAgent(const std::string& id) {
+    agents_[id].Signal(SIGTERM);
+    auto rc = agents_[id].Wait(seconds(60));
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_EQ(*rc, 0) << "SIGTERM must stop the agent cleanly";
+  }
+
+  ApiClient Api(const std::string& id) {
+    auto c = ApiClient::FromConfigFile(net_.agent_config(id));
+    MLAHUB_CHECK_MSG(c.ok(), c.status().ToString());
+    return *c;
+  }
+
+  json Get(const std::string& id, const std::string& path) {
+    auto r = Api(id).Get(path);
+    if (!r.ok()) return json{{"error", r.status().ToString()}};
+    return *r;
+  }
+
+  bool Connected(const std::string& id) { return Get(id, "/v1/health").value("connection", "") == "connected"; }
+
+  std::string Send(const std::string& from, const std::string& to, const std::string& kind, const json& body,
+                   const json& extra = json::object()) {
+    json req = {{"to", to}, {"kind", kind}, {"body", body}};
+    for (auto it = extra.begin(); it != extra.end(); ++it) req[it.key()] = it.value();
+    auto r = Api(from).PostJson("/v1/messages", req);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? (*r)["message_id"].get<std::string>() : "";
+  }
+
+  std::string State(const std::string& at, const std::string& id) {
+    return Get(at, "/v1/messages/" + id + "/status").value("state", "");
+  }
+
+  std::vector<json> Inbox(const std::string& id) {
+    std::vector<json> all;
+    uint64_t after = 0;
+    for (;;) {
+      json page = Get(id, "/v1/messages?box=in&limit=1000&after=" + std::to_string(after));
+      for (const json& m : page.value("messages", json::array())) all.push_back(m);
+      if (!page.contains("next_after") || page["next_after"].is_null()) break;
+      after = page["next_after"].get<uint64_t>();
+    }
+    return all;
+  }
+
+  uint64_t Alarms(const std::string& id) { return Get(id, "/v1/health").value("alarms", uint64_t{999}); }
+
+  static json Template(const std::string& table) {
+    auto t = schemas::JsonTemplate("mlahub.wire." + table);
+    MLAHUB_CHECK_MSG(t.ok(), t.status().ToString());
+    return json::parse(*t);
+  }
+
+  // The ledger events recorded for a message id, by name.
+  static std::multiset<std::string> LedgerEvents(const storage::Ledger& l, const std::string& id) {
+    std::multiset<std::string> out;
+    auto idx = l.FindByIndexKey(id);
+    if (!idx.ok()) return out;
+    for (uint64_t i : *idx) {
+      auto e = l.Entry(i);
+      if (!e.ok()) continue;
+      auto d = storage::DecodeLedgerEntry(*e);
+      if (d.ok()) out.insert(wire::EnumNameLedgerEvent((*d)->event()));
+    }
+    return out;
+  }
+
+  std::string dir_;
+  testing::TestNetwork net_;
+  Process broker_;
+  std::map<std::string, Process> agents_;
+};
+
+// A request and its answer between two agents, with signed receipts both
+// ways, the hub's ledger holding both, the audit proving them, and the
+// `mlahub` commands over the API.
+TEST_F(IntegrationTest, RequestAndAnswerWithReceipts) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+
+  std::string req = Send("IT-MOJ", "NG-AGF", "MlaRequest", Template("MlaRequest"),
+                         {{"case_ref", "IT/PA/2026/114"}, {"legal_basis", "Untoc"}, {"priority", "Urgent"}});
+  ASSERT_FALSE(req.empty());
+  ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() == 1; }, kLong));
+  json shown = Get("NG-AGF", "/v1/messages/" + req);
+  EXPECT_EQ(shown["message"]["sender"], "IT-MOJ");
+  EXPECT_EQ(shown["message"]["kind"], "MlaRequest");
+  EXPECT_EQ(shown["message"]["case_ref"], "IT/PA/2026/114");
+  EXPECT_TRUE(shown["body"].is_object()) << shown.dump();
+
+  std::string ans = Send("NG-AGF", "IT-MOJ", "Acknowledgement", Template("Acknowledgement"),
+                         {{"in_reply_to", req}, {"case_ref", "NG/AGF/77"}});
+  ASSERT_FALSE(ans.empty());
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", req) == "receipted" && State("NG-AGF", ans) == "receipted"; },
+                      kLong))
+      << Get("IT-MOJ", "/v1/messages/" + req + "/status").dump();
+  auto in_it = Inbox("IT-MOJ");
+  ASSERT_EQ(in_it.size(), 1u);
+  EXPECT_EQ(in_it[0]["in_reply_to"], req);
+  // Both sides' receipts were recorded by the hub, and the audit proved the
+  // entries in verified checkpoints.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Get("IT-MOJ", "/v1/messages/" + req + "/status").value("included", false) &&
+               Get("NG-AGF", "/v1/messages/" + ans + "/status").value("included", false) &&
+               Get("NG-AGF", "/v1/messages/" + req + "/status").value("state", "") == "receipted" &&
+               Get("IT-MOJ", "/v1/messages/" + ans + "/status").value("state", "") == "receipted";
+      },
+      kLong));
+  json audit = Get("IT-MOJ", "/v1/audit");
+  EXPECT_GT(audit.value("inclusion_verified", 0), 0) << audit.dump();
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+  EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
+
+  // The same through the mlahub tool.
+  std::string out;
+  std::string agent_it = " --agent '" + net_.agent_config("IT-MOJ") + "'";
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub status " + req + agent_it + " --json", &out), 0);
+  EXPECT_EQ(json::parse(out, nullptr, false).value("state", ""), "receipted") << out;
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub status " + req + agent_it, &out), 0);
+  EXPECT_NE(out.find("receipt"), std::string::npos) << out;
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub inbox" + agent_it + " --json", &out), 0);
+  EXPECT_EQ(json::parse(out, nullptr, false)["messages"].size(), 1u);
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub outbox" + agent_it, &out), 0);
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub show " + ans + agent_it + " --json", &out), 0);
+  EXPECT_TRUE(json::parse(out, nullptr, false)["body"].is_object()) << out;
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub alarms" + agent_it, &out), 0);
+  EXPECT_EQ(testing::RunCommand("MLAHUB_AGENT='" + net_.agent_config("IT-MOJ") + "' " + kBin +
+                                    "/mlahub agent health --json",
+                                &out),
+            0);
+  EXPECT_EQ(json::parse(out, nullptr, false).value("connection", ""), "connected") << out;
+  std::string body_file = dir_ + "/body.json";
+  ASSERT_TRUE(WriteFileAtomic(body_file, AsBytes(Template("ProgressEnquiry").dump()), 0600).ok());
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub send --to NG-AGF --kind ProgressEnquiry --body '" + body_file +
+                                    "' --in-reply-to " + req + agent_it,
+                                &out),
+            0);
+  std::string third = out.substr(0, out.find('\n'));
+  EXPECT_EQ(third.size(), 32u) << out;
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub status ffffffffffffffffffffffffffffffff" + agent_it + " 2>/dev/null"),
+            4);
+  EXPECT_EQ(testing::RunCommand("env -u MLAHUB_AGENT " + kBin + "/mlahub inbox 2>&1", &out), 2);
+  EXPECT_NE(out.find("--agent"), std::string::npos) << out;
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", third) == "receipted"; }, kLong));
+
+  // The hub's ledger holds both messages (accepted, delivered, receipted)
+  // and verifies.
+  StopAgent("IT-MOJ");
+  StopAgent("NG-AGF");
+  broker_.Signal(SIGTERM);
+  ASSERT_EQ(broker_.Wait(seconds(60)), 0);
+  auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  for (const std::string& id : {req, ans}) {
+    auto ev = LedgerEvents(**ledger, id);
+    EXPECT_EQ(ev.count("Accepted"), 1u) << id;
+    EXPECT_GE(ev.count("Delivered"), 1u) << id;
+    EXPECT_EQ(ev.count("Receipt"), 1u) << id;
+  }
+  EXPECT_TRUE((*ledger)->Verify().status.ok());
+  ledger->reset();
+  EXPECT_EQ(testing::RunCommand(kBin + "/mlahub ledger verify --ledger '" + net_.broker_data() + "/ledger' >/dev/null"),
+            0);
+}
+
+// An agent offline while messages for it arrive, then back: everything
+// delivered once, in order of acceptance.
+TEST_F(IntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong));
+  constexpr int kCount = 40;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kCount; ++i) {
+    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(),
+                       {{"case_ref", "ORD-" + std::to_string(i)}}));
+  }
+  // All accepted by the hub while NG-AGF has never been up.
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("outbox", -1) == 0; }, kLong));
+  EXPECT_EQ(State("IT-MOJ", ids[0]), "accepted");
+
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() == static_cast<size_t>(kCount); }, kLong));
+  // In order of acceptance at the hub: delivery sequence numbers 1..n and
+  // ledger indices of the Accepted entries ascending. (The hub verifies in
+  // parallel, so acceptance order may differ slightly from submission order.)
+  auto in = Inbox("NG-AGF");
+  std::set<std::string> unique;
+  uint64_t prev_index = 0;
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(in[i]["delivery_seq"], i + 1);
+    uint64_t index = in[i]["ledger_index"].get<uint64_t>();
+    if (i > 0) {
+      EXPECT_GT(index, prev_index) << "delivered in order of acceptance";
+    }
+    prev_index = index;
+    std::string id = in[i]["message_id"];
+    unique.insert(id);
+    // The sender was told the same Accepted entry.
+    EXPECT_EQ(Get("IT-MOJ", "/v1/messages/" + id + "/status")["ledger_index"], index);
+  }
+  EXPECT_EQ(unique, std::set<std::string>(ids.begin(), ids.end())) << "each exactly once";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& id : ids)
+          if (State("IT-MOJ", id) != "receipted") return false;
+        return true;
+      },
+      kLong));
+  // Back again after a restart: nothing twice.
+  StopAgent("NG-AGF");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("NG-AGF"); }, kLong));
+  ASSERT_TRUE(WaitFor([&] { return Get("NG-AGF", "/v1/health").value("pending_receipts", 1) == 0; }, kLong));
+  EXPECT_EQ(Inbox("NG-AGF").size(), static_cast<size_t>(kCount));
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u);
+  EXPECT_EQ(Alarms("NG-AGF"), 0u);
+}
+
+// kill -9 of the broker under a steady load from an agent, then a restart:
+// no acknowledged message lost, none stored twice, the ledger verifies.
+TEST_F(IntegrationTest, BrokerKill9UnderLoad) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> sent;  // acknowledged by the agent (durable in its outbox)
+  std::thread load([&] {
+    ApiClient c = Api("IT-MOJ");
+    int i = 0;
+    while (!stop.load()) {
+      json req = {{"to", "NG-AGF"}, {"kind", "InformationExchange"}, {"body", json::object()},
+                  {"case_ref", "LOAD-" + std::to_string(i++)}};
+      auto r = c.PostJson("/v1/messages", req);
+      if (r.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        sent.push_back((*r)["message_id"]);
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  auto count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return sent.size();
+  };
+  ASSERT_TRUE(WaitFor([&] { return count() >= 60; }, kLong));
+  // Some are accepted by now; kill the hub mid-stream.
+  ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() >= 10; }, kLong));
+  broker_.Signal(SIGKILL);
+  ASSERT_EQ(broker_.Wait(seconds(30)), -SIGKILL);
+  size_t at_kill = count();
+  ASSERT_TRUE(WaitFor([&] { return count() >= at_kill + 30; }, kLong)) << "the agent keeps taking messages";
+  StartBroker();
+  ASSERT_TRUE(WaitFor([&] { return count() >= at_kill + 80; }, kLong));
+  stop = true;
+  load.join();
+
+  const size_t total = sent.size();
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("outbox", -1) == 0; }, kLong));
+  ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() >= total; }, kLong))
+      << Inbox("NG-AGF").size() << " of " << total;
+  auto in = Inbox("NG-AGF");
+  std::set<std::string> got;
+  for (const json& m : in) got.insert(m["message_id"].get<std::string>());
+  EXPECT_EQ(in.size(), total) << "nothing stored twice";
+  EXPECT_EQ(got, std::set<std::string>(sent.begin(), sent.end())) << "nothing lost";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Get("NG-AGF", "/v1/health").value("pending_receipts", 1) == 0 &&
+               Get("IT-MOJ", "/v1/health").value("open", 1) == 0;
+      },
+      kLong))
+      << Get("IT-MOJ", "/v1/health").dump();
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+  EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
+
+  broker_.Signal(SIGTERM);
+  ASSERT_EQ(broker_.Wait(seconds(60)), 0);
+  auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
+  ASSERT_TRUE(ledger.ok());
+  for (const std::string& id : sent) {
+    auto ev = LedgerEvents(**ledger, id);
+    EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
+    EXPECT_EQ(ev.count("Receipt"), 1u) << id;
+  }
+  EXPECT_TRUE((*ledger)->Verify().status.ok());
+}
+
+// kill -9 of an agent between storing a message and sending its receipt
+// (the test hook): after the restart, no loss and no duplicate.
+TEST_F(IntegrationTest, AgentKilledBetweenStoreAndReceipt) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF", {"MLAHUB_AGENT_CRASH_POINT=after_store"});
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+  std::string first = Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(), {{"case_ref", "CRASH-1"}});
+  auto rc = agents_["NG-AGF"].Wait(kLong);
+  ASSERT_TRUE(rc.has_value()) << "the hook should have killed the agent";
+  EXPECT_EQ(*rc, -SIGKILL);
+  EXPECT_NE(State("IT-MOJ", first), "receipted");
+
+  // More arrive while it is down.
+  std::vector<std::string> ids{first};
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(),
+                       {{"case_ref", "CRASH-" + std::to_string(i + 2)}}));
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& id : ids)
+          if (State("IT-MOJ", id) != "receipted") return false;
+        return true;
+      },
+      kLong));
+  auto in = Inbox("NG-AGF");
+  ASSERT_EQ(in.size(), ids.size()) << "the message stored before the crash is there once";
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(in[i]["message_id"], ids[i]);
+  // The receipt the sender holds is the one stored before the crash.
+  json at_ng = Get("NG-AGF", "/v1/messages/" + first);
+  json at_it = Get("IT-MOJ", "/v1/messages/" + first);
+  EXPECT_EQ(at_it["receipt"]["envelope_hash"], at_ng["message"]["envelope_hash"]);
+  EXPECT_EQ(at_it["receipt"]["received_ms"], at_ng["message"]["received_ms"]);
+  EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
+}
+
+// A node the hub does not know yet is refused by ZAP; the agent keeps
+// retrying on its own backoff (Client::Reconnect) and gets in once the
+// operator publishes a directory that lists it; the other agents receive
+// that directory from the hub and can then send to the new node.
+TEST_F(IntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
+  const std::string th = "TH-OAG";
+  const std::string th_dir = net_.dir + "/nodes/" + th;
+  UnixMillis now = SystemClock::Instance().NowMillis();
+  identity::NodeKeys keys = identity::GenerateNodeKeys(*NodeId::Parse(th), identity::Role::kAuthority, now);
+  ASSERT_TRUE(identity::WriteKeyDir(keys, th_dir + "/keys", "").ok());
+  auto op = identity::LoadKeyDir(net_.operator_keys(), "");
+  ASSERT_TRUE(op.ok());
+  auto v1_bytes = ReadFile(net_.directory_file());
+  ASSERT_TRUE(v1_bytes.ok());
+  auto dir = directory::Directory::Verify(*v1_bytes, op->sign.public_key());
+  ASSERT_TRUE(dir.ok());
+  directory::Entry e;
+  e.identity = keys.Public();
+  e.name = "Office of the Attorney General";
+  ASSERT_TRUE(dir->Add(e).ok());
+  dir->NextVersion(now);
+  Bytes v2 = dir->Sign(op->sign, op->id);
+  ASSERT_TRUE(WriteFileAtomic(th_dir + "/directory.bin", v2, 0644).ok());
+  // The new node's config: like IT-MOJ's, with its own keys, data, ports
+  // and the newer directory.
+  auto cfg = config::LoadAgentConfig(net_.agent_config("IT-MOJ"));
+  ASSERT_TRUE(cfg.ok());
+  cfg->node_id = th;
+  cfg->keys = th_dir + "/keys";
+  cfg->data = th_dir + "/data";
+  cfg->api_token_file = th_dir + "/data/api.token";
+  cfg->api_listen = "127.0.0.1:" + std::to_string(net_.base_port + 14);
+  cfg->metrics.listen = "";
+  cfg->directory.file = th_dir + "/directory.bin";
+  ASSERT_TRUE(WriteFileAtomic(th_dir + "/agent.toml", AsBytes(config::AgentConfigToToml(*cfg)), 0644).ok());
+  net_.nodes.push_back(th);
+
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent(th);
+  ASSERT_TRUE(WaitFor([&] { return Get(th, "/v1/health").value("connection", "") == "refused"; }, kLong))
+      << Get(th, "/v1/health").dump();
+  EXPECT_EQ(Get(th, "/v1/health").value("directory_version", 0), 2);
+
+  // The operator publishes version 2 where the hub reads it.
+  ASSERT_TRUE(WriteFileAtomic(net_.directory_file(), v2, 0644).ok());
+  ASSERT_TRUE(WaitFor([&] { return Connected(th); }, kLong)) << Get(th, "/v1/health").dump();
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("directory_version", 0) == 2; }, kLong))
+      << "the hub hands connected agents the newer directory";
+  std::string id = Send("IT-MOJ", th, "InformationExchange", json::object(), {{"case_ref", "WELCOME"}});
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", id) == "receipted"; }, kLong));
+  EXPECT_EQ(Inbox(th).size(), 1u);
+  EXPECT_EQ(Alarms(th), 0u) << Get(th, "/v1/alarms").dump();
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+}
+
+}  // namespace
+}  // namespace mlahub::agents

@@ -1,0 +1,1713 @@
+// mlahub-broker: the socket thread, its state and the flows of every command.
+// Design notes (threads, durability, queues, state keys): broker/README.md.
+#include "mlahub/broker/broker.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "agent_queue.h"
+#include "checks.h"
+#include "mlahub/broker/state.h"
+#include "mlahub/core/file.h"
+#include "mlahub/core/ids.h"
+#include "mlahub/crypto/encoding.h"
+#include "mlahub/crypto/hash.h"
+#include "mlahub/directory/directory.h"
+#include "mlahub/envelope/envelope.h"
+#include "mlahub/envelope/receipt.h"
+#include "mlahub/identity/keys.h"
+#include "mlahub/ops/log.h"
+#include "mlahub/ops/metrics.h"
+#include "mlahub/storage/ledger.h"
+#include "mlahub/storage/ledger_entry.h"
+#include "mlahub/storage/note.h"
+#include "mlahub/transport/authenticator.h"
+#include "mlahub/transport/command.h"
+#include "mlahub/transport/context.h"
+#include "mlahub/transport/curve.h"
+#include "mlahub/transport/server.h"
+#include "worker_pool.h"
+
+namespace mlahub::broker {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+using SteadyTime = SteadyClock::time_point;
+using transport::Command;
+using transport::Frames;
+
+// Bounds on work in progress: beyond them the socket thread stops reading
+// (ZeroMQ's receive HWM then pushes back on the agents) until answers drain.
+constexpr size_t kMaxPendingOps = 16384;
+constexpr size_t kMaxPendingBytes = size_t{256} << 20;
+// Resident envelopes per agent are also bounded in bytes (envelopes may be
+// up to max_envelope_bytes each).
+constexpr size_t kResidentBytesPerAgent = size_t{64} << 20;
+constexpr int kReceiveBurst = 64;
+constexpr auto kPendingPoll = std::chrono::microseconds(200);
+constexpr auto kIdlePoll = 10ms;
+constexpr auto kCheckpointPushInterval = 1s;
+constexpr auto kMetricsInterval = 1s;
+constexpr auto kStallRetry = 50ms;
+constexpr auto kDrainLimit = 60s;
+constexpr auto kFinalFlush = 100ms;
+constexpr auto kMinReloadInterval = 50ms;
+constexpr size_t kMaxDirectoryBytes = size_t{64} << 20;
+
+double SecondsSince(SteadyTime t0) { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
+
+Result<crypto::SignPublicKey> LoadRootKey(const std::string& spec) {
+  if (spec.starts_with("ed25519:")) {
+    auto raw = crypto::FromBase64(spec.substr(8));
+    if (!raw.ok()) return Status::InvalidArgument("directory.root_key: not base64 after \"ed25519:\"");
+    auto key = crypto::SignPublicKeyFromBytes(*raw);
+    if (!key.ok()) return Status::InvalidArgument("directory.root_key: " + key.status().message());
+    return *key;
+  }
+  auto id = identity::LoadIdentity(spec);
+  if (!id.ok()) return id.status().Annotate("directory.root_key " + spec);
+  return id->sign_key;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// ---- completions handed to the socket thread -------------------------------
+
+enum class AppendKind : uint8_t { kSubmit, kReceipt, kReceiptRefusal, kDelivered, kDirectory };
+
+struct AppendTag {
+  AppendKind kind = AppendKind::kSubmit;
+  uint64_t op = 0;
+  // kDelivered: for the Notice to the sender.
+  std::string sender;
+  std::string message_id;
+  uint32_t attempt = 0;
+  int64_t at_ms = 0;
+};
+
+struct SubmitChecked {
+  uint64_t op = 0;
+  SubmitVerdict verdict;
+};
+
+struct ReceiptChecked {
+  uint64_t op = 0;
+  ReceiptVerdict verdict;
+  // Set by the check of a receipt whose envelope is no longer queued: the
+  // receipt repeats one already recorded (answered as a duplicate).
+  bool repeat = false;
+  uint64_t repeat_index = 0;
+  std::string message_id;
+};
+
+struct Appended {
+  AppendTag tag;
+  Status status;
+  uint64_t index = 0;
+  uint64_t predicted = 0;
+};
+
+struct Reply {
+  std::string node;
+  Frames frames;
+};
+
+using Completion = std::variant<SubmitChecked, ReceiptChecked, Appended, Reply>;
+
+struct Waiter {
+  std::string node;
+  uint64_t correlation = 0;
+};
+
+struct SubmitOp {
+  std::string node;
+  uint64_t correlation = 0;
+  Bytes envelope;
+  std::string tracked_id;  // in submit_by_id_ while in flight
+  size_t bytes = 0;        // counted in pending_bytes
+  SteadyTime received;
+  std::vector<Waiter> waiters;
+  // After the verdict:
+  transport::SubmitResult answer;
+  std::string recipient;
+  uint64_t seq = 0;
+  QueueRecord record;  // accepted: joins the recipient's queue when durable
+};
+
+struct ReceiptOp {
+  std::string node;
+  uint64_t correlation = 0;
+  uint64_t seq = 0;
+  Bytes receipt;
+  bool have_item = false;
+  ReceiptExpectation expect;
+  uint64_t accepted_index = 0;
+  std::vector<Waiter> waiters;
+  std::string message_id;
+  Status refusal;
+};
+
+struct Session {
+  bool online = false;      // Hello seen, no send found the connection gone
+  bool stalled = false;     // its send queue was full: retry later
+  SteadyTime stalled_until{};
+  uint64_t checkpoint_sent = 0;
+};
+
+struct Timer {
+  int64_t due_ms;
+  std::string node;
+  uint64_t seq;
+  uint32_t attempts;
+  bool operator>(const Timer& o) const { return due_ms > o.due_ms; }
+};
+
+}  // namespace
+
+// ============================================================================
+
+struct Broker::Impl {
+  config::BrokerConfig cfg;
+  BrokerOptions options;
+  std::unique_ptr<Clock> owned_clock;
+  const Clock* clock = nullptr;
+  std::unique_ptr<ops::Registry> owned_registry;
+  ops::Registry* reg = nullptr;
+  SubmitLimits limits;
+
+  identity::NodeKeys hub;
+  crypto::SignPublicKey root_key{};
+
+  // The directory: the ZAP thread reads `dir_shared` under dir_mu; the
+  // socket thread owns the rest.
+  mutable std::mutex dir_mu;
+  std::shared_ptr<const directory::Directory> dir_shared;
+  std::shared_ptr<const directory::Directory> dir;
+  Bytes dir_signed;
+  std::shared_ptr<const directory::Directory> dir_newest;  // newest issued (maybe not yet durable)
+  fs::file_time_type dir_mtime{};
+  uintmax_t dir_size = 0;
+  SteadyTime next_reload{};
+  std::unordered_map<uint64_t, std::pair<std::shared_ptr<const directory::Directory>, Bytes>> pending_dirs;
+
+  std::unique_ptr<storage::Ledger> ledger;
+  std::shared_ptr<transport::Context> ctx;
+  std::shared_ptr<transport::Authenticator> auth;
+  std::unique_ptr<transport::Server> server;
+  std::unique_ptr<ops::MetricsServer> metrics_server;
+  std::unique_ptr<WorkerPool> pool;
+  Mailbox<Completion> mailbox;
+
+  std::thread loop_thread;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> loop_done{false};
+  bool started = false;
+  bool waited = false;
+  Status fatal;  // socket thread; read after join
+  Status close_status;
+  std::string endpoint;
+  std::string metrics_listen;
+  std::atomic<uint64_t> directory_version{0};
+
+  // Committer-thread only: batch size accounting.
+  uint64_t last_committed_size = 0;
+
+  // ---- socket-thread state ----
+  uint64_t next_index = 0;  // ledger index of the next entry appended
+  uint64_t next_op = 1;
+  size_t outstanding = 0;   // jobs and appends whose completion is pending
+  size_t pending_bytes = 0;
+  bool draining = false;
+  std::unordered_map<uint64_t, SubmitOp> submits;
+  std::unordered_map<std::string, uint64_t> submit_by_id;
+  std::unordered_map<uint64_t, ReceiptOp> receipts;
+  std::map<std::pair<std::string, uint64_t>, uint64_t> receipt_by_seq;
+  std::map<std::string, std::unique_ptr<AgentQueue>> queues;
+  std::map<std::string, Session> sessions;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  SteadyTime next_checkpoint_push{};
+  SteadyTime next_metrics{};
+
+  // ---- metrics ----
+  ops::Counter* m_accepted = nullptr;
+  ops::Counter* m_delivered = nullptr;
+  ops::Counter* m_redelivered = nullptr;
+  ops::Counter* m_receipts = nullptr;
+  ops::Counter* m_duplicates = nullptr;
+  ops::Counter* m_auth_denied = nullptr;
+  ops::Counter* m_dropped = nullptr;
+  ops::Counter* m_directory_loads = nullptr;
+  ops::Gauge* m_connected = nullptr;
+  ops::Gauge* m_ledger_size = nullptr;
+  ops::Gauge* m_directory_version = nullptr;
+  ops::Histogram* m_batch = nullptr;
+  ops::Histogram* m_submit_latency = nullptr;
+  ops::Histogram* m_verify_latency = nullptr;
+  std::map<Code, ops::Counter*> m_refused;
+  std::map<Code, ops::Counter*> m_bad_commands;
+  std::map<std::string, ops::Gauge*> m_depth;
+
+  // ====================================================================
+  // Setup
+  // ====================================================================
+
+  Status Init();
+  Status LoadDirectoryAtStart();
+  Status RestoreQueues();
+  void RegisterMetrics();
+
+  // ====================================================================
+  // Helpers
+  // ====================================================================
+
+  std::shared_ptr<const directory::Directory> CurrentDirectory() const {
+    std::lock_guard<std::mutex> lk(dir_mu);
+    return dir_shared;
+  }
+  int64_t Now() const { return clock->NowMillis(); }
+
+  ops::Counter& Refused(Code c) {
+    auto it = m_refused.find(c);
+    if (it != m_refused.end()) return *it->second;
+    auto& ctr = reg->counter("mlahub_broker_refused_total", "Envelopes and receipts refused, by error code",
+                             {{"code", std::string(CodeName(c))}});
+    m_refused.emplace(c, &ctr);
+    return ctr;
+  }
+  ops::Counter& BadCommand(Code c) {
+    auto it = m_bad_commands.find(c);
+    if (it != m_bad_commands.end()) return *it->second;
+    auto& ctr = reg->counter("mlahub_broker_bad_commands_total",
+                             "Commands that could not be decoded or processed, by error code",
+                             {{"code", std::string(CodeName(c))}});
+    m_bad_commands.emplace(c, &ctr);
+    return ctr;
+  }
+
+  AgentQueue& QueueOf(const std::string& node) {
+    auto it = queues.find(node);
+    if (it != queues.end()) return *it->second;
+    auto q = NewQueue(node);
+    q->Restore(1, 0);
+    return *queues.emplace(node, std::move(q)).first->second;
+  }
+  std::unique_ptr<AgentQueue> NewQueue(const std::string& node) {
+    storage::Ledger* l = ledger.get();
+    return std::make_unique<AgentQueue>(
+        node, cfg.queue_memory_per_agent, kResidentBytesPerAgent,
+        [l](std::string_view prefix, std::string_view start,
+            const std::function<bool(std::string_view, ByteView)>& visit) { return l->ScanState(prefix, start, visit); },
+        [node](uint64_t seq, const Status& why) {
+          ops::Error("queue.corrupt", {{"agent", node}, {"seq", seq}, {"error", why.ToString()}});
+        });
+  }
+
+  size_t MaxInflight() const {
+    return std::max<size_t>(1, std::min<size_t>(cfg.max_inflight_per_agent, cfg.queue_memory_per_agent));
+  }
+  int64_t Backoff(uint32_t attempts) const {
+    int64_t d = std::max<int64_t>(1, cfg.redeliver_initial_ms);
+    for (uint32_t i = 1; i < attempts && d < cfg.redeliver_max_ms; ++i) d *= 2;
+    return std::min<int64_t>(d, std::max<int64_t>(cfg.redeliver_max_ms, 1));
+  }
+
+  void Fatal(const Status& s) {
+    if (fatal.ok()) {
+      fatal = s;
+      ops::Error("broker.fatal", {{"error", s.ToString()}});
+    }
+    stop_requested = true;
+  }
+
+  // Sends to a node; on failure notes whether its connection is gone
+  // (offline until its next Hello) or just full (retry shortly).
+  bool SendTo(const std::string& node, const Command& cmd) {
+    auto frames = transport::EncodeCommand(cmd);
+    if (!frames.ok()) {
+      ops::Error("broker.encode_failed", {{"command", transport::CommandName(cmd)}, {"error", frames.status().ToString()}});
+      return false;
+    }
+    Status s = server->SendToNode(node, *frames);
+    if (s.ok()) return true;
+    NoteSendFailure(node, s);
+    return false;
+  }
+  void SendToPeer(const std::string& peer, const Command& cmd) {
+    auto frames = transport::EncodeCommand(cmd);
+    if (!frames.ok()) return;
+    server->SendToPeer(peer, *frames).IgnoreError();  // best effort: the peer may be gone
+  }
+  void NoteSendFailure(const std::string& node, const Status& s) {
+    auto it = sessions.find(node);
+    if (it == sessions.end()) return;
+    Session& ss = it->second;
+    if (!server->PeerOf(node).has_value()) {
+      if (ss.online) {
+        ss.online = false;
+        ops::Info("agent.disconnected", {{"agent", node}, {"reason", s.message()}});
+      }
+      ss.stalled = false;
+    } else {
+      ss.stalled = true;
+      ss.stalled_until = SteadyClock::now() + kStallRetry;
+    }
+  }
+
+  uint64_t Append(Bytes entry, std::string index_key, std::vector<storage::StateWrite> writes, AppendTag tag) {
+    uint64_t predicted = next_index++;
+    ++outstanding;
+    ledger->AppendAsync(std::move(entry), std::move(index_key), std::move(writes),
+                        [this, tag = std::move(tag), predicted](const Status& s, uint64_t index) mutable {
+                          if (s.ok()) ObserveBatch();
+                          mailbox.Push(Appended{std::move(tag), s, index, predicted});
+                        });
+    return predicted;
+  }
+  // Committer thread: every callback of a batch sees the same committed
+  // size; the first one of a new size records the batch.
+  void ObserveBatch() {
+    uint64_t size = ledger->Size();
+    if (size > last_committed_size) {
+      m_batch->Observe(static_cast<double>(size - last_committed_size));
+      last_committed_size = size;
+    }
+  }
+
+  // ====================================================================
+  // The loop
+  // ====================================================================
+
+  void Loop();
+  // Reads and handles up to kReceiveBurst messages, waiting at most
+  // `first_timeout` for the first. Returns how many were read.
+  int ReceiveBurst(std::chrono::milliseconds first_timeout);
+  bool OverBudget() const {
+    return submits.size() + receipts.size() >= kMaxPendingOps || pending_bytes >= kMaxPendingBytes;
+  }
+  void ProcessMailbox();
+  void Periodic();
+  void HandleIncoming(transport::Incoming& in);
+
+  void OnHello(const transport::Incoming& in, const transport::Hello& h);
+  void OnSubmit(const std::string& node, transport::Submit&& s);
+  void OnSubmitChecked(SubmitChecked&& c);
+  void OnSubmitDurable(uint64_t op_id, const Appended& a);
+  void AnswerSubmit(SubmitOp& op);
+  void FinishSubmit(uint64_t op_id);
+
+  void OnSubmitReceipt(const std::string& node, transport::SubmitReceipt&& r);
+  void OnReceiptChecked(ReceiptChecked&& c);
+  void RefuseReceipt(uint64_t op_id, Status why);
+  void OnReceiptDurable(uint64_t op_id, const Appended& a, bool refusal);
+  void FinishReceipt(uint64_t op_id);
+
+  void OnStatusRequest(const std::string& node, const transport::StatusRequest& r);
+  void OnProofRequest(const std::string& node, const transport::ProofRequest& r);
+
+  void Pump(const std::string& node);
+  bool SendDeliver(const std::string& node, AgentQueue& q, QueueItem* item);
+  void RunTimers();
+  void OnDelivered(const Appended& a);
+
+  void SendCheckpoint(const std::string& node, Session& s, uint64_t from);
+  void PushCheckpoints();
+  void CheckDirectoryFile();
+  void PublishDirectory(std::shared_ptr<const directory::Directory> d, Bytes signed_bytes);
+  void OnDirectoryDurable(uint64_t op, const Appended& a);
+  void UpdateGauges();
+};
+
+// ============================================================================
+// Setup
+// ============================================================================
+
+void Broker::Impl::RegisterMetrics() {
+  m_accepted = &reg->counter("mlahub_broker_accepted_total", "Envelopes accepted (durable)");
+  m_delivered = &reg->counter("mlahub_broker_delivered_total", "First Deliver sends of an envelope (this process)");
+  m_redelivered = &reg->counter("mlahub_broker_redelivered_total", "Repeated Deliver sends without a receipt");
+  m_receipts = &reg->counter("mlahub_broker_receipts_total", "Signed receipts recorded");
+  m_duplicates = &reg->counter("mlahub_broker_duplicates_total", "Submits answered as duplicates of an earlier id");
+  m_auth_denied = &reg->counter("mlahub_broker_auth_denied_total", "CURVE handshakes refused by the ZAP handler");
+  m_dropped = &reg->counter("mlahub_broker_dropped_messages_total",
+                            "Messages dropped by the transport (chosen routing id, too many frames)");
+  m_directory_loads = &reg->counter("mlahub_broker_directory_loads_total", "Directory versions published");
+  m_connected = &reg->gauge("mlahub_broker_connected_agents", "Agents connected (Hello seen, connection up)");
+  m_ledger_size = &reg->gauge("mlahub_broker_ledger_entries", "Committed ledger entries");
+  m_directory_version = &reg->gauge("mlahub_broker_directory_version", "Version of the directory in force");
+  m_batch = &reg->histogram("mlahub_broker_ledger_batch_entries", "Entries per fsync'd ledger batch",
+                            ops::SizeBuckets());
+  m_submit_latency = &reg->histogram("mlahub_broker_submit_latency_seconds",
+                                     "Submit received to durable SubmitResult sent", ops::LatencyBuckets());
+  m_verify_latency = &reg->histogram("mlahub_broker_verify_latency_seconds",
+                                     "Ed25519 origin and receipt signature checks", ops::LatencyBuckets());
+}
+
+Status Broker::Impl::Init() {
+  if (cfg.node_id.empty()) return Status::InvalidArgument("broker.node_id is empty");
+  if (!NodeId::Parse(cfg.node_id).ok()) return Status::InvalidArgument("broker.node_id '" + cfg.node_id + "' is not a node id");
+  if (cfg.data.empty()) return Status::InvalidArgument("broker.data is empty: set the broker's data directory");
+  if (cfg.keys.empty()) return Status::InvalidArgument("broker.keys is empty: set the hub's key directory");
+  if (cfg.directory.file.empty()) return Status::InvalidArgument("directory.file is empty");
+  if (cfg.directory.root_key.empty()) return Status::InvalidArgument("directory.root_key is empty");
+  if (cfg.origin.empty()) cfg.origin = Lower(cfg.node_id) + ".mlahub/ledger";
+  if (!(cfg.clock_rate > 0)) return Status::InvalidArgument("broker.clock_rate must be > 0");
+  if (cfg.max_envelope_bytes < envelope::kFrameOverhead)
+    return Status::InvalidArgument("broker.max_envelope_bytes is too small");
+  limits.max_envelope_bytes = cfg.max_envelope_bytes;
+  limits.max_clock_skew_ms = cfg.max_clock_skew_ms;
+
+  if (options.clock != nullptr) {
+    clock = options.clock;
+  } else if (cfg.clock_rate == 1.0) {
+    clock = &SystemClock::Instance();
+  } else {
+    owned_clock = std::make_unique<ScaledClock>(SystemClock::Instance().NowMillis(), cfg.clock_rate);
+    clock = owned_clock.get();
+  }
+  if (options.registry != nullptr) {
+    reg = options.registry;
+  } else {
+    owned_registry = std::make_unique<ops::Registry>();
+    reg = owned_registry.get();
+  }
+  RegisterMetrics();
+
+  // Keys.
+  std::string passphrase = options.passphrase;
+  if (passphrase.empty() && !cfg.passphrase_env.empty()) {
+    if (const char* v = std::getenv(cfg.passphrase_env.c_str()); v != nullptr) passphrase = v;
+  }
+  auto keys = identity::LoadKeyDir(cfg.keys, passphrase);
+  if (!keys.ok()) {
+    Status s = keys.status();
+    if (s.code() == Code::kBadPassphrase && passphrase.empty() && !cfg.passphrase_env.empty())
+      return Status::BadPassphrase("broker.keys " + cfg.keys + " is passphrase-protected: set the environment variable " +
+                                   cfg.passphrase_env);
+    return s.Annotate("broker.keys " + cfg.keys);
+  }
+  hub = std::move(*keys);
+  if (hub.id.str() != cfg.node_id)
+    return Status::InvalidArgument("broker.keys " + cfg.keys + " holds the keys of " + hub.id.str() +
+                                   ", but broker.node_id is " + cfg.node_id);
+  MLAHUB_ASSIGN_OR_RETURN(root_key, LoadRootKey(cfg.directory.root_key));
+
+  // Ledger.
+  MLAHUB_RETURN_IF_ERROR(MakeDirs(cfg.data, 0700).Annotate("broker.data " + cfg.data));
+  auto sk = crypto::SigningKey::FromBytes(ByteView(hub.sign.secret().data(), hub.sign.secret().size()));
+  if (!sk.ok()) return sk.status().Annotate("hub signing key");
+  auto signer = storage::Ed25519NoteSigner::Create(cfg.origin, std::move(*sk));
+  if (!signer.ok()) return signer.status().Annotate("broker.origin");
+  storage::LedgerOptions lo;
+  lo.create_if_missing = true;
+  lo.origin = cfg.origin;
+  lo.signer = std::shared_ptr<const storage::NoteSigner>(std::move(*signer));
+  lo.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
+  lo.max_batch_entries = std::max<uint64_t>(1, cfg.max_batch_entries);
+  lo.max_pending_entries = size_t{1} << 20;  // the broker bounds its own work (kMaxPendingOps)
+  auto l = storage::Ledger::Open(cfg.data + "/ledger", std::move(lo));
+  if (!l.ok()) return l.status().Annotate("ledger in " + cfg.data + "/ledger");
+  ledger = std::move(*l);
+  last_committed_size = ledger->Size();
+
+  MLAHUB_RETURN_IF_ERROR(LoadDirectoryAtStart());
+  next_index = ledger->Size();
+  MLAHUB_RETURN_IF_ERROR(RestoreQueues());
+
+  // Transport: the ZAP handler first (the Server refuses to bind without it).
+  auto c = transport::Context::Create(1);
+  if (!c.ok()) return c.status();
+  ctx = std::move(*c);
+  transport::Authenticator::Options ao;
+  ops::Counter* denied = m_auth_denied;
+  ao.observer = [denied](const transport::AuthDecision& d) {
+    if (d.admitted) {
+      ops::Debug("agent.admitted", {{"agent", d.node_id}, {"address", d.address}});
+    } else {
+      denied->Inc();
+      ops::Warn("agent.refused", {{"mechanism", d.mechanism}, {"address", d.address}, {"curve_key", d.curve_key},
+                                  {"reason", d.reason}});
+    }
+  };
+  const Clock* clk = clock;
+  std::string hub_id = cfg.node_id;
+  auth = std::make_shared<transport::Authenticator>(
+      ctx,
+      [this, clk, hub_id](const crypto::X25519PublicKey& k) -> std::optional<std::string> {
+        auto d = CurrentDirectory();
+        if (d == nullptr) return std::nullopt;
+        const directory::Entry* e = d->FindByCurveKey(k, clk->NowMillis());
+        if (e == nullptr || e->identity.id.str() == hub_id) return std::nullopt;
+        return e->identity.id.str();
+      },
+      std::move(ao));
+  MLAHUB_RETURN_IF_ERROR(auth->Start().Annotate("ZAP handler"));
+  transport::ServerOptions so;
+  so.endpoint = cfg.listen;
+  so.max_frame_size = std::max<int64_t>(transport::kDefaultMaxFrameSize,
+                                        static_cast<int64_t>(cfg.max_envelope_bytes) + (64 << 10));
+  auto srv = transport::Server::Bind(ctx, auth, hub.curve, so);
+  if (!srv.ok()) return srv.status().Annotate("broker.listen " + cfg.listen);
+  server = std::move(*srv);
+  endpoint = server->endpoint();
+
+  if (!cfg.metrics.listen.empty()) {
+    auto ms = ops::MetricsServer::Start(*reg, cfg.metrics.listen);
+    if (!ms.ok()) return ms.status().Annotate("metrics.listen " + cfg.metrics.listen);
+    metrics_server = std::move(*ms);
+    auto hp = ops::ParseLoopbackListen(cfg.metrics.listen);
+    metrics_listen = (hp.ok() ? hp->first : std::string("127.0.0.1")) + ":" + std::to_string(metrics_server->port());
+  }
+
+  int threads = cfg.verify_threads > 0 ? cfg.verify_threads
+                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  pool = std::make_unique<WorkerPool>(threads);
+  UpdateGauges();
+  return Status::Ok();
+}
+
+Status Broker::Impl::LoadDirectoryAtStart() {
+  auto bytes = ReadFile(cfg.directory.file, kMaxDirectoryBytes);
+  if (!bytes.ok()) return bytes.status().Annotate("directory.file " + cfg.directory.file);
+  auto file_dir = directory::Directory::Verify(*bytes, root_key);
+  if (!file_dir.ok())
+    return file_dir.status().Annotate("directory.file " + cfg.directory.file +
+                                      " (is it signed by the operator key named in directory.root_key?)");
+  std::error_code ec;
+  dir_mtime = fs::last_write_time(cfg.directory.file, ec);
+  dir_size = fs::file_size(cfg.directory.file, ec);
+
+  auto use = std::make_shared<const directory::Directory>(std::move(*file_dir));
+  Bytes use_bytes = std::move(*bytes);
+  bool publish = true;
+  MLAHUB_ASSIGN_OR_RETURN(auto stored_bytes, ledger->GetState(kDirectoryStateKey));
+  if (stored_bytes.has_value()) {
+    auto stored = directory::Directory::Verify(*stored_bytes, root_key);
+    if (!stored.ok()) {
+      ops::Warn("directory.stored_unusable", {{"error", stored.status().ToString()}});
+    } else if (*stored_bytes == use_bytes) {
+      publish = false;
+    } else if (Status s = directory::Directory::AcceptNewer(*stored, *use); !s.ok()) {
+      ops::Warn("directory.refused", {{"version", use->version()},
+                                      {"current", stored->version()},
+                                      {"reason", "the file holds an older or equal version than the hub published; "
+                                                 "keeping the hub's: " + s.message()}});
+      use = std::make_shared<const directory::Directory>(std::move(*stored));
+      use_bytes = std::move(*stored_bytes);
+      publish = false;
+    }
+  }
+  const directory::Entry* me = use->Find(cfg.node_id);
+  if (me == nullptr)
+    return Status::InvalidArgument("the hub " + cfg.node_id + " is not in directory version " +
+                                   std::to_string(use->version()) + " (" + cfg.directory.file + ")");
+  if (me->identity.curve_key != hub.curve.public_key())
+    return Status::InvalidArgument("the hub's transport key in broker.keys " + cfg.keys + " does not match its entry in directory version " +
+                                   std::to_string(use->version()));
+  if (publish) {
+    crypto::Digest32 h = crypto::Sha256(use_bytes);
+    storage::LedgerEntryFields e;
+    e.event = wire::LedgerEvent::DirectoryPublished;
+    e.ledger_ms = Now();
+    e.directory_version = use->version();
+    e.directory_hash.assign(h.begin(), h.end());
+    std::promise<std::pair<Status, uint64_t>> done;
+    auto fut = done.get_future();
+    ledger->AppendAsync(storage::EncodeLedgerEntry(e), "",
+                        {storage::StateWrite::Put(std::string(kDirectoryStateKey), use_bytes)},
+                        [&done](const Status& s, uint64_t i) { done.set_value({s, i}); });
+    auto [st, index] = fut.get();
+    if (!st.ok()) return st.Annotate("recording directory version " + std::to_string(use->version()));
+    m_directory_loads->Inc();
+    ops::Info("directory.loaded", {{"version", use->version()}, {"network", use->network()}, {"ledger_index", index}});
+  } else {
+    ops::Info("directory.loaded", {{"version", use->version()}, {"network", use->network()}});
+  }
+  dir = use;
+  dir_newest = use;
+  dir_signed = std::move(use_bytes);
+  {
+    std::lock_guard<std::mutex> lk(dir_mu);
+    dir_shared = dir;
+  }
+  directory_version = dir->version();
+  m_directory_version->Set(static_cast<double>(dir->version()));
+  return Status::Ok();
+}
+
+Status Broker::Impl::RestoreQueues() {
+  std::vector<std::pair<std::string, uint64_t>> found;
+  Status inner;
+  MLAHUB_RETURN_IF_ERROR(ledger->ScanState("n/", "", [&](std::string_view key, ByteView value) {
+    auto next = ParseBe64(value);
+    if (!next.ok() || *next == 0) {
+      inner = Status::Corruption("state record " + std::string(key) + " is not a sequence number");
+      return false;
+    }
+    found.emplace_back(std::string(key.substr(2)), *next);
+    return true;
+  }));
+  MLAHUB_RETURN_IF_ERROR(inner);
+  uint64_t queued = 0;
+  for (auto& [node, next] : found) {
+    uint64_t receipted = 0;
+    MLAHUB_ASSIGN_OR_RETURN(auto c, ledger->GetState(ReceiptCountKey(node)));
+    if (c.has_value()) {
+      MLAHUB_ASSIGN_OR_RETURN(receipted, ParseBe64(*c));
+    }
+    if (receipted > next - 1)
+      return Status::Corruption("queue state of " + node + ": " + std::to_string(receipted) +
+                                " receipts for " + std::to_string(next - 1) + " envelopes");
+    auto q = NewQueue(node);
+    q->Restore(next, receipted);
+    queued += q->depth();
+    queues.emplace(node, std::move(q));
+  }
+  ops::Info("broker.queues_restored", {{"agents", queues.size()}, {"queued", queued}});
+  return Status::Ok();
+}
+
+// ============================================================================
+// The loop
+// ============================================================================
+
+void Broker::Impl::Loop() {
+  SteadyTime drain_deadline{};
+  for (;;) {
+    if (stop_requested.load() && !draining) {
+      draining = true;
+      drain_deadline = SteadyClock::now() + kDrainLimit;
+      ops::Info("broker.draining", {{"pending", outstanding}});
+    }
+    ProcessMailbox();
+    if (draining) {
+      if (outstanding == 0) {
+        // The last answers are in the socket's queue and ZMQ_LINGER is 0:
+        // give the I/O thread a moment to put them on the wire (an answer
+        // lost here is repeated as a duplicate when the agent resubmits).
+        std::this_thread::sleep_for(kFinalFlush);
+        break;
+      }
+      if (SteadyClock::now() > drain_deadline) {
+        ops::Error("broker.drain_timeout", {{"pending", outstanding}});
+        break;
+      }
+      mailbox.WaitFor(5ms);
+      continue;
+    }
+    Periodic();
+    if (OverBudget()) {
+      mailbox.WaitFor(1ms);
+      continue;
+    }
+    if (ReceiveBurst(0ms) > 0) continue;
+    if (outstanding > 0) {
+      // Work in flight: its completions wake us at once (the mailbox's
+      // condition variable); a new message waits at most kPendingPoll.
+      // Blocking in zmq_poll instead would spin on the socket's internal
+      // wake-ups while traffic flows, taking CPU from the verify workers.
+      mailbox.WaitFor(kPendingPoll);
+    } else {
+      // Nothing in flight, so nothing can complete: sleep on the socket.
+      ReceiveBurst(kIdlePoll);
+    }
+  }
+  loop_done = true;
+}
+
+int Broker::Impl::ReceiveBurst(std::chrono::milliseconds first_timeout) {
+  int got = 0;
+  for (int i = 0; i < kReceiveBurst; ++i) {
+    auto in = server->Receive(i == 0 ? first_timeout : 0ms);
+    if (!in.ok()) {
+      ++got;
+      m_dropped->Inc();
+      ops::Warn("transport.dropped", {{"code", CodeName(in.status().code())}, {"reason", in.status().message()}});
+      continue;
+    }
+    if (!in->has_value()) break;
+    ++got;
+    HandleIncoming(**in);
+    if (OverBudget() || stop_requested.load()) break;
+  }
+  return got;
+}
+
+void Broker::Impl::ProcessMailbox() {
+  std::vector<Completion> batch;
+  if (mailbox.Drain(&batch) == 0) return;
+  for (Completion& c : batch) {
+    --outstanding;
+    if (auto* s = std::get_if<SubmitChecked>(&c)) {
+      OnSubmitChecked(std::move(*s));
+    } else if (auto* r = std::get_if<ReceiptChecked>(&c)) {
+      OnReceiptChecked(std::move(*r));
+    } else if (auto* a = std::get_if<Appended>(&c)) {
+      if (!a->status.ok()) {
+        Fatal(a->status.Annotate("ledger append"));
+        // Nothing more is answered: the ledger stopped; the agents resend.
+        if (a->tag.kind == AppendKind::kSubmit) FinishSubmit(a->tag.op);
+        if (a->tag.kind == AppendKind::kReceipt || a->tag.kind == AppendKind::kReceiptRefusal)
+          FinishReceipt(a->tag.op);
+        continue;
+      }
+      MLAHUB_CHECK_MSG(a->index == a->predicted, "the broker must be the ledger's only appender");
+      switch (a->tag.kind) {
+        case AppendKind::kSubmit: OnSubmitDurable(a->tag.op, *a); break;
+        case AppendKind::kReceipt: OnReceiptDurable(a->tag.op, *a, false); break;
+        case AppendKind::kReceiptRefusal: OnReceiptDurable(a->tag.op, *a, true); break;
+        case AppendKind::kDelivered: OnDelivered(*a); break;
+        case AppendKind::kDirectory: OnDirectoryDurable(a->tag.op, *a); break;
+      }
+    } else if (auto* rp = std::get_if<Reply>(&c)) {
+      auto it = sessions.find(rp->node);
+      Status s = server->SendToNode(rp->node, rp->frames);
+      if (!s.ok() && it != sessions.end()) NoteSendFailure(rp->node, s);
+    }
+  }
+}
+
+void Broker::Impl::Periodic() {
+  SteadyTime now = SteadyClock::now();
+  RunTimers();
+  for (auto& [node, s] : sessions) {
+    if (s.online && s.stalled && now >= s.stalled_until) {
+      s.stalled = false;
+      Pump(node);
+    }
+  }
+  if (now >= next_reload) {
+    auto interval = std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(cfg.directory.reload_interval_ms) / cfg.clock_rate));
+    next_reload = now + std::max<std::chrono::milliseconds>(interval, kMinReloadInterval);
+    CheckDirectoryFile();
+  }
+  if (now >= next_checkpoint_push) {
+    next_checkpoint_push = now + kCheckpointPushInterval;
+    PushCheckpoints();
+  }
+  if (now >= next_metrics) {
+    next_metrics = now + kMetricsInterval;
+    UpdateGauges();
+  }
+}
+
+void Broker::Impl::UpdateGauges() {
+  size_t online = 0;
+  for (auto& [node, s] : sessions) online += s.online ? 1 : 0;
+  m_connected->Set(static_cast<double>(online));
+  m_ledger_size->Set(static_cast<double>(ledger->Size()));
+  for (auto& [node, q] : queues) {
+    auto it = m_depth.find(node);
+    if (it == m_depth.end()) {
+      it = m_depth
+               .emplace(node, &reg->gauge("mlahub_broker_queue_depth",
+                                          "Envelopes accepted for an agent and not yet receipted", {{"agent", node}}))
+               .first;
+    }
+    it->second->Set(static_cast<double>(q->depth()));
+  }
+}
+
+void Broker::Impl::HandleIncoming(transport::Incoming& in) {
+  transport::DecodeLimits dl;
+  dl.max_attachment_size = cfg.max_envelope_bytes;
+  auto cmd = transport::DecodeCommand(in.frames, dl);
+  if (!cmd.ok() && cmd.status().code() == Code::kOversize) {
+    // The frame is already in memory (bounded by ZMQ_MAXMSGSIZE): decode it
+    // anyway so a Submit or SubmitReceipt gets its own named refusal with
+    // its correlation (envelope::Parse says too_large).
+    dl.max_attachment_size = SIZE_MAX;
+    auto again = transport::DecodeCommand(in.frames, dl);
+    if (again.ok() && (std::holds_alternative<transport::Submit>(*again) ||
+                       std::holds_alternative<transport::SubmitReceipt>(*again)))
+      cmd = std::move(again);
+  }
+  if (!cmd.ok()) {
+    Code code = cmd.status().code() == Code::kUnknownKind ? Code::kUnknownKind
+                : cmd.status().code() == Code::kOversize  ? Code::kOversize
+                                                          : Code::kMalformed;
+    BadCommand(code).Inc();
+    ops::Warn("command.refused", {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
+    SendToPeer(in.peer, transport::ErrorReply{code, cmd.status().message(), 0});
+    return;
+  }
+  const std::string& node = in.node_id;
+  std::visit(
+      [&](auto&& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, transport::Hello>) {
+          OnHello(in, c);
+        } else if constexpr (std::is_same_v<T, transport::Submit>) {
+          OnSubmit(node, std::move(c));
+        } else if constexpr (std::is_same_v<T, transport::SubmitReceipt>) {
+          OnSubmitReceipt(node, std::move(c));
+        } else if constexpr (std::is_same_v<T, transport::StatusRequest> ||
+                             std::is_same_v<T, transport::ProofRequest>) {
+          // A node revoked while connected learns nothing more.
+          if (Status st = dir->CheckSender(node, Now()); !st.ok()) {
+            SendToPeer(in.peer, transport::ErrorReply{st.code(), st.message(), c.correlation});
+          } else if constexpr (std::is_same_v<T, transport::StatusRequest>) {
+            OnStatusRequest(node, c);
+          } else {
+            OnProofRequest(node, c);
+          }
+        } else if constexpr (std::is_same_v<T, transport::Ping>) {
+          SendToPeer(in.peer, transport::Pong{c.nonce, c.sent_ms});
+        } else if constexpr (std::is_same_v<T, transport::Pong>) {
+          // Liveness answer to nothing we sent: ignore.
+        } else if constexpr (std::is_same_v<T, transport::ErrorReply>) {
+          ops::Warn("agent.error", {{"agent", node}, {"code", CodeName(c.code)}, {"correlation", c.correlation}});
+        } else {
+          BadCommand(Code::kMalformed).Inc();
+          SendToPeer(in.peer, transport::ErrorReply{
+                                  Code::kMalformed,
+                                  std::string(transport::CommandName(Command(c))) + " goes from the broker to agents",
+                                  0});
+        }
+      },
+      std::move(*cmd));
+}
+
+// ---- Hello -------------------------------------------------------------------
+
+void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello& h) {
+  const std::string& node = in.node_id;
+  if (h.node_id != node) {
+    BadCommand(Code::kSenderMismatch).Inc();
+    ops::Warn("agent.hello_refused", {{"agent", node}, {"reason", "Hello names another node"}});
+    SendToPeer(in.peer, transport::ErrorReply{Code::kSenderMismatch,
+                                              "Hello names node '" + std::string(NodeId::Parse(h.node_id).ok() ? h.node_id : "?") +
+                                                  "' but the connection is authenticated as " + node,
+                                              0});
+    return;
+  }
+  if (Status s = dir->CheckSender(node, Now()); !s.ok()) {
+    SendToPeer(in.peer, transport::ErrorReply{s.code(), s.message(), 0});
+    sessions[node].online = false;
+    return;
+  }
+  Session& s = sessions[node];
+  bool was_online = s.online;
+  s.online = true;
+  s.stalled = false;
+  AgentQueue& q = QueueOf(node);
+  ops::Info("agent.connected", {{"agent", node},
+                                {"directory_version", h.directory_version},
+                                {"checkpoint_size", h.checkpoint_size},
+                                {"last_delivery_seq", h.last_delivery_seq},
+                                {"queued", q.depth()},
+                                {"was_online", was_online}});
+  if (dir->version() > h.directory_version)
+    SendTo(node, transport::DirectoryUpdate{dir->version(), dir_signed});
+  SendCheckpoint(node, s, h.checkpoint_size);
+  q.ResetCursor();
+  Pump(node);
+  m_connected->Set(static_cast<double>(
+      std::count_if(sessions.begin(), sessions.end(), [](const auto& kv) { return kv.second.online; })));
+}
+
+void Broker::Impl::SendCheckpoint(const std::string& node, Session& s, uint64_t from) {
+  uint64_t size = 0;
+  auto note = ledger->LatestCheckpoint(&size);
+  if (!note.ok()) {
+    ops::Error("ledger.checkpoint_unreadable", {{"error", note.status().ToString()}});
+    return;
+  }
+  transport::CheckpointUpdate cu;
+  cu.note = ToBytes(*note);
+  if (from > 0 && from <= size) {
+    auto proof = ledger->ProveConsistency(from, size);
+    if (proof.ok()) {
+      cu.old_size = from;
+      cu.consistency = std::move(*proof);
+    } else {
+      ops::Error("ledger.proof_failed", {{"old_size", from}, {"size", size}, {"error", proof.status().ToString()}});
+    }
+  } else if (from > size) {
+    ops::Warn("agent.checkpoint_ahead",
+              {{"agent", node}, {"agent_size", from}, {"hub_size", size}});
+  }
+  if (SendTo(node, cu)) s.checkpoint_sent = size;
+}
+
+void Broker::Impl::PushCheckpoints() {
+  uint64_t size = 0;
+  auto note = ledger->LatestCheckpoint(&size);
+  if (!note.ok()) return;
+  for (auto& [node, s] : sessions) {
+    if (!s.online || s.stalled || s.checkpoint_sent >= size) continue;
+    SendCheckpoint(node, s, s.checkpoint_sent);
+  }
+}
+
+// ---- Submit ------------------------------------------------------------------
+
+void Broker::Impl::OnSubmit(const std::string& node, transport::Submit&& s) {
+  std::optional<std::string> id = OwnMessageId(node, s.envelope, cfg.max_envelope_bytes);
+  if (id.has_value()) {
+    auto it = submit_by_id.find(*id);
+    if (it != submit_by_id.end()) {
+      // The same id is being judged right now: answer this one with the
+      // first answer once it is durable.
+      submits.at(it->second).waiters.push_back({node, s.correlation});
+      return;
+    }
+  }
+  uint64_t op_id = next_op++;
+  SubmitOp& op = submits[op_id];
+  op.node = node;
+  op.correlation = s.correlation;
+  op.envelope = std::move(s.envelope);
+  op.received = SteadyClock::now();
+  op.bytes = op.envelope.size();
+  pending_bytes += op.bytes;
+  if (id.has_value()) {
+    op.tracked_id = *id;
+    submit_by_id.emplace(*id, op_id);
+  }
+  ++outstanding;
+  // The worker reads op.envelope in place: the op outlives the job (it is
+  // erased only after this job's completion was processed).
+  ByteView env(op.envelope);
+  pool->Post([this, op_id, node, env, d = dir, now = Now()] {
+    storage::Ledger* l = ledger.get();
+    SubmitVerdict v = EvaluateSubmit(node, env, *d, now, limits,
+                                     [l](std::string_view mid) -> Result<std::optional<MessageRecord>> {
+                                       MLAHUB_ASSIGN_OR_RETURN(auto b, l->GetState(MessageKey(mid)));
+                                       if (!b.has_value()) return std::optional<MessageRecord>();
+                                       MLAHUB_ASSIGN_OR_RETURN(MessageRecord r, DecodeMessageRecord(*b));
+                                       return std::optional<MessageRecord>(std::move(r));
+                                     });
+    if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);
+    mailbox.Push(SubmitChecked{op_id, std::move(v)});
+  });
+}
+
+void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
+  auto it = submits.find(c.op);
+  MLAHUB_CHECK(it != submits.end());
+  SubmitOp& op = it->second;
+  SubmitVerdict& v = c.verdict;
+  transport::SubmitResult& ans = op.answer;
+  ans.correlation = op.correlation;
+  ans.message_id = v.message_id;
+
+  if (v.kind == VerdictKind::kDuplicate) {
+    const MessageRecord& f = v.first;
+    ans.accepted = f.accepted;
+    ans.error = f.error;
+    ans.message = f.accepted ? "" : (f.message.empty() ? std::string(CodeName(f.error)) : f.message);
+    ans.ledger_index = f.ledger_index;
+    ans.tree_size = std::max(ledger->Size(), f.ledger_index + 1);
+    ans.duplicate = true;
+    m_duplicates->Inc();
+    ops::Info("envelope.duplicate", {{"message_id", v.message_id}, {"sender", op.node}, {"accepted", f.accepted}});
+    AnswerSubmit(op);
+    FinishSubmit(c.op);
+    return;
+  }
+
+  if (v.kind == VerdictKind::kRefuse) {
+    ans.accepted = false;
+    ans.error = v.refusal.code();
+    ans.message = v.refusal.message();
+    std::vector<storage::StateWrite> writes;
+    uint64_t index = next_index;  // the index Append will predict
+    if (v.recorded) {
+      MessageRecord r;
+      r.accepted = false;
+      r.error = v.refusal.code();
+      r.message = v.refusal.message();
+      r.ledger_index = index;
+      r.sender = op.node;
+      r.recipient = v.recipient;
+      r.state = HubState::kRejected;
+      r.envelope_hash = v.envelope_hash;
+      writes.push_back(storage::StateWrite::Put(MessageKey(v.message_id), EncodeMessageRecord(r)));
+    }
+    Refused(v.refusal.code()).Inc();
+    ops::Info("envelope.refused", {{"message_id", v.message_id},
+                                   {"sender", op.node},
+                                   {"recipient", v.recipient},
+                                   {"code", CodeName(v.refusal.code())},
+                                   {"reason", v.refusal.message()}});
+    Append(std::move(v.entry), v.recorded ? v.message_id : std::string(), std::move(writes),
+           AppendTag{AppendKind::kSubmit, c.op});
+    return;
+  }
+
+  // Accepted: queue it for the recipient under the next delivery sequence,
+  // in the same batch as its entry and its duplicate-table record.
+  AgentQueue& q = QueueOf(v.recipient);
+  op.recipient = v.recipient;
+  op.seq = q.AssignSeq();
+  uint64_t index = next_index;
+  op.record.ledger_index = index;
+  op.record.kind = v.kind_value;
+  op.record.envelope_hash = v.envelope_hash;
+  op.record.message_id = v.message_id;
+  op.record.sender = op.node;
+  MessageRecord r;
+  r.accepted = true;
+  r.ledger_index = index;
+  r.sender = op.node;
+  r.recipient = v.recipient;
+  r.seq = op.seq;
+  r.state = HubState::kQueued;
+  r.envelope_hash = v.envelope_hash;
+  std::vector<storage::StateWrite> writes;
+  writes.reserve(3);
+  {
+    // Encode with the envelope, then keep the envelope in the op for the
+    // resident queue once durable.
+    op.record.envelope = std::move(op.envelope);
+    writes.push_back(storage::StateWrite::Put(QueueKey(v.recipient, op.seq), EncodeQueueRecord(op.record)));
+  }
+  writes.push_back(storage::StateWrite::Put(NextSeqKey(v.recipient), ToBytes(Be64Key(op.seq + 1))));
+  writes.push_back(storage::StateWrite::Put(MessageKey(v.message_id), EncodeMessageRecord(r)));
+  ans.accepted = true;
+  ans.error = Code::kOk;
+  Append(std::move(v.entry), v.message_id, std::move(writes), AppendTag{AppendKind::kSubmit, c.op});
+}
+
+void Broker::Impl::OnSubmitDurable(uint64_t op_id, const Appended& a) {
+  auto it = submits.find(op_id);
+  MLAHUB_CHECK(it != submits.end());
+  SubmitOp& op = it->second;
+  op.answer.ledger_index = a.index;
+  op.answer.tree_size = std::max(ledger->Size(), a.index + 1);
+  // Metrics first: whoever reads the answer may look at them next.
+  if (op.answer.accepted) m_accepted->Inc();
+  m_submit_latency->Observe(SecondsSince(op.received));
+  AnswerSubmit(op);
+  if (op.answer.accepted) {
+    ops::Info("envelope.accepted", {{"message_id", op.record.message_id},
+                                    {"sender", op.node},
+                                    {"recipient", op.recipient},
+                                    {"kind", static_cast<int>(op.record.kind)},
+                                    {"size", op.record.envelope.size()},
+                                    {"seq", op.seq},
+                                    {"ledger_index", a.index}});
+    std::string recipient = op.recipient;
+    QueueOf(recipient).OnDurable(op.seq, std::move(op.record));
+    FinishSubmit(op_id);
+    Pump(recipient);
+    return;
+  }
+  FinishSubmit(op_id);
+}
+
+void Broker::Impl::AnswerSubmit(SubmitOp& op) {
+  SendTo(op.node, op.answer);
+  for (const Waiter& w : op.waiters) {
+    transport::SubmitResult dup = op.answer;
+    dup.correlation = w.correlation;
+    dup.duplicate = true;
+    if (w.node != op.node && op.answer.accepted) {
+      // Cannot happen for tracked ids (they are the sender's own), but never
+      // hand one node's acceptance to another.
+      dup.accepted = false;
+      dup.error = Code::kDuplicate;
+      dup.message = "message id " + op.answer.message_id + " is in use by another sender";
+    }
+    m_duplicates->Inc();
+    SendTo(w.node, dup);
+  }
+}
+
+void Broker::Impl::FinishSubmit(uint64_t op_id) {
+  auto it = submits.find(op_id);
+  if (it == submits.end()) return;
+  SubmitOp& op = it->second;
+  if (!op.tracked_id.empty()) submit_by_id.erase(op.tracked_id);
+  pending_bytes -= std::min(pending_bytes, op.bytes);
+  submits.erase(it);
+}
+
+// ---- Receipts ----------------------------------------------------------------
+
+void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitReceipt&& r) {
+  auto key = std::make_pair(node, r.delivery_seq);
+  if (auto it = receipt_by_seq.find(key); it != receipt_by_seq.end()) {
+    receipts.at(it->second).waiters.push_back({node, r.correlation});
+    return;
+  }
+  uint64_t op_id = next_op++;
+  ReceiptOp& op = receipts[op_id];
+  op.node = node;
+  op.correlation = r.correlation;
+  op.seq = r.delivery_seq;
+  op.receipt = std::move(r.signed_receipt);
+  pending_bytes += op.receipt.size();
+  receipt_by_seq.emplace(key, op_id);
+
+  if (op.receipt.size() > cfg.max_envelope_bytes)
+    return RefuseReceipt(op_id, Status::Oversize("receipt of " + std::to_string(op.receipt.size()) + " bytes"));
+  if (Status s = dir->CheckSender(node, Now()); !s.ok()) return RefuseReceipt(op_id, s);
+  const directory::Entry* me = dir->Find(node);
+  if (me == nullptr) return RefuseReceipt(op_id, Status::UnknownSender(node + " is not in the directory"));
+  crypto::SignPublicKey key_now = me->identity.sign_key;
+
+  // The envelope receipted: resident, or on disk.
+  AgentQueue& q = QueueOf(node);
+  std::optional<QueueRecord> rec;
+  if (QueueItem* item = q.Find(op.seq); item != nullptr) {
+    rec = item->record;  // copy of the metadata (the envelope is not needed)
+    rec->envelope.clear();
+  } else if (op.seq >= 1 && op.seq < q.durable_next()) {
+    auto b = ledger->GetState(QueueKey(node, op.seq));
+    if (!b.ok()) return RefuseReceipt(op_id, Status::Unavailable("queue unreadable: " + b.status().message()));
+    if (b->has_value()) {
+      auto d = DecodeQueueRecord(**b);
+      if (!d.ok()) return RefuseReceipt(op_id, d.status());
+      rec = std::move(*d);
+      rec->envelope.clear();
+    }
+  }
+  ++outstanding;
+  ByteView receipt(op.receipt);
+  if (rec.has_value()) {
+    op.have_item = true;
+    op.accepted_index = rec->ledger_index;
+    op.message_id = rec->message_id;
+    op.expect.message_id = rec->message_id;
+    op.expect.sender = rec->sender;
+    op.expect.recipient = node;
+    op.expect.kind = rec->kind;
+    op.expect.envelope_hash = rec->envelope_hash;
+    pool->Post([this, op_id, receipt, key_now, expect = op.expect, now = Now()] {
+      ReceiptChecked c;
+      c.op = op_id;
+      c.verdict = EvaluateReceipt(receipt, key_now, expect, now);
+      if (c.verdict.verify_seconds > 0) m_verify_latency->Observe(c.verdict.verify_seconds);
+      mailbox.Push(std::move(c));
+    });
+    return;
+  }
+  // Not queued: a repeat of a receipt already recorded, or nothing.
+  pool->Post([this, op_id, receipt, key_now, node, seq = op.seq] {
+    ReceiptChecked c;
+    c.op = op_id;
+    auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) + " is queued for " + node);
+    auto info = envelope::DecodeReceipt(receipt);
+    if (!info.ok()) {
+      c.verdict.status = info.status();
+      return mailbox.Push(std::move(c));
+    }
+    auto b = MessageId::Parse(info->message_id).ok() ? ledger->GetState(MessageKey(info->message_id))
+                                                     : Result<std::optional<Bytes>>(std::optional<Bytes>());
+    std::optional<MessageRecord> rec;
+    if (b.ok() && b->has_value()) {
+      if (auto d = DecodeMessageRecord(**b); d.ok()) rec = std::move(*d);
+    }
+    if (!rec || rec->recipient != node || rec->seq != seq || rec->state != HubState::kReceipted) {
+      c.verdict.status = not_found;
+      return mailbox.Push(std::move(c));
+    }
+    ReceiptExpectation expect;
+    expect.message_id = info->message_id;
+    expect.sender = rec->sender;
+    expect.recipient = node;
+    expect.envelope_hash = rec->envelope_hash;
+    ReceiptVerdict v = EvaluateReceipt(receipt, key_now, expect, 0);
+    if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);
+    c.message_id = info->message_id;
+    if (!v.status.ok()) {
+      c.verdict.status = v.status;
+    } else {
+      c.repeat = true;
+      c.repeat_index = rec->receipt_index;
+    }
+    mailbox.Push(std::move(c));
+  });
+}
+
+void Broker::Impl::OnReceiptChecked(ReceiptChecked&& c) {
+  auto it = receipts.find(c.op);
+  MLAHUB_CHECK(it != receipts.end());
+  ReceiptOp& op = it->second;
+  if (op.message_id.empty()) op.message_id = c.message_id;
+  if (c.repeat) {
+    transport::ReceiptResult rr;
+    rr.correlation = op.correlation;
+    rr.message_id = op.message_id;
+    rr.accepted = true;
+    rr.ledger_index = c.repeat_index;
+    rr.duplicate = true;
+    SendTo(op.node, rr);
+    for (const Waiter& w : op.waiters) {
+      rr.correlation = w.correlation;
+      SendTo(w.node, rr);
+    }
+    FinishReceipt(c.op);
+    return;
+  }
+  if (!c.verdict.status.ok()) return RefuseReceipt(c.op, c.verdict.status);
+
+  AgentQueue& q = QueueOf(op.node);
+  uint64_t index = next_index;
+  MessageRecord r;
+  r.accepted = true;
+  r.ledger_index = op.accepted_index;
+  r.sender = op.expect.sender;
+  r.recipient = op.node;
+  r.seq = op.seq;
+  r.state = HubState::kReceipted;
+  r.envelope_hash = op.expect.envelope_hash;
+  r.receipt_index = index;
+  std::vector<storage::StateWrite> writes;
+  writes.push_back(storage::StateWrite::Delete(QueueKey(op.node, op.seq)));
+  writes.push_back(storage::StateWrite::Put(ReceiptKey(op.message_id), op.receipt));
+  writes.push_back(storage::StateWrite::Put(MessageKey(op.message_id), EncodeMessageRecord(r)));
+  writes.push_back(storage::StateWrite::Put(ReceiptCountKey(op.node), ToBytes(Be64Key(q.IssueReceipt()))));
+  Append(std::move(c.verdict.entry), op.message_id, std::move(writes), AppendTag{AppendKind::kReceipt, c.op});
+}
+
+void Broker::Impl::RefuseReceipt(uint64_t op_id, Status why) {
+  ReceiptOp& op = receipts.at(op_id);
+  op.refusal = why;
+  Refused(why.code()).Inc();
+  ops::Info("receipt.refused", {{"agent", op.node},
+                                {"delivery_seq", op.seq},
+                                {"message_id", op.message_id},
+                                {"code", CodeName(why.code())},
+                                {"reason", why.message()}});
+  storage::LedgerEntryFields e;
+  e.event = wire::LedgerEvent::Rejected;
+  e.ledger_ms = Now();
+  if (MessageId::Parse(op.message_id).ok()) e.message_id = op.message_id;
+  if (op.have_item) {
+    e.sender = op.expect.sender;
+    e.kind = static_cast<wire::MessageKind>(op.expect.kind);
+    e.envelope_hash.assign(op.expect.envelope_hash.begin(), op.expect.envelope_hash.end());
+  }
+  e.recipient = op.node;
+  e.error = static_cast<wire::ErrorCode>(why.code());
+  if (!op.receipt.empty()) {
+    crypto::Digest32 h = crypto::Sha256(op.receipt);
+    e.receipt_hash.assign(h.begin(), h.end());
+  }
+  // Not indexed by the message id: a refused receipt is not an event of the
+  // message (its history stays that of the genuine envelope).
+  Append(storage::EncodeLedgerEntry(e), "", {}, AppendTag{AppendKind::kReceiptRefusal, op_id});
+}
+
+void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refusal) {
+  auto it = receipts.find(op_id);
+  MLAHUB_CHECK(it != receipts.end());
+  ReceiptOp& op = it->second;
+  transport::ReceiptResult rr;
+  rr.correlation = op.correlation;
+  rr.message_id = MessageId::Parse(op.message_id).ok() ? op.message_id : std::string();
+  rr.ledger_index = a.index;
+  if (refusal) {
+    rr.accepted = false;
+    rr.error = op.refusal.code();
+    rr.message = op.refusal.message();
+  } else {
+    rr.accepted = true;
+    m_receipts->Inc();
+  }
+  SendTo(op.node, rr);
+  for (const Waiter& w : op.waiters) {
+    transport::ReceiptResult d = rr;
+    d.correlation = w.correlation;
+    d.duplicate = rr.accepted;
+    SendTo(w.node, d);
+  }
+  if (!refusal) {
+    AgentQueue& q = QueueOf(op.node);
+    q.OnReceipted(op.seq);
+    ops::Info("receipt.accepted", {{"message_id", op.message_id},
+                                   {"sender", op.expect.sender},
+                                   {"recipient", op.node},
+                                   {"delivery_seq", op.seq},
+                                   {"ledger_index", a.index}});
+    // Transport evidence for the sender, best effort.
+    transport::Notice n;
+    n.message_id = op.message_id;
+    n.event.event = transport::EventKind::kReceipt;
+    n.event.ledger_index = a.index;
+    n.event.at_ms = Now();
+    n.event.state = static_cast<uint8_t>(wire::MessageState::Receipted);
+    n.receipt = op.receipt;
+    if (sessions.count(op.expect.sender) != 0 && sessions[op.expect.sender].online) SendTo(op.expect.sender, n);
+    std::string node = op.node;
+    FinishReceipt(op_id);
+    Pump(node);
+    return;
+  }
+  FinishReceipt(op_id);
+}
+
+void Broker::Impl::FinishReceipt(uint64_t op_id) {
+  auto it = receipts.find(op_id);
+  if (it == receipts.end()) return;
+  receipt_by_seq.erase({it->second.node, it->second.seq});
+  pending_bytes -= std::min(pending_bytes, it->second.receipt.size());
+  receipts.erase(it);
+}
+
+// ---- Status and proofs (read on a worker) ------------------------------------
+
+void Broker::Impl::OnStatusRequest(const std::string& node, const transport::StatusRequest& r) {
+  ++outstanding;
+  pool->Post([this, node, r] {
+    transport::StatusResponse out;
+    out.correlation = r.correlation;
+    out.message_id = MessageId::Parse(r.message_id).ok() ? r.message_id : std::string();
+    auto not_found = [&] {
+      out.error = Code::kNotFound;
+      out.message = "no message " + (out.message_id.empty() ? std::string("(malformed id)") : out.message_id) +
+                    " sent by or to " + node + " is known to the hub";
+      out.events.clear();
+      out.receipt.clear();
+    };
+    std::optional<MessageRecord> rec;
+    if (!out.message_id.empty()) {
+      auto b = ledger->GetState(MessageKey(out.message_id));
+      if (b.ok() && b->has_value()) {
+        if (auto d = DecodeMessageRecord(**b); d.ok()) rec = std::move(*d);
+      }
+    }
+    if (!rec || (rec->sender != node && rec->recipient != node)) {
+      not_found();
+    } else {
+      auto indices = ledger->FindByIndexKey(out.message_id);
+      if (!indices.ok()) {
+        out.error = indices.status().code();
+        out.message = indices.status().message();
+      } else {
+        for (uint64_t i : *indices) {
+          if (out.events.size() >= transport::kMaxStatusEvents) break;
+          auto bytes = ledger->Entry(i);
+          if (!bytes.ok()) continue;
+          auto e = storage::DecodeLedgerEntry(*bytes);
+          if (!e.ok()) continue;
+          transport::TransportEvent ev;
+          ev.event = static_cast<transport::EventKind>((*e)->event());
+          ev.ledger_index = i;
+          ev.at_ms = (*e)->ledger_ms();
+          ev.error = static_cast<Code>((*e)->error());
+          ev.attempt = (*e)->attempt();
+          ev.state = static_cast<uint8_t>((*e)->state());
+          out.events.push_back(ev);
+        }
+        auto rb = ledger->GetState(ReceiptKey(out.message_id));
+        if (rb.ok() && rb->has_value()) out.receipt = std::move(**rb);
+      }
+    }
+    auto frames = transport::EncodeCommand(out);
+    if (!frames.ok()) {
+      frames = transport::EncodeCommand(transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
+    }
+    mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
+  });
+}
+
+void Broker::Impl::OnProofRequest(const std::string& node, const transport::ProofRequest& r) {
+  ++outstanding;
+  pool->Post([this, node, r] {
+    transport::ProofResponse out;
+    out.correlation = r.correlation;
+    out.kind = r.kind;
+    out.index = r.index;
+    out.tree_size = r.tree_size;
+    out.old_size = r.old_size;
+    auto fail = [&](const Status& s) {
+      out.error = s.code();
+      out.message = s.message();
+    };
+    if (r.kind == transport::ProofKind::kInclusion) {
+      if (r.index >= r.tree_size) {
+        fail(Status::NotFound("index " + std::to_string(r.index) + " is not below tree size " +
+                              std::to_string(r.tree_size)));
+      } else if (auto p = ledger->ProveInclusion(r.index, r.tree_size); !p.ok()) {
+        fail(p.status());
+      } else {
+        out.entry = std::move(p->entry);
+        out.proof = std::move(p->path);
+      }
+    } else if (r.kind == transport::ProofKind::kConsistency) {
+      if (r.old_size > r.tree_size) {
+        fail(Status::InvalidArgument("old_size " + std::to_string(r.old_size) + " is larger than tree_size " +
+                                     std::to_string(r.tree_size)));
+      } else if (auto p = ledger->ProveConsistency(r.old_size, r.tree_size); !p.ok()) {
+        fail(p.status());
+      } else {
+        out.proof = std::move(*p);
+      }
+    } else {
+      fail(Status::InvalidArgument("unknown proof kind (expected Inclusion or Consistency)"));
+    }
+    auto frames = transport::EncodeCommand(out);
+    if (!frames.ok()) {
+      frames = transport::EncodeCommand(transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
+    }
+    mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
+  });
+}
+
+// ---- Delivery ----------------------------------------------------------------
+
+void Broker::Impl::Pump(const std::string& node) {
+  if (draining) return;
+  auto sit = sessions.find(node);
+  if (sit == sessions.end() || !sit->second.online || sit->second.stalled) return;
+  auto qit = queues.find(node);
+  if (qit == queues.end()) return;
+  AgentQueue& q = *qit->second;
+  const size_t max_inflight = MaxInflight();
+  while (q.in_flight() < max_inflight) {
+    auto next = q.NextToSend();
+    if (!next.ok()) {
+      ops::Error("queue.read_failed", {{"agent", node}, {"error", next.status().ToString()}});
+      return;
+    }
+    if (*next == nullptr) return;
+    if (!SendDeliver(node, q, *next)) return;
+  }
+}
+
+bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem* item) {
+  transport::Deliver d;
+  d.delivery_seq = item->seq;
+  d.ledger_index = item->record.ledger_index;
+  d.envelope = item->record.envelope;
+  if (!SendTo(node, d)) return false;
+  int64_t now = Now();
+  uint32_t attempt = item->attempts + 1;
+  int64_t due = now + Backoff(attempt);
+  q.MarkSent(item, due);
+  timers.push(Timer{due, node, item->seq, item->attempts});
+  if (attempt == 1) {
+    m_delivered->Inc();
+  } else {
+    m_redelivered->Inc();
+  }
+  storage::LedgerEntryFields e;
+  e.event = wire::LedgerEvent::Delivered;
+  e.ledger_ms = now;
+  e.message_id = item->record.message_id;
+  e.sender = item->record.sender;
+  e.recipient = node;
+  e.kind = static_cast<wire::MessageKind>(item->record.kind);
+  e.envelope_size = item->record.envelope.size();
+  e.envelope_hash.assign(item->record.envelope_hash.begin(), item->record.envelope_hash.end());
+  e.state = wire::MessageState::Delivered;
+  e.attempt = attempt;
+  AppendTag tag{AppendKind::kDelivered, 0, item->record.sender, item->record.message_id, attempt, now};
+  Append(storage::EncodeLedgerEntry(e), item->record.message_id, {}, std::move(tag));
+  return true;
+}
+
+void Broker::Impl::OnDelivered(const Appended& a) {
+  if (a.tag.attempt != 1) return;
+  // First delivery: transport evidence for the sender, best effort.
+  auto it = sessions.find(a.tag.sender);
+  if (it == sessions.end() || !it->second.online) return;
+  transport::Notice n;
+  n.message_id = a.tag.message_id;
+  n.event.event = transport::EventKind::kDelivered;
+  n.event.ledger_index = a.index;
+  n.event.at_ms = a.tag.at_ms;
+  n.event.attempt = 1;
+  n.event.state = static_cast<uint8_t>(wire::MessageState::Delivered);
+  SendTo(a.tag.sender, n);
+}
+
+void Broker::Impl::RunTimers() {
+  if (draining) return;
+  int64_t now = Now();
+  std::vector<std::string> to_pump;
+  while (!timers.empty() && timers.top().due_ms <= now) {
+    Timer t = timers.top();
+    timers.pop();
+    auto sit = sessions.find(t.node);
+    if (sit == sessions.end() || !sit->second.online) continue;  // resent after its next Hello
+    auto qit = queues.find(t.node);
+    if (qit == queues.end()) continue;
+    QueueItem* item = qit->second->Find(t.seq);
+    if (item == nullptr || !item->in_flight || item->attempts != t.attempts) continue;  // receipted or superseded
+    if (sit->second.stalled) {
+      // Its queue is full: try again when the stall ends.
+      timers.push(Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
+      continue;
+    }
+    if (!SendDeliver(t.node, *qit->second, item)) {
+      // Still unsent: keep the timer alive for a stalled (not gone) agent.
+      if (sit->second.online)
+        timers.push(Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
+    }
+  }
+}
+
+// ---- Directory ---------------------------------------------------------------
+
+void Broker::Impl::CheckDirectoryFile() {
+  std::error_code ec;
+  auto mtime = fs::last_write_time(cfg.directory.file, ec);
+  if (ec) return;
+  auto size = fs::file_size(cfg.directory.file, ec);
+  if (ec) return;
+  if (mtime == dir_mtime && size == dir_size) return;
+  auto bytes = ReadFile(cfg.directory.file, kMaxDirectoryBytes);
+  if (!bytes.ok()) {
+    ops::Warn("directory.unreadable", {{"file", cfg.directory.file}, {"error", bytes.status().ToString()}});
+    return;  // retried on the next check (stamp not updated)
+  }
+  dir_mtime = mtime;
+  dir_size = size;
+  if (*bytes == dir_signed) return;
+  auto cand = directory::Directory::Verify(*bytes, root_key);
+  if (!cand.ok()) {
+    ops::Warn("directory.refused", {{"file", cfg.directory.file}, {"reason", cand.status().ToString()}});
+    return;
+  }
+  if (Status s = directory::Directory::AcceptNewer(*dir_newest, *cand); !s.ok()) {
+    ops::Warn("directory.refused",
+              {{"version", cand->version()}, {"current", dir_newest->version()}, {"reason", s.ToString()}});
+    return;
+  }
+  PublishDirectory(std::make_shared<const directory::Directory>(std::move(*cand)), std::move(*bytes));
+}
+
+void Broker::Impl::PublishDirectory(std::shared_ptr<const directory::Directory> d, Bytes signed_bytes) {
+  crypto::Digest32 h = crypto::Sha256(signed_bytes);
+  storage::LedgerEntryFields e;
+  e.event = wire::LedgerEvent::DirectoryPublished;
+  e.ledger_ms = Now();
+  e.directory_version = d->version();
+  e.directory_hash.assign(h.begin(), h.end());
+  uint64_t op = next_op++;
+  dir_newest = d;
+  std::vector<storage::StateWrite> writes{storage::StateWrite::Put(std::string(kDirectoryStateKey), signed_bytes)};
+  pending_dirs.emplace(op, std::make_pair(std::move(d), std::move(signed_bytes)));
+  Append(storage::EncodeLedgerEntry(e), "", std::move(writes), AppendTag{AppendKind::kDirectory, op});
+}
+
+void Broker::Impl::OnDirectoryDurable(uint64_t op, const Appended& a) {
+  auto it = pending_dirs.find(op);
+  MLAHUB_CHECK(it != pending_dirs.end());
+  auto [d, bytes] = std::move(it->second);
+  pending_dirs.erase(it);
+  if (d->version() <= dir->version()) return;
+  dir = d;
+  dir_signed = std::move(bytes);
+  {
+    std::lock_guard<std::mutex> lk(dir_mu);
+    dir_shared = dir;
+  }
+  directory_version = dir->version();
+  m_directory_version->Set(static_cast<double>(dir->version()));
+  m_directory_loads->Inc();
+  ops::Info("directory.loaded", {{"version", dir->version()}, {"network", dir->network()}, {"ledger_index", a.index}});
+  int64_t now = Now();
+  for (auto& [node, s] : sessions) {
+    if (!s.online) continue;
+    if (Status st = dir->CheckSender(node, now); !st.ok()) {
+      // Revoked (or removed) while connected: nothing more is delivered to
+      // it; its messages are refused (revoked) from now on.
+      s.online = false;
+      ops::Warn("agent.revoked", {{"agent", node}, {"reason", st.ToString()}});
+      continue;
+    }
+    SendTo(node, transport::DirectoryUpdate{dir->version(), dir_signed});
+  }
+}
+
+// ============================================================================
+// Broker
+// ============================================================================
+
+Broker::Broker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Broker::~Broker() { Stop().IgnoreError(); }
+
+Result<std::unique_ptr<Broker>> Broker::Create(const config::BrokerConfig& config, BrokerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = config;
+  impl->options = std::move(options);
+  Status s = impl->Init();
+  if (!s.ok()) {
+    // Release in order: sockets before the authenticator, the ledger last.
+    impl->server.reset();
+    if (impl->auth) impl->auth->Stop().IgnoreError();
+    if (impl->ledger) impl->ledger->Close().IgnoreError();
+    return s;
+  }
+  return std::unique_ptr<Broker>(new Broker(std::move(impl)));
+}
+
+Status Broker::Start() {
+  Impl& m = *impl_;
+  if (m.started) return Status::Ok();
+  m.started = true;
+  m.loop_thread = std::thread([&m] {
+    pthread_setname_np(pthread_self(), "broker-socket");
+    m.Loop();
+  });
+  ops::Info("broker.started", {{"node_id", m.cfg.node_id},
+                               {"endpoint", m.endpoint},
+                               {"metrics", m.metrics_listen},
+                               {"directory_version", m.dir->version()},
+                               {"ledger_size", m.ledger->Size()},
+                               {"verify_threads", m.pool->threads()}});
+  return Status::Ok();
+}
+
+void Broker::RequestStop() { impl_->stop_requested = true; }
+
+bool Broker::stopped() const { return impl_->loop_done.load(); }
+
+Status Broker::Wait() {
+  Impl& m = *impl_;
+  if (m.waited) return m.fatal.ok() ? m.close_status : m.fatal;
+  m.stop_requested = true;
+  if (m.loop_thread.joinable()) m.loop_thread.join();
+  m.waited = true;
+  if (m.pool) m.pool->Stop();
+  m.server.reset();
+  if (m.auth) m.auth->Stop().IgnoreError();
+  m.metrics_server.reset();
+  if (m.ledger) {
+    m.close_status = m.ledger->Close();
+    // Completions of appends flushed by Close (none expected after a full
+    // drain) are dropped with the mailbox.
+  }
+  ops::Info("broker.stopped", {{"ledger_size", m.ledger ? m.ledger->Size() : 0},
+                               {"error", m.fatal.ok() ? std::string() : m.fatal.ToString()}});
+  return m.fatal.ok() ? m.close_status : m.fatal;
+}
+
+BrokerInfo Broker::info() const {
+  BrokerInfo i;
+  i.node_id = impl_->cfg.node_id;
+  i.endpoint = impl_->endpoint;
+  i.metrics = impl_->metrics_listen;
+  i.directory_version = impl_->directory_version.load();
+  i.ledger_size = impl_->ledger ? impl_->ledger->Size() : 0;
+  return i;
+}
+
+ops::Registry& Broker::registry() { return *impl_->reg; }
+
+}  // namespace mlahub::broker

@@ -1,0 +1,75 @@
+// The Broker class in-process (the hook benchmarks use): Create, Start,
+// serve real CURVE clients, Stop; and clean failures of Create.
+#include <gtest/gtest.h>
+
+#include "mlahub/broker/broker.h"
+#include "mlahub/config/config.h"
+#include "mlahub/envelope/envelope.h"
+#include "mlahub/ops/metrics.h"
+#include "test_network.h"
+
+namespace mlahub::broker::testing {
+namespace {
+
+TEST(BrokerInProcessTest, StartServeStop) {
+  TestNetwork net({"IT-MOJ", "NG-AGF"});
+  // The config as a file, as the daemon reads it.
+  auto cfg = config::LoadBrokerConfig(net.config_path());
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ops::Registry registry;
+  BrokerOptions options;
+  options.registry = &registry;
+  auto b = Broker::Create(*cfg, options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_OK((*b)->Start());
+  BrokerInfo info = (*b)->info();
+  EXPECT_EQ(info.endpoint, net.endpoint());
+  EXPECT_EQ(info.directory_version, 1u);
+  EXPECT_EQ(info.ledger_size, 1u);  // DirectoryPublished
+  EXPECT_FALSE(info.metrics.empty());
+
+  auto ctx = *transport::Context::Create(1);
+  TestAgent it(ctx, net, "IT-MOJ");
+  TestAgent ng(ctx, net, "NG-AGF");
+  ASSERT_OK(it.Connect());
+  ASSERT_OK(ng.Connect());
+  Bytes env = net.Seal("IT-MOJ", "NG-AGF");
+  auto r = it.SubmitAndWait(env, 1);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_TRUE(r->accepted) << r->message;
+  auto d = ng.WaitFor<transport::Deliver>();
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->envelope, env);
+  ASSERT_OK(ng.Receipt(*d, 2));
+  auto rr = ng.WaitFor<transport::ReceiptResult>();
+  ASSERT_TRUE(rr.has_value());
+  EXPECT_TRUE(rr->accepted) << rr->message;
+  EXPECT_EQ(registry.counter("mlahub_broker_accepted_total", "").value(), 1u);
+  EXPECT_EQ(registry.counter("mlahub_broker_receipts_total", "").value(), 1u);
+  ASSERT_OK((*b)->Stop());
+  EXPECT_TRUE((*b)->stopped());
+}
+
+TEST(BrokerInProcessTest, CreateFailsCleanlyWithAMessageNamingTheSetting) {
+  TestNetwork net({"IT-MOJ"});
+  config::BrokerConfig c = net.config();
+  c.directory.root_key = c.keys;  // the hub's key did not sign the directory
+  auto b = Broker::Create(c);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), Code::kBadSignature);
+  EXPECT_NE(b.status().message().find("directory.file"), std::string::npos) << b.status().ToString();
+
+  c = net.config();
+  c.keys = net.dir() + "/nodes/IT-MOJ/keys";  // another node's keys
+  b = Broker::Create(c);
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("broker.keys"), std::string::npos) << b.status().ToString();
+
+  // The port is free again after a failed Create: a good one binds it.
+  auto good = Broker::Create(net.config());
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_OK((*good)->Stop());
+}
+
+}  // namespace
+}  // namespace mlahub::broker::testing
