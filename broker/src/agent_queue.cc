@@ -31,7 +31,8 @@ bool AgentQueue::HasRoom(size_t bytes) const {
 }
 
 void AgentQueue::OnDurable(uint64_t seq, QueueRecord record) {
-  MLAHUB_CHECK_MSG(seq == durable_next_, "accepts of one recipient must become durable in sequence order");
+  MLAHUB_CHECK_MSG(seq == durable_next_,
+                   "accepts of one recipient must become durable in sequence order");
   durable_next_ = seq + 1;
   if (resident_end_ == seq && HasRoom(record.envelope.size())) {
     resident_bytes_ += record.envelope.size();
@@ -89,30 +90,31 @@ Status AgentQueue::PageIn() {
   uint64_t end = resident_end_;
   bool full = false;
   Status inner;
-  Status s = scanner_(prefix, prefix + Be64Key(resident_end_), [&](std::string_view key, ByteView value) {
-    auto seq = QueueKeySeq(prefix, key);
-    if (!seq.ok()) {
-      inner = seq.status();
-      return false;
-    }
-    if (*seq >= limit) return false;  // not yet known to be durable here
-    if (!HasRoom(value.size())) {
-      full = true;
-      return false;
-    }
-    end = *seq + 1;
-    auto rec = DecodeQueueRecord(value);
-    if (!rec.ok()) {
-      if (on_corrupt_) on_corrupt_(*seq, rec.status());
-      return true;  // skipped; it stays on disk for an operator to look at
-    }
-    resident_bytes_ += rec->envelope.size();
-    QueueItem item;
-    item.seq = *seq;
-    item.record = std::move(*rec);
-    resident_.emplace(*seq, std::move(item));
-    return true;
-  });
+  Status s =
+      scanner_(prefix, prefix + Be64Key(resident_end_), [&](std::string_view key, ByteView value) {
+        auto seq = QueueKeySeq(prefix, key);
+        if (!seq.ok()) {
+          inner = seq.status();
+          return false;
+        }
+        if (*seq >= limit) return false;  // not yet known to be durable here
+        if (!HasRoom(value.size())) {
+          full = true;
+          return false;
+        }
+        end = *seq + 1;
+        auto rec = DecodeQueueRecord(value);
+        if (!rec.ok()) {
+          if (on_corrupt_) on_corrupt_(*seq, rec.status());
+          return true;  // skipped; it stays on disk for an operator to look at
+        }
+        resident_bytes_ += rec->envelope.size();
+        QueueItem item;
+        item.seq = *seq;
+        item.record = std::move(*rec);
+        resident_.emplace(*seq, std::move(item));
+        return true;
+      });
   MLAHUB_RETURN_IF_ERROR(s);
   MLAHUB_RETURN_IF_ERROR(inner);
   // Stopped by memory: the rest starts after the last loaded sequence.

@@ -35,16 +35,17 @@ namespace mlahub::broker {
 struct QueueItem {
   uint64_t seq = 0;
   QueueRecord record;
-  uint32_t attempts = 0;     // Deliver sends so far (this process)
-  bool in_flight = false;    // sent on the current connection, no receipt yet
-  int64_t due_ms = 0;        // in flight: when to send it again
+  uint32_t attempts = 0;   // Deliver sends so far (this process)
+  bool in_flight = false;  // sent on the current connection, no receipt yet
+  int64_t due_ms = 0;      // in flight: when to send it again
 };
 
 class AgentQueue {
  public:
   // Reads committed state records: Ledger::ScanState.
-  using Scanner = std::function<Status(std::string_view prefix, std::string_view start,
-                                       const std::function<bool(std::string_view, ByteView)>& visit)>;
+  using Scanner =
+      std::function<Status(std::string_view prefix, std::string_view start,
+                           const std::function<bool(std::string_view, ByteView)>& visit)>;
   // Called for a queue record that does not decode (it is skipped).
   using CorruptHandler = std::function<void(uint64_t seq, const Status& why)>;
 
@@ -112,7 +113,7 @@ class AgentQueue {
   std::map<uint64_t, QueueItem> resident_;
   size_t resident_bytes_ = 0;
   size_t in_flight_ = 0;
-  uint64_t cursor_ = 1;        // lowest sequence not yet sent on this connection
+  uint64_t cursor_ = 1;  // lowest sequence not yet sent on this connection
   uint64_t page_ins_ = 0;
 };
 

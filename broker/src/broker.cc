@@ -69,12 +69,15 @@ constexpr auto kFinalFlush = 100ms;
 constexpr auto kMinReloadInterval = 50ms;
 constexpr size_t kMaxDirectoryBytes = size_t{64} << 20;
 
-double SecondsSince(SteadyTime t0) { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); }
+double SecondsSince(SteadyTime t0) {
+  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
+}
 
 Result<crypto::SignPublicKey> LoadRootKey(const std::string& spec) {
   if (spec.starts_with("ed25519:")) {
     auto raw = crypto::FromBase64(spec.substr(8));
-    if (!raw.ok()) return Status::InvalidArgument("directory.root_key: not base64 after \"ed25519:\"");
+    if (!raw.ok())
+      return Status::InvalidArgument("directory.root_key: not base64 after \"ed25519:\"");
     auto key = crypto::SignPublicKeyFromBytes(*raw);
     if (!key.ok()) return Status::InvalidArgument("directory.root_key: " + key.status().message());
     return *key;
@@ -166,8 +169,8 @@ struct ReceiptOp {
 };
 
 struct Session {
-  bool online = false;      // Hello seen, no send found the connection gone
-  bool stalled = false;     // its send queue was full: retry later
+  bool online = false;   // Hello seen, no send found the connection gone
+  bool stalled = false;  // its send queue was full: retry later
   SteadyTime stalled_until{};
   uint64_t checkpoint_sent = 0;
 };
@@ -206,7 +209,8 @@ struct Broker::Impl {
   fs::file_time_type dir_mtime{};
   uintmax_t dir_size = 0;
   SteadyTime next_reload{};
-  std::unordered_map<uint64_t, std::pair<std::shared_ptr<const directory::Directory>, Bytes>> pending_dirs;
+  std::unordered_map<uint64_t, std::pair<std::shared_ptr<const directory::Directory>, Bytes>>
+      pending_dirs;
 
   std::unique_ptr<storage::Ledger> ledger;
   std::shared_ptr<transport::Context> ctx;
@@ -233,7 +237,7 @@ struct Broker::Impl {
   // ---- socket-thread state ----
   uint64_t next_index = 0;  // ledger index of the next entry appended
   uint64_t next_op = 1;
-  size_t outstanding = 0;   // jobs and appends whose completion is pending
+  size_t outstanding = 0;  // jobs and appends whose completion is pending
   size_t pending_bytes = 0;
   bool draining = false;
   std::unordered_map<uint64_t, SubmitOp> submits;
@@ -287,8 +291,9 @@ struct Broker::Impl {
   ops::Counter& Refused(Code c) {
     auto it = m_refused.find(c);
     if (it != m_refused.end()) return *it->second;
-    auto& ctr = reg->counter("mlahub_broker_refused_total", "Envelopes and receipts refused, by error code",
-                             {{"code", std::string(CodeName(c))}});
+    auto& ctr =
+        reg->counter("mlahub_broker_refused_total", "Envelopes and receipts refused, by error code",
+                     {{"code", std::string(CodeName(c))}});
     m_refused.emplace(c, &ctr);
     return ctr;
   }
@@ -314,14 +319,17 @@ struct Broker::Impl {
     return std::make_unique<AgentQueue>(
         node, cfg.queue_memory_per_agent, kResidentBytesPerAgent,
         [l](std::string_view prefix, std::string_view start,
-            const std::function<bool(std::string_view, ByteView)>& visit) { return l->ScanState(prefix, start, visit); },
+            const std::function<bool(std::string_view, ByteView)>& visit) {
+          return l->ScanState(prefix, start, visit);
+        },
         [node](uint64_t seq, const Status& why) {
           ops::Error("queue.corrupt", {{"agent", node}, {"seq", seq}, {"error", why.ToString()}});
         });
   }
 
   size_t MaxInflight() const {
-    return std::max<size_t>(1, std::min<size_t>(cfg.max_inflight_per_agent, cfg.queue_memory_per_agent));
+    return std::max<size_t>(
+        1, std::min<size_t>(cfg.max_inflight_per_agent, cfg.queue_memory_per_agent));
   }
   int64_t Backoff(uint32_t attempts) const {
     int64_t d = std::max<int64_t>(1, cfg.redeliver_initial_ms);
@@ -342,7 +350,8 @@ struct Broker::Impl {
   bool SendTo(const std::string& node, const Command& cmd) {
     auto frames = transport::EncodeCommand(cmd);
     if (!frames.ok()) {
-      ops::Error("broker.encode_failed", {{"command", transport::CommandName(cmd)}, {"error", frames.status().ToString()}});
+      ops::Error("broker.encode_failed",
+                 {{"command", transport::CommandName(cmd)}, {"error", frames.status().ToString()}});
       return false;
     }
     Status s = server->SendToNode(node, *frames);
@@ -371,14 +380,16 @@ struct Broker::Impl {
     }
   }
 
-  uint64_t Append(Bytes entry, std::string index_key, std::vector<storage::StateWrite> writes, AppendTag tag) {
+  uint64_t Append(Bytes entry, std::string index_key, std::vector<storage::StateWrite> writes,
+                  AppendTag tag) {
     uint64_t predicted = next_index++;
     ++outstanding;
-    ledger->AppendAsync(std::move(entry), std::move(index_key), std::move(writes),
-                        [this, tag = std::move(tag), predicted](const Status& s, uint64_t index) mutable {
-                          if (s.ok()) ObserveBatch();
-                          mailbox.Push(Appended{std::move(tag), s, index, predicted});
-                        });
+    ledger->AppendAsync(
+        std::move(entry), std::move(index_key), std::move(writes),
+        [this, tag = std::move(tag), predicted](const Status& s, uint64_t index) mutable {
+          if (s.ok()) ObserveBatch();
+          mailbox.Push(Appended{std::move(tag), s, index, predicted});
+        });
     return predicted;
   }
   // Committer thread: every callback of a batch sees the same committed
@@ -441,30 +452,43 @@ struct Broker::Impl {
 
 void Broker::Impl::RegisterMetrics() {
   m_accepted = &reg->counter("mlahub_broker_accepted_total", "Envelopes accepted (durable)");
-  m_delivered = &reg->counter("mlahub_broker_delivered_total", "First Deliver sends of an envelope (this process)");
-  m_redelivered = &reg->counter("mlahub_broker_redelivered_total", "Repeated Deliver sends without a receipt");
+  m_delivered = &reg->counter("mlahub_broker_delivered_total",
+                              "First Deliver sends of an envelope (this process)");
+  m_redelivered =
+      &reg->counter("mlahub_broker_redelivered_total", "Repeated Deliver sends without a receipt");
   m_receipts = &reg->counter("mlahub_broker_receipts_total", "Signed receipts recorded");
-  m_duplicates = &reg->counter("mlahub_broker_duplicates_total", "Submits answered as duplicates of an earlier id");
-  m_auth_denied = &reg->counter("mlahub_broker_auth_denied_total", "CURVE handshakes refused by the ZAP handler");
-  m_dropped = &reg->counter("mlahub_broker_dropped_messages_total",
-                            "Messages dropped by the transport (chosen routing id, too many frames)");
-  m_directory_loads = &reg->counter("mlahub_broker_directory_loads_total", "Directory versions published");
-  m_connected = &reg->gauge("mlahub_broker_connected_agents", "Agents connected (Hello seen, connection up)");
+  m_duplicates = &reg->counter("mlahub_broker_duplicates_total",
+                               "Submits answered as duplicates of an earlier id");
+  m_auth_denied = &reg->counter("mlahub_broker_auth_denied_total",
+                                "CURVE handshakes refused by the ZAP handler");
+  m_dropped =
+      &reg->counter("mlahub_broker_dropped_messages_total",
+                    "Messages dropped by the transport (chosen routing id, too many frames)");
+  m_directory_loads =
+      &reg->counter("mlahub_broker_directory_loads_total", "Directory versions published");
+  m_connected =
+      &reg->gauge("mlahub_broker_connected_agents", "Agents connected (Hello seen, connection up)");
   m_ledger_size = &reg->gauge("mlahub_broker_ledger_entries", "Committed ledger entries");
-  m_directory_version = &reg->gauge("mlahub_broker_directory_version", "Version of the directory in force");
-  m_batch = &reg->histogram("mlahub_broker_ledger_batch_entries", "Entries per fsync'd ledger batch",
-                            ops::SizeBuckets());
-  m_submit_latency = &reg->histogram("mlahub_broker_submit_latency_seconds",
-                                     "Submit received to durable SubmitResult sent", ops::LatencyBuckets());
-  m_verify_latency = &reg->histogram("mlahub_broker_verify_latency_seconds",
-                                     "Ed25519 origin and receipt signature checks", ops::LatencyBuckets());
+  m_directory_version =
+      &reg->gauge("mlahub_broker_directory_version", "Version of the directory in force");
+  m_batch = &reg->histogram("mlahub_broker_ledger_batch_entries",
+                            "Entries per fsync'd ledger batch", ops::SizeBuckets());
+  m_submit_latency =
+      &reg->histogram("mlahub_broker_submit_latency_seconds",
+                      "Submit received to durable SubmitResult sent", ops::LatencyBuckets());
+  m_verify_latency =
+      &reg->histogram("mlahub_broker_verify_latency_seconds",
+                      "Ed25519 origin and receipt signature checks", ops::LatencyBuckets());
 }
 
 Status Broker::Impl::Init() {
   if (cfg.node_id.empty()) return Status::InvalidArgument("broker.node_id is empty");
-  if (!NodeId::Parse(cfg.node_id).ok()) return Status::InvalidArgument("broker.node_id '" + cfg.node_id + "' is not a node id");
-  if (cfg.data.empty()) return Status::InvalidArgument("broker.data is empty: set the broker's data directory");
-  if (cfg.keys.empty()) return Status::InvalidArgument("broker.keys is empty: set the hub's key directory");
+  if (!NodeId::Parse(cfg.node_id).ok())
+    return Status::InvalidArgument("broker.node_id '" + cfg.node_id + "' is not a node id");
+  if (cfg.data.empty())
+    return Status::InvalidArgument("broker.data is empty: set the broker's data directory");
+  if (cfg.keys.empty())
+    return Status::InvalidArgument("broker.keys is empty: set the hub's key directory");
   if (cfg.directory.file.empty()) return Status::InvalidArgument("directory.file is empty");
   if (cfg.directory.root_key.empty()) return Status::InvalidArgument("directory.root_key is empty");
   if (cfg.origin.empty()) cfg.origin = Lower(cfg.node_id) + ".mlahub/ledger";
@@ -479,7 +503,8 @@ Status Broker::Impl::Init() {
   } else if (cfg.clock_rate == 1.0) {
     clock = &SystemClock::Instance();
   } else {
-    owned_clock = std::make_unique<ScaledClock>(SystemClock::Instance().NowMillis(), cfg.clock_rate);
+    owned_clock =
+        std::make_unique<ScaledClock>(SystemClock::Instance().NowMillis(), cfg.clock_rate);
     clock = owned_clock.get();
   }
   if (options.registry != nullptr) {
@@ -499,19 +524,21 @@ Status Broker::Impl::Init() {
   if (!keys.ok()) {
     Status s = keys.status();
     if (s.code() == Code::kBadPassphrase && passphrase.empty() && !cfg.passphrase_env.empty())
-      return Status::BadPassphrase("broker.keys " + cfg.keys + " is passphrase-protected: set the environment variable " +
+      return Status::BadPassphrase("broker.keys " + cfg.keys +
+                                   " is passphrase-protected: set the environment variable " +
                                    cfg.passphrase_env);
     return s.Annotate("broker.keys " + cfg.keys);
   }
   hub = std::move(*keys);
   if (hub.id.str() != cfg.node_id)
-    return Status::InvalidArgument("broker.keys " + cfg.keys + " holds the keys of " + hub.id.str() +
-                                   ", but broker.node_id is " + cfg.node_id);
+    return Status::InvalidArgument("broker.keys " + cfg.keys + " holds the keys of " +
+                                   hub.id.str() + ", but broker.node_id is " + cfg.node_id);
   MLAHUB_ASSIGN_OR_RETURN(root_key, LoadRootKey(cfg.directory.root_key));
 
   // Ledger.
   MLAHUB_RETURN_IF_ERROR(MakeDirs(cfg.data, 0700).Annotate("broker.data " + cfg.data));
-  auto sk = crypto::SigningKey::FromBytes(ByteView(hub.sign.secret().data(), hub.sign.secret().size()));
+  auto sk =
+      crypto::SigningKey::FromBytes(ByteView(hub.sign.secret().data(), hub.sign.secret().size()));
   if (!sk.ok()) return sk.status().Annotate("hub signing key");
   auto signer = storage::Ed25519NoteSigner::Create(cfg.origin, std::move(*sk));
   if (!signer.ok()) return signer.status().Annotate("broker.origin");
@@ -542,7 +569,9 @@ Status Broker::Impl::Init() {
       ops::Debug("agent.admitted", {{"agent", d.node_id}, {"address", d.address}});
     } else {
       denied->Inc();
-      ops::Warn("agent.refused", {{"mechanism", d.mechanism}, {"address", d.address}, {"curve_key", d.curve_key},
+      ops::Warn("agent.refused", {{"mechanism", d.mechanism},
+                                  {"address", d.address},
+                                  {"curve_key", d.curve_key},
                                   {"reason", d.reason}});
     }
   };
@@ -573,11 +602,13 @@ Status Broker::Impl::Init() {
     if (!ms.ok()) return ms.status().Annotate("metrics.listen " + cfg.metrics.listen);
     metrics_server = std::move(*ms);
     auto hp = ops::ParseLoopbackListen(cfg.metrics.listen);
-    metrics_listen = (hp.ok() ? hp->first : std::string("127.0.0.1")) + ":" + std::to_string(metrics_server->port());
+    metrics_listen = (hp.ok() ? hp->first : std::string("127.0.0.1")) + ":" +
+                     std::to_string(metrics_server->port());
   }
 
-  int threads = cfg.verify_threads > 0 ? cfg.verify_threads
-                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg.verify_threads > 0
+                    ? cfg.verify_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool = std::make_unique<WorkerPool>(threads);
   UpdateGauges();
   return Status::Ok();
@@ -588,8 +619,9 @@ Status Broker::Impl::LoadDirectoryAtStart() {
   if (!bytes.ok()) return bytes.status().Annotate("directory.file " + cfg.directory.file);
   auto file_dir = directory::Directory::Verify(*bytes, root_key);
   if (!file_dir.ok())
-    return file_dir.status().Annotate("directory.file " + cfg.directory.file +
-                                      " (is it signed by the operator key named in directory.root_key?)");
+    return file_dir.status().Annotate(
+        "directory.file " + cfg.directory.file +
+        " (is it signed by the operator key named in directory.root_key?)");
   std::error_code ec;
   dir_mtime = fs::last_write_time(cfg.directory.file, ec);
   dir_size = fs::file_size(cfg.directory.file, ec);
@@ -605,10 +637,13 @@ Status Broker::Impl::LoadDirectoryAtStart() {
     } else if (*stored_bytes == use_bytes) {
       publish = false;
     } else if (Status s = directory::Directory::AcceptNewer(*stored, *use); !s.ok()) {
-      ops::Warn("directory.refused", {{"version", use->version()},
-                                      {"current", stored->version()},
-                                      {"reason", "the file holds an older or equal version than the hub published; "
-                                                 "keeping the hub's: " + s.message()}});
+      ops::Warn("directory.refused",
+                {{"version", use->version()},
+                 {"current", stored->version()},
+                 {"reason",
+                  "the file holds an older or equal version than the hub published; "
+                  "keeping the hub's: " +
+                      s.message()}});
       use = std::make_shared<const directory::Directory>(std::move(*stored));
       use_bytes = std::move(*stored_bytes);
       publish = false;
@@ -617,9 +652,11 @@ Status Broker::Impl::LoadDirectoryAtStart() {
   const directory::Entry* me = use->Find(cfg.node_id);
   if (me == nullptr)
     return Status::InvalidArgument("the hub " + cfg.node_id + " is not in directory version " +
-                                   std::to_string(use->version()) + " (" + cfg.directory.file + ")");
+                                   std::to_string(use->version()) + " (" + cfg.directory.file +
+                                   ")");
   if (me->identity.curve_key != hub.curve.public_key())
-    return Status::InvalidArgument("the hub's transport key in broker.keys " + cfg.keys + " does not match its entry in directory version " +
+    return Status::InvalidArgument("the hub's transport key in broker.keys " + cfg.keys +
+                                   " does not match its entry in directory version " +
                                    std::to_string(use->version()));
   if (publish) {
     crypto::Digest32 h = crypto::Sha256(use_bytes);
@@ -632,11 +669,15 @@ Status Broker::Impl::LoadDirectoryAtStart() {
     auto fut = done.get_future();
     ledger->AppendAsync(storage::EncodeLedgerEntry(e), "",
                         {storage::StateWrite::Put(std::string(kDirectoryStateKey), use_bytes)},
-                        [&done](const Status& s, uint64_t i) { done.set_value({s, i}); });
+                        [&done](const Status& s, uint64_t i) {
+                          done.set_value({s, i});
+                        });
     auto [st, index] = fut.get();
-    if (!st.ok()) return st.Annotate("recording directory version " + std::to_string(use->version()));
+    if (!st.ok())
+      return st.Annotate("recording directory version " + std::to_string(use->version()));
     m_directory_loads->Inc();
-    ops::Info("directory.loaded", {{"version", use->version()}, {"network", use->network()}, {"ledger_index", index}});
+    ops::Info("directory.loaded",
+              {{"version", use->version()}, {"network", use->network()}, {"ledger_index", index}});
   } else {
     ops::Info("directory.loaded", {{"version", use->version()}, {"network", use->network()}});
   }
@@ -739,7 +780,8 @@ int Broker::Impl::ReceiveBurst(std::chrono::milliseconds first_timeout) {
     if (!in.ok()) {
       ++got;
       m_dropped->Inc();
-      ops::Warn("transport.dropped", {{"code", CodeName(in.status().code())}, {"reason", in.status().message()}});
+      ops::Warn("transport.dropped",
+                {{"code", CodeName(in.status().code())}, {"reason", in.status().message()}});
       continue;
     }
     if (!in->has_value()) break;
@@ -770,11 +812,21 @@ void Broker::Impl::ProcessMailbox() {
       }
       MLAHUB_CHECK_MSG(a->index == a->predicted, "the broker must be the ledger's only appender");
       switch (a->tag.kind) {
-        case AppendKind::kSubmit: OnSubmitDurable(a->tag.op, *a); break;
-        case AppendKind::kReceipt: OnReceiptDurable(a->tag.op, *a, false); break;
-        case AppendKind::kReceiptRefusal: OnReceiptDurable(a->tag.op, *a, true); break;
-        case AppendKind::kDelivered: OnDelivered(*a); break;
-        case AppendKind::kDirectory: OnDirectoryDurable(a->tag.op, *a); break;
+        case AppendKind::kSubmit:
+          OnSubmitDurable(a->tag.op, *a);
+          break;
+        case AppendKind::kReceipt:
+          OnReceiptDurable(a->tag.op, *a, false);
+          break;
+        case AppendKind::kReceiptRefusal:
+          OnReceiptDurable(a->tag.op, *a, true);
+          break;
+        case AppendKind::kDelivered:
+          OnDelivered(*a);
+          break;
+        case AppendKind::kDirectory:
+          OnDirectoryDurable(a->tag.op, *a);
+          break;
       }
     } else if (auto* rp = std::get_if<Reply>(&c)) {
       auto it = sessions.find(rp->node);
@@ -794,8 +846,8 @@ void Broker::Impl::Periodic() {
     }
   }
   if (now >= next_reload) {
-    auto interval = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(cfg.directory.reload_interval_ms) / cfg.clock_rate));
+    auto interval = std::chrono::milliseconds(static_cast<int64_t>(
+        static_cast<double>(cfg.directory.reload_interval_ms) / cfg.clock_rate));
     next_reload = now + std::max<std::chrono::milliseconds>(interval, kMinReloadInterval);
     CheckDirectoryFile();
   }
@@ -819,7 +871,8 @@ void Broker::Impl::UpdateGauges() {
     if (it == m_depth.end()) {
       it = m_depth
                .emplace(node, &reg->gauge("mlahub_broker_queue_depth",
-                                          "Envelopes accepted for an agent and not yet receipted", {{"agent", node}}))
+                                          "Envelopes accepted for an agent and not yet receipted",
+                                          {{"agent", node}}))
                .first;
     }
     it->second->Set(static_cast<double>(q->depth()));
@@ -845,7 +898,9 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
                 : cmd.status().code() == Code::kOversize  ? Code::kOversize
                                                           : Code::kMalformed;
     BadCommand(code).Inc();
-    ops::Warn("command.refused", {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
+    ops::Warn(
+        "command.refused",
+        {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
     SendToPeer(in.peer, transport::ErrorReply{code, cmd.status().message(), 0});
     return;
   }
@@ -874,13 +929,15 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
         } else if constexpr (std::is_same_v<T, transport::Pong>) {
           // Liveness answer to nothing we sent: ignore.
         } else if constexpr (std::is_same_v<T, transport::ErrorReply>) {
-          ops::Warn("agent.error", {{"agent", node}, {"code", CodeName(c.code)}, {"correlation", c.correlation}});
+          ops::Warn("agent.error",
+                    {{"agent", node}, {"code", CodeName(c.code)}, {"correlation", c.correlation}});
         } else {
           BadCommand(Code::kMalformed).Inc();
-          SendToPeer(in.peer, transport::ErrorReply{
-                                  Code::kMalformed,
-                                  std::string(transport::CommandName(Command(c))) + " goes from the broker to agents",
-                                  0});
+          SendToPeer(in.peer,
+                     transport::ErrorReply{Code::kMalformed,
+                                           std::string(transport::CommandName(Command(c))) +
+                                               " goes from the broker to agents",
+                                           0});
         }
       },
       std::move(*cmd));
@@ -893,10 +950,12 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
   if (h.node_id != node) {
     BadCommand(Code::kSenderMismatch).Inc();
     ops::Warn("agent.hello_refused", {{"agent", node}, {"reason", "Hello names another node"}});
-    SendToPeer(in.peer, transport::ErrorReply{Code::kSenderMismatch,
-                                              "Hello names node '" + std::string(NodeId::Parse(h.node_id).ok() ? h.node_id : "?") +
-                                                  "' but the connection is authenticated as " + node,
-                                              0});
+    SendToPeer(in.peer, transport::ErrorReply{
+                            Code::kSenderMismatch,
+                            "Hello names node '" +
+                                std::string(NodeId::Parse(h.node_id).ok() ? h.node_id : "?") +
+                                "' but the connection is authenticated as " + node,
+                            0});
     return;
   }
   if (Status s = dir->CheckSender(node, Now()); !s.ok()) {
@@ -920,8 +979,8 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
   SendCheckpoint(node, s, h.checkpoint_size);
   q.ResetCursor();
   Pump(node);
-  m_connected->Set(static_cast<double>(
-      std::count_if(sessions.begin(), sessions.end(), [](const auto& kv) { return kv.second.online; })));
+  m_connected->Set(static_cast<double>(std::count_if(
+      sessions.begin(), sessions.end(), [](const auto& kv) { return kv.second.online; })));
 }
 
 void Broker::Impl::SendCheckpoint(const std::string& node, Session& s, uint64_t from) {
@@ -939,7 +998,8 @@ void Broker::Impl::SendCheckpoint(const std::string& node, Session& s, uint64_t 
       cu.old_size = from;
       cu.consistency = std::move(*proof);
     } else {
-      ops::Error("ledger.proof_failed", {{"old_size", from}, {"size", size}, {"error", proof.status().ToString()}});
+      ops::Error("ledger.proof_failed",
+                 {{"old_size", from}, {"size", size}, {"error", proof.status().ToString()}});
     }
   } else if (from > size) {
     ops::Warn("agent.checkpoint_ahead",
@@ -989,13 +1049,14 @@ void Broker::Impl::OnSubmit(const std::string& node, transport::Submit&& s) {
   ByteView env(op.envelope);
   pool->Post([this, op_id, node, env, d = dir, now = Now()] {
     storage::Ledger* l = ledger.get();
-    SubmitVerdict v = EvaluateSubmit(node, env, *d, now, limits,
-                                     [l](std::string_view mid) -> Result<std::optional<MessageRecord>> {
-                                       MLAHUB_ASSIGN_OR_RETURN(auto b, l->GetState(MessageKey(mid)));
-                                       if (!b.has_value()) return std::optional<MessageRecord>();
-                                       MLAHUB_ASSIGN_OR_RETURN(MessageRecord r, DecodeMessageRecord(*b));
-                                       return std::optional<MessageRecord>(std::move(r));
-                                     });
+    SubmitVerdict v =
+        EvaluateSubmit(node, env, *d, now, limits,
+                       [l](std::string_view mid) -> Result<std::optional<MessageRecord>> {
+                         MLAHUB_ASSIGN_OR_RETURN(auto b, l->GetState(MessageKey(mid)));
+                         if (!b.has_value()) return std::optional<MessageRecord>();
+                         MLAHUB_ASSIGN_OR_RETURN(MessageRecord r, DecodeMessageRecord(*b));
+                         return std::optional<MessageRecord>(std::move(r));
+                       });
     if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);
     mailbox.Push(SubmitChecked{op_id, std::move(v)});
   });
@@ -1014,12 +1075,14 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
     const MessageRecord& f = v.first;
     ans.accepted = f.accepted;
     ans.error = f.error;
-    ans.message = f.accepted ? "" : (f.message.empty() ? std::string(CodeName(f.error)) : f.message);
+    ans.message =
+        f.accepted ? "" : (f.message.empty() ? std::string(CodeName(f.error)) : f.message);
     ans.ledger_index = f.ledger_index;
     ans.tree_size = std::max(ledger->Size(), f.ledger_index + 1);
     ans.duplicate = true;
     m_duplicates->Inc();
-    ops::Info("envelope.duplicate", {{"message_id", v.message_id}, {"sender", op.node}, {"accepted", f.accepted}});
+    ops::Info("envelope.duplicate",
+              {{"message_id", v.message_id}, {"sender", op.node}, {"accepted", f.accepted}});
     AnswerSubmit(op);
     FinishSubmit(c.op);
     return;
@@ -1079,7 +1142,8 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
     // Encode with the envelope, then keep the envelope in the op for the
     // resident queue once durable.
     op.record.envelope = std::move(op.envelope);
-    writes.push_back(storage::StateWrite::Put(QueueKey(v.recipient, op.seq), EncodeQueueRecord(op.record)));
+    writes.push_back(
+        storage::StateWrite::Put(QueueKey(v.recipient, op.seq), EncodeQueueRecord(op.record)));
   }
   writes.push_back(storage::StateWrite::Put(NextSeqKey(v.recipient), ToBytes(Be64Key(op.seq + 1))));
   writes.push_back(storage::StateWrite::Put(MessageKey(v.message_id), EncodeMessageRecord(r)));
@@ -1160,10 +1224,12 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
   receipt_by_seq.emplace(key, op_id);
 
   if (op.receipt.size() > cfg.max_envelope_bytes)
-    return RefuseReceipt(op_id, Status::Oversize("receipt of " + std::to_string(op.receipt.size()) + " bytes"));
+    return RefuseReceipt(
+        op_id, Status::Oversize("receipt of " + std::to_string(op.receipt.size()) + " bytes"));
   if (Status s = dir->CheckSender(node, Now()); !s.ok()) return RefuseReceipt(op_id, s);
   const directory::Entry* me = dir->Find(node);
-  if (me == nullptr) return RefuseReceipt(op_id, Status::UnknownSender(node + " is not in the directory"));
+  if (me == nullptr)
+    return RefuseReceipt(op_id, Status::UnknownSender(node + " is not in the directory"));
   crypto::SignPublicKey key_now = me->identity.sign_key;
 
   // The envelope receipted: resident, or on disk.
@@ -1174,7 +1240,8 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
     rec->envelope.clear();
   } else if (op.seq >= 1 && op.seq < q.durable_next()) {
     auto b = ledger->GetState(QueueKey(node, op.seq));
-    if (!b.ok()) return RefuseReceipt(op_id, Status::Unavailable("queue unreadable: " + b.status().message()));
+    if (!b.ok())
+      return RefuseReceipt(op_id, Status::Unavailable("queue unreadable: " + b.status().message()));
     if (b->has_value()) {
       auto d = DecodeQueueRecord(**b);
       if (!d.ok()) return RefuseReceipt(op_id, d.status());
@@ -1206,14 +1273,16 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
   pool->Post([this, op_id, receipt, key_now, node, seq = op.seq] {
     ReceiptChecked c;
     c.op = op_id;
-    auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) + " is queued for " + node);
+    auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) +
+                                      " is queued for " + node);
     auto info = envelope::DecodeReceipt(receipt);
     if (!info.ok()) {
       c.verdict.status = info.status();
       return mailbox.Push(std::move(c));
     }
-    auto b = MessageId::Parse(info->message_id).ok() ? ledger->GetState(MessageKey(info->message_id))
-                                                     : Result<std::optional<Bytes>>(std::optional<Bytes>());
+    auto b = MessageId::Parse(info->message_id).ok()
+                 ? ledger->GetState(MessageKey(info->message_id))
+                 : Result<std::optional<Bytes>>(std::optional<Bytes>());
     std::optional<MessageRecord> rec;
     if (b.ok() && b->has_value()) {
       if (auto d = DecodeMessageRecord(**b); d.ok()) rec = std::move(*d);
@@ -1277,8 +1346,10 @@ void Broker::Impl::OnReceiptChecked(ReceiptChecked&& c) {
   writes.push_back(storage::StateWrite::Delete(QueueKey(op.node, op.seq)));
   writes.push_back(storage::StateWrite::Put(ReceiptKey(op.message_id), op.receipt));
   writes.push_back(storage::StateWrite::Put(MessageKey(op.message_id), EncodeMessageRecord(r)));
-  writes.push_back(storage::StateWrite::Put(ReceiptCountKey(op.node), ToBytes(Be64Key(q.IssueReceipt()))));
-  Append(std::move(c.verdict.entry), op.message_id, std::move(writes), AppendTag{AppendKind::kReceipt, c.op});
+  writes.push_back(
+      storage::StateWrite::Put(ReceiptCountKey(op.node), ToBytes(Be64Key(q.IssueReceipt()))));
+  Append(std::move(c.verdict.entry), op.message_id, std::move(writes),
+         AppendTag{AppendKind::kReceipt, c.op});
 }
 
 void Broker::Impl::RefuseReceipt(uint64_t op_id, Status why) {
@@ -1349,7 +1420,8 @@ void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refu
     n.event.at_ms = Now();
     n.event.state = static_cast<uint8_t>(wire::MessageState::Receipted);
     n.receipt = op.receipt;
-    if (sessions.count(op.expect.sender) != 0 && sessions[op.expect.sender].online) SendTo(op.expect.sender, n);
+    if (sessions.count(op.expect.sender) != 0 && sessions[op.expect.sender].online)
+      SendTo(op.expect.sender, n);
     std::string node = op.node;
     FinishReceipt(op_id);
     Pump(node);
@@ -1376,7 +1448,8 @@ void Broker::Impl::OnStatusRequest(const std::string& node, const transport::Sta
     out.message_id = MessageId::Parse(r.message_id).ok() ? r.message_id : std::string();
     auto not_found = [&] {
       out.error = Code::kNotFound;
-      out.message = "no message " + (out.message_id.empty() ? std::string("(malformed id)") : out.message_id) +
+      out.message = "no message " +
+                    (out.message_id.empty() ? std::string("(malformed id)") : out.message_id) +
                     " sent by or to " + node + " is known to the hub";
       out.events.clear();
       out.receipt.clear();
@@ -1417,7 +1490,8 @@ void Broker::Impl::OnStatusRequest(const std::string& node, const transport::Sta
     }
     auto frames = transport::EncodeCommand(out);
     if (!frames.ok()) {
-      frames = transport::EncodeCommand(transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
+      frames = transport::EncodeCommand(
+          transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
     }
     mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
   });
@@ -1448,8 +1522,8 @@ void Broker::Impl::OnProofRequest(const std::string& node, const transport::Proo
       }
     } else if (r.kind == transport::ProofKind::kConsistency) {
       if (r.old_size > r.tree_size) {
-        fail(Status::InvalidArgument("old_size " + std::to_string(r.old_size) + " is larger than tree_size " +
-                                     std::to_string(r.tree_size)));
+        fail(Status::InvalidArgument("old_size " + std::to_string(r.old_size) +
+                                     " is larger than tree_size " + std::to_string(r.tree_size)));
       } else if (auto p = ledger->ProveConsistency(r.old_size, r.tree_size); !p.ok()) {
         fail(p.status());
       } else {
@@ -1460,7 +1534,8 @@ void Broker::Impl::OnProofRequest(const std::string& node, const transport::Proo
     }
     auto frames = transport::EncodeCommand(out);
     if (!frames.ok()) {
-      frames = transport::EncodeCommand(transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
+      frames = transport::EncodeCommand(
+          transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
     }
     mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
   });
@@ -1514,7 +1589,8 @@ bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem
   e.envelope_hash.assign(item->record.envelope_hash.begin(), item->record.envelope_hash.end());
   e.state = wire::MessageState::Delivered;
   e.attempt = attempt;
-  AppendTag tag{AppendKind::kDelivered, 0, item->record.sender, item->record.message_id, attempt, now};
+  AppendTag tag{AppendKind::kDelivered,  0,       item->record.sender,
+                item->record.message_id, attempt, now};
   Append(storage::EncodeLedgerEntry(e), item->record.message_id, {}, std::move(tag));
   return true;
 }
@@ -1546,16 +1622,19 @@ void Broker::Impl::RunTimers() {
     auto qit = queues.find(t.node);
     if (qit == queues.end()) continue;
     QueueItem* item = qit->second->Find(t.seq);
-    if (item == nullptr || !item->in_flight || item->attempts != t.attempts) continue;  // receipted or superseded
+    if (item == nullptr || !item->in_flight || item->attempts != t.attempts)
+      continue;  // receipted or superseded
     if (sit->second.stalled) {
       // Its queue is full: try again when the stall ends.
-      timers.push(Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
+      timers.push(
+          Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
       continue;
     }
     if (!SendDeliver(t.node, *qit->second, item)) {
       // Still unsent: keep the timer alive for a stalled (not gone) agent.
       if (sit->second.online)
-        timers.push(Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
+        timers.push(
+            Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});
     }
   }
 }
@@ -1571,7 +1650,8 @@ void Broker::Impl::CheckDirectoryFile() {
   if (mtime == dir_mtime && size == dir_size) return;
   auto bytes = ReadFile(cfg.directory.file, kMaxDirectoryBytes);
   if (!bytes.ok()) {
-    ops::Warn("directory.unreadable", {{"file", cfg.directory.file}, {"error", bytes.status().ToString()}});
+    ops::Warn("directory.unreadable",
+              {{"file", cfg.directory.file}, {"error", bytes.status().ToString()}});
     return;  // retried on the next check (stamp not updated)
   }
   dir_mtime = mtime;
@@ -1579,18 +1659,22 @@ void Broker::Impl::CheckDirectoryFile() {
   if (*bytes == dir_signed) return;
   auto cand = directory::Directory::Verify(*bytes, root_key);
   if (!cand.ok()) {
-    ops::Warn("directory.refused", {{"file", cfg.directory.file}, {"reason", cand.status().ToString()}});
+    ops::Warn("directory.refused",
+              {{"file", cfg.directory.file}, {"reason", cand.status().ToString()}});
     return;
   }
   if (Status s = directory::Directory::AcceptNewer(*dir_newest, *cand); !s.ok()) {
-    ops::Warn("directory.refused",
-              {{"version", cand->version()}, {"current", dir_newest->version()}, {"reason", s.ToString()}});
+    ops::Warn("directory.refused", {{"version", cand->version()},
+                                    {"current", dir_newest->version()},
+                                    {"reason", s.ToString()}});
     return;
   }
-  PublishDirectory(std::make_shared<const directory::Directory>(std::move(*cand)), std::move(*bytes));
+  PublishDirectory(std::make_shared<const directory::Directory>(std::move(*cand)),
+                   std::move(*bytes));
 }
 
-void Broker::Impl::PublishDirectory(std::shared_ptr<const directory::Directory> d, Bytes signed_bytes) {
+void Broker::Impl::PublishDirectory(std::shared_ptr<const directory::Directory> d,
+                                    Bytes signed_bytes) {
   crypto::Digest32 h = crypto::Sha256(signed_bytes);
   storage::LedgerEntryFields e;
   e.event = wire::LedgerEvent::DirectoryPublished;
@@ -1599,9 +1683,11 @@ void Broker::Impl::PublishDirectory(std::shared_ptr<const directory::Directory> 
   e.directory_hash.assign(h.begin(), h.end());
   uint64_t op = next_op++;
   dir_newest = d;
-  std::vector<storage::StateWrite> writes{storage::StateWrite::Put(std::string(kDirectoryStateKey), signed_bytes)};
+  std::vector<storage::StateWrite> writes{
+      storage::StateWrite::Put(std::string(kDirectoryStateKey), signed_bytes)};
   pending_dirs.emplace(op, std::make_pair(std::move(d), std::move(signed_bytes)));
-  Append(storage::EncodeLedgerEntry(e), "", std::move(writes), AppendTag{AppendKind::kDirectory, op});
+  Append(storage::EncodeLedgerEntry(e), "", std::move(writes),
+         AppendTag{AppendKind::kDirectory, op});
 }
 
 void Broker::Impl::OnDirectoryDurable(uint64_t op, const Appended& a) {
@@ -1619,7 +1705,8 @@ void Broker::Impl::OnDirectoryDurable(uint64_t op, const Appended& a) {
   directory_version = dir->version();
   m_directory_version->Set(static_cast<double>(dir->version()));
   m_directory_loads->Inc();
-  ops::Info("directory.loaded", {{"version", dir->version()}, {"network", dir->network()}, {"ledger_index", a.index}});
+  ops::Info("directory.loaded",
+            {{"version", dir->version()}, {"network", dir->network()}, {"ledger_index", a.index}});
   int64_t now = Now();
   for (auto& [node, s] : sessions) {
     if (!s.online) continue;
@@ -1642,7 +1729,8 @@ Broker::Broker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Broker::~Broker() { Stop().IgnoreError(); }
 
-Result<std::unique_ptr<Broker>> Broker::Create(const config::BrokerConfig& config, BrokerOptions options) {
+Result<std::unique_ptr<Broker>> Broker::Create(const config::BrokerConfig& config,
+                                               BrokerOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = config;
   impl->options = std::move(options);

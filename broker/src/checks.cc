@@ -13,16 +13,16 @@ namespace {
 
 // Header fields that passed their format checks, for ledger entries.
 struct HeaderFacts {
-  std::string message_id;  // 32 lowercase hex, else empty
-  std::string recipient;   // a well-formed node id, else empty
-  std::string in_reply_to; // 32 lowercase hex, else empty
+  std::string message_id;   // 32 lowercase hex, else empty
+  std::string recipient;    // a well-formed node id, else empty
+  std::string in_reply_to;  // 32 lowercase hex, else empty
   uint8_t kind = 0;
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   wire::HandlingCode handling = wire::HandlingCode::H0;
   wire::LegalBasis legal_basis = wire::LegalBasis::Unspecified;
   wire::Priority priority = wire::Priority::Normal;
-  Bytes sender_key_id;     // 8 bytes or empty
+  Bytes sender_key_id;  // 8 bytes or empty
 };
 
 HeaderFacts FactsOf(const envelope::Parsed& p) {
@@ -45,8 +45,9 @@ HeaderFacts FactsOf(const envelope::Parsed& p) {
   return f;
 }
 
-storage::LedgerEntryFields BaseFields(wire::LedgerEvent event, UnixMillis now, std::string_view node,
-                                      const HeaderFacts& f, ByteView envelope, const crypto::Digest32& hash) {
+storage::LedgerEntryFields BaseFields(wire::LedgerEvent event, UnixMillis now,
+                                      std::string_view node, const HeaderFacts& f,
+                                      ByteView envelope, const crypto::Digest32& hash) {
   storage::LedgerEntryFields e;
   e.event = event;
   e.ledger_ms = now;
@@ -76,25 +77,29 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::optional<std::string> OwnMessageId(std::string_view node, ByteView envelope, size_t max_envelope_bytes) {
+std::optional<std::string> OwnMessageId(std::string_view node, ByteView envelope,
+                                        size_t max_envelope_bytes) {
   auto p = envelope::Parse(envelope, max_envelope_bytes);
-  if (!p.ok() || p->sender() != node || !MessageId::Parse(p->message_id()).ok()) return std::nullopt;
+  if (!p.ok() || p->sender() != node || !MessageId::Parse(p->message_id()).ok())
+    return std::nullopt;
   return std::string(p->message_id());
 }
 
-Bytes RejectedEntry(std::string_view node, ByteView envelope, size_t max_envelope_bytes, const Status& why,
-                    UnixMillis now) {
+Bytes RejectedEntry(std::string_view node, ByteView envelope, size_t max_envelope_bytes,
+                    const Status& why, UnixMillis now) {
   crypto::Digest32 hash = envelope::EnvelopeHash(envelope);
   HeaderFacts f;
   if (auto p = envelope::Parse(envelope, max_envelope_bytes); p.ok()) f = FactsOf(*p);
-  storage::LedgerEntryFields e = BaseFields(wire::LedgerEvent::Rejected, now, node, f, envelope, hash);
+  storage::LedgerEntryFields e =
+      BaseFields(wire::LedgerEvent::Rejected, now, node, f, envelope, hash);
   e.error = static_cast<wire::ErrorCode>(why.code());
   e.state = wire::MessageState::Rejected;
   return storage::EncodeLedgerEntry(e);
 }
 
-SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const directory::Directory& dir,
-                             UnixMillis now, const SubmitLimits& limits, const DuplicateLookup& lookup) {
+SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
+                             const directory::Directory& dir, UnixMillis now,
+                             const SubmitLimits& limits, const DuplicateLookup& lookup) {
   SubmitVerdict v;
   v.sender = std::string(node);
   crypto::Digest32 hash = envelope::EnvelopeHash(envelope);
@@ -104,7 +109,8 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const dir
   auto refuse = [&](Status why, bool recorded) {
     v.kind = VerdictKind::kRefuse;
     v.recorded = recorded && !facts.message_id.empty();
-    storage::LedgerEntryFields e = BaseFields(wire::LedgerEvent::Rejected, now, node, facts, envelope, hash);
+    storage::LedgerEntryFields e =
+        BaseFields(wire::LedgerEvent::Rejected, now, node, facts, envelope, hash);
     e.error = static_cast<wire::ErrorCode>(why.code());
     e.state = wire::MessageState::Rejected;
     v.entry = storage::EncodeLedgerEntry(e);
@@ -122,25 +128,30 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const dir
   v.kind_value = facts.kind;
 
   if (p.sender() != node) {
-    return refuse(Status::SenderMismatch("the envelope names sender '" + std::string(NodeId::Parse(p.sender()).ok() ? p.sender() : "?") +
-                                         "' but the connection is authenticated as " + std::string(node)),
-                  false);
+    return refuse(
+        Status::SenderMismatch("the envelope names sender '" +
+                               std::string(NodeId::Parse(p.sender()).ok() ? p.sender() : "?") +
+                               "' but the connection is authenticated as " + std::string(node)),
+        false);
   }
-  if (facts.message_id.empty()) return refuse(Status::Malformed("message_id is not 32 lowercase hex characters"), false);
+  if (facts.message_id.empty())
+    return refuse(Status::Malformed("message_id is not 32 lowercase hex characters"), false);
   if (h.in_reply_to() != nullptr && h.in_reply_to()->size() != 0 && facts.in_reply_to.empty())
-    return refuse(Status::Malformed("in_reply_to is neither empty nor 32 lowercase hex characters"), true);
+    return refuse(Status::Malformed("in_reply_to is neither empty nor 32 lowercase hex characters"),
+                  true);
 
   // The duplicate table: a repeated id gets the first answer.
   {
     auto first = lookup(facts.message_id);
     if (!first.ok()) {
-      return refuse(Status::Unavailable("the duplicate table cannot be read now (" + first.status().message() +
-                                        "); submit again later"),
+      return refuse(Status::Unavailable("the duplicate table cannot be read now (" +
+                                        first.status().message() + "); submit again later"),
                     false);
     }
     if (first->has_value()) {
       if ((*first)->sender != node) {
-        return refuse(Status::Duplicate("message id " + facts.message_id + " was already used by another sender"),
+        return refuse(Status::Duplicate("message id " + facts.message_id +
+                                        " was already used by another sender"),
                       false);
       }
       v.kind = VerdictKind::kDuplicate;
@@ -151,11 +162,14 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const dir
 
   if (Status s = dir.CheckSender(node, now); !s.ok()) return refuse(s, true);
   const directory::Entry* sender = dir.Find(node);
-  if (sender == nullptr) return refuse(Status::UnknownSender(std::string(node) + " is not in the directory"), true);
+  if (sender == nullptr)
+    return refuse(Status::UnknownSender(std::string(node) + " is not in the directory"), true);
   if (!KeyIdEquals(h.sender_key_id(), sender->identity.sign_key_id())) {
-    return refuse(Status::Revoked("the envelope is signed with a key that is not " + std::string(node) +
-                                  "'s current signing key in directory version " + std::to_string(dir.version())),
-                  true);
+    return refuse(
+        Status::Revoked("the envelope is signed with a key that is not " + std::string(node) +
+                        "'s current signing key in directory version " +
+                        std::to_string(dir.version())),
+        true);
   }
   if (!envelope::IsKnownKind(h.kind())) {
     return refuse(Status::UnknownKind("message kind " + std::to_string(static_cast<int>(h.kind())) +
@@ -165,15 +179,18 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const dir
   if (facts.recipient.empty()) {
     return refuse(Status::UnknownRecipient("the recipient is not a well-formed node id"), true);
   }
-  if (Status s = dir.CheckRecipient(facts.recipient, h.kind(), now); !s.ok()) return refuse(s, true);
-  if (Status s = envelope::CheckTimes(h, now, limits.max_clock_skew_ms); !s.ok()) return refuse(s, true);
+  if (Status s = dir.CheckRecipient(facts.recipient, h.kind(), now); !s.ok())
+    return refuse(s, true);
+  if (Status s = envelope::CheckTimes(h, now, limits.max_clock_skew_ms); !s.ok())
+    return refuse(s, true);
 
   auto t0 = std::chrono::steady_clock::now();
   Status origin = envelope::VerifyOrigin(p, sender->identity.sign_key);
   v.verify_seconds = SecondsSince(t0);
   if (!origin.ok()) return refuse(origin, true);
 
-  storage::LedgerEntryFields e = BaseFields(wire::LedgerEvent::Accepted, now, node, facts, envelope, hash);
+  storage::LedgerEntryFields e =
+      BaseFields(wire::LedgerEvent::Accepted, now, node, facts, envelope, hash);
   e.origin_signature.assign(p.signature.begin(), p.signature.end());
   e.state = wire::MessageState::Queued;
   v.entry = storage::EncodeLedgerEntry(e);
@@ -192,20 +209,23 @@ ReceiptVerdict EvaluateReceipt(ByteView signed_receipt, const crypto::SignPublic
     return v;
   }
   if (info->message_id != expect.message_id) {
-    v.status = Status::Malformed("the receipt names message " +
-                                 (MessageId::Parse(info->message_id).ok() ? info->message_id : std::string("?")) +
-                                 ", but that delivery_seq carries " + expect.message_id);
+    v.status = Status::Malformed(
+        "the receipt names message " +
+        (MessageId::Parse(info->message_id).ok() ? info->message_id : std::string("?")) +
+        ", but that delivery_seq carries " + expect.message_id);
     return v;
   }
   if (info->envelope_hash != expect.envelope_hash) {
-    v.status = Status::Malformed("the receipt's envelope hash is not that of the envelope delivered as " +
-                                 expect.message_id);
+    v.status =
+        Status::Malformed("the receipt's envelope hash is not that of the envelope delivered as " +
+                          expect.message_id);
     return v;
   }
   if (!info->recipient.empty() && info->recipient != expect.recipient) {
-    v.status = Status::SenderMismatch("the receipt names recipient '" +
-                                      std::string(NodeId::Parse(info->recipient).ok() ? info->recipient : "?") +
-                                      "' but was submitted by " + expect.recipient);
+    v.status = Status::SenderMismatch(
+        "the receipt names recipient '" +
+        std::string(NodeId::Parse(info->recipient).ok() ? info->recipient : "?") +
+        "' but was submitted by " + expect.recipient);
     return v;
   }
   auto sig = envelope::ReceiptSignature(signed_receipt);

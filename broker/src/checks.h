@@ -32,7 +32,8 @@ struct SubmitLimits {
 // message id, if the frame parses, names a well-formed id and its sender is
 // the authenticated node (only such ids belong to that node's id space and
 // are tracked as "in flight" and recorded in the duplicate table).
-std::optional<std::string> OwnMessageId(std::string_view node, ByteView envelope, size_t max_envelope_bytes);
+std::optional<std::string> OwnMessageId(std::string_view node, ByteView envelope,
+                                        size_t max_envelope_bytes);
 
 enum class VerdictKind : uint8_t { kAccept, kRefuse, kDuplicate };
 
@@ -46,10 +47,10 @@ struct SubmitVerdict {
   // pinned on the id's owner (unparsable frame, sender mismatch, an id that
   // belongs to another sender).
   bool recorded = false;
-  std::string message_id;   // empty if unreadable
-  std::string sender;       // the authenticated node
-  std::string recipient;    // a well-formed node id from the header, else empty
-  uint8_t kind_value = 0;   // wire.MessageKind from the header
+  std::string message_id;  // empty if unreadable
+  std::string sender;      // the authenticated node
+  std::string recipient;   // a well-formed node id from the header, else empty
+  uint8_t kind_value = 0;  // wire.MessageKind from the header
   std::array<uint8_t, 32> envelope_hash{};
   // kAccept: the Accepted entry; kRefuse: the Rejected entry.
   Bytes entry;
@@ -59,7 +60,8 @@ struct SubmitVerdict {
   double verify_seconds = 0;
 };
 
-using DuplicateLookup = std::function<Result<std::optional<MessageRecord>>(std::string_view message_id)>;
+using DuplicateLookup =
+    std::function<Result<std::optional<MessageRecord>>(std::string_view message_id)>;
 
 // Judges one Submit from `node` (the ZAP-authenticated node id), in this
 // order; the first failure is the answer:
@@ -71,13 +73,14 @@ using DuplicateLookup = std::function<Result<std::optional<MessageRecord>>(std::
 //   (unknown_kind), recipient (unknown_recipient / revoked /
 //   kind_not_accepted), validity window (expired), origin signature
 //   (bad_signature / tampered_ciphertext / unsupported_version).
-SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope, const directory::Directory& dir,
-                             UnixMillis now, const SubmitLimits& limits, const DuplicateLookup& lookup);
+SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
+                             const directory::Directory& dir, UnixMillis now,
+                             const SubmitLimits& limits, const DuplicateLookup& lookup);
 
 // The Rejected entry for a refusal found outside EvaluateSubmit (e.g. a Submit
 // of an id whose first Submit is still in flight from another sender).
-Bytes RejectedEntry(std::string_view node, ByteView envelope, size_t max_envelope_bytes, const Status& why,
-                    UnixMillis now);
+Bytes RejectedEntry(std::string_view node, ByteView envelope, size_t max_envelope_bytes,
+                    const Status& why, UnixMillis now);
 
 // What a queued envelope's receipt must match.
 struct ReceiptExpectation {
@@ -89,9 +92,9 @@ struct ReceiptExpectation {
 };
 
 struct ReceiptVerdict {
-  Status status;                // OK, or why the receipt is refused
-  envelope::ReceiptInfo info;   // OK: the verified receipt
-  Bytes entry;                  // OK: the Receipt ledger entry
+  Status status;               // OK, or why the receipt is refused
+  envelope::ReceiptInfo info;  // OK: the verified receipt
+  Bytes entry;                 // OK: the Receipt ledger entry
   double verify_seconds = 0;
 };
 

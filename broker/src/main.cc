@@ -2,16 +2,16 @@
 // mlahub::broker (broker/include/mlahub/broker/broker.h): load the config,
 // set up logging, run the Broker until SIGTERM/SIGINT, write and remove
 // <data>/ready.json (docs: broker/README.md, the shared process contract).
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -30,17 +30,25 @@ extern "C" void OnSignal(int sig) { g_signal.store(sig); }
 int ExitCodeFor(const mlahub::Status& s) {
   using mlahub::Code;
   switch (s.code()) {
-    case Code::kOk: return 0;
-    case Code::kInvalidArgument: return 2;
-    case Code::kNotFound: return 4;
+    case Code::kOk:
+      return 0;
+    case Code::kInvalidArgument:
+      return 2;
+    case Code::kNotFound:
+      return 4;
     case Code::kIoError:
     case Code::kUnavailable:
     case Code::kPermissionDenied:
-    case Code::kAlreadyExists: return 5;
-    case Code::kCorruption: return 6;
-    case Code::kBadPassphrase: return 7;
-    case Code::kInternal: return 1;
-    default: return static_cast<int>(s.code()) < 100 ? 3 : 1;
+    case Code::kAlreadyExists:
+      return 5;
+    case Code::kCorruption:
+      return 6;
+    case Code::kBadPassphrase:
+      return 7;
+    case Code::kInternal:
+      return 1;
+    default:
+      return static_cast<int>(s.code()) < 100 ? 3 : 1;
   }
 }
 
@@ -63,15 +71,19 @@ void InstallSignalHandlers() {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "mlahub-broker: the mlahub hub. Verifies, records and routes sealed envelopes between the national\n"
-      "agents over ZeroMQ CURVE, keeps the tamper-evident ledger, and stores envelopes for agents that\n"
+      "mlahub-broker: the mlahub hub. Verifies, records and routes sealed envelopes between the "
+      "national\n"
+      "agents over ZeroMQ CURVE, keeps the tamper-evident ledger, and stores envelopes for agents "
+      "that\n"
       "are offline. Runs until SIGTERM or SIGINT, then drains and exits 0.\n"
-      "Exit codes: 0 ok, 1 failure, 2 usage or bad configuration, 3 refused (e.g. a directory with a\n"
+      "Exit codes: 0 ok, 1 failure, 2 usage or bad configuration, 3 refused (e.g. a directory with "
+      "a\n"
       "bad signature), 4 not found, 5 unavailable (e.g. port in use), 6 corruption, 7 passphrase.",
       "mlahub-broker"};
   std::string config_path;
   bool version = false;
-  app.add_option("--config", config_path, "The broker's configuration file (TOML; see docs/CONFIG.md)");
+  app.add_option("--config", config_path,
+                 "The broker's configuration file (TOML; see docs/CONFIG.md)");
   app.add_flag("--version", version, "Print the version and exit");
   try {
     app.parse(argc, argv);
@@ -116,7 +128,8 @@ int main(int argc, char** argv) {
   ready["endpoint"] = info.endpoint;
   ready["metrics"] = info.metrics;
   std::string text = ready.dump() + "\n";
-  if (mlahub::Status s = mlahub::WriteFileAtomic(ready_path, mlahub::AsBytes(text), 0644); !s.ok()) {
+  if (mlahub::Status s = mlahub::WriteFileAtomic(ready_path, mlahub::AsBytes(text), 0644);
+      !s.ok()) {
     (*broker)->Stop().IgnoreError();
     return Fail(s.Annotate("writing " + ready_path));
   }
@@ -126,7 +139,8 @@ int main(int argc, char** argv) {
                                      {"directory_version", info.directory_version},
                                      {"ledger_size", info.ledger_size}});
 
-  while (g_signal.load() == 0 && !(*broker)->stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (g_signal.load() == 0 && !(*broker)->stopped())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   int sig = g_signal.load();
   if (sig != 0) mlahub::ops::Info("broker.stopping", {{"signal", sig}});
   mlahub::Status s = (*broker)->Stop();

@@ -79,13 +79,16 @@ std::string Be64Key(uint64_t v) {
 }
 
 Result<uint64_t> ParseBe64(ByteView b) {
-  if (b.size() != 8) return Status::Corruption("expected an 8-byte big-endian integer, got " +
-                                               std::to_string(b.size()) + " bytes");
+  if (b.size() != 8)
+    return Status::Corruption("expected an 8-byte big-endian integer, got " +
+                              std::to_string(b.size()) + " bytes");
   return GetU64Be(b.data());
 }
 
 std::string QueuePrefix(std::string_view recipient) { return "q/" + std::string(recipient) + "/"; }
-std::string QueueKey(std::string_view recipient, uint64_t seq) { return QueuePrefix(recipient) + Be64Key(seq); }
+std::string QueueKey(std::string_view recipient, uint64_t seq) {
+  return QueuePrefix(recipient) + Be64Key(seq);
+}
 
 Result<uint64_t> QueueKeySeq(std::string_view prefix, std::string_view key) {
   if (key.size() != prefix.size() + 8 || !key.starts_with(prefix))
@@ -150,9 +153,9 @@ Result<MessageRecord> DecodeMessageRecord(ByteView b) {
   MessageRecord r;
   if (!rd.U8(&version)) return rd.Bad("empty");
   if (version != kMessageRecordVersion) return rd.Bad("unknown version " + std::to_string(version));
-  if (!rd.U8(&accepted) || !rd.U16(&error) || !rd.U64(&r.ledger_index) || !rd.U64(&r.seq) || !rd.U8(&state) ||
-      !rd.Fixed(r.envelope_hash.data(), 32) || !rd.U64(&r.receipt_index) || !rd.Str(&r.sender) ||
-      !rd.Str(&r.recipient) || !rd.Str(&r.message))
+  if (!rd.U8(&accepted) || !rd.U16(&error) || !rd.U64(&r.ledger_index) || !rd.U64(&r.seq) ||
+      !rd.U8(&state) || !rd.Fixed(r.envelope_hash.data(), 32) || !rd.U64(&r.receipt_index) ||
+      !rd.Str(&r.sender) || !rd.Str(&r.recipient) || !rd.Str(&r.message))
     return rd.Bad("truncated");
   if (!rd.AtEnd()) return rd.Bad("trailing bytes");
   if (accepted > 1) return rd.Bad("bad accepted flag");

@@ -18,8 +18,10 @@ class AgentQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("broker_queue_test_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-    auto signer = storage::Ed25519NoteSigner::Create("test.mlahub/ledger", crypto::SigningKey::Generate());
+           ("broker_queue_test_" + std::to_string(::getpid()) + "_" +
+            std::to_string(std::random_device{}()));
+    auto signer =
+        storage::Ed25519NoteSigner::Create("test.mlahub/ledger", crypto::SigningKey::Generate());
     ASSERT_TRUE(signer.ok());
     storage::LedgerOptions o;
     o.create_if_missing = true;
@@ -50,7 +52,8 @@ class AgentQueueTest : public ::testing::Test {
   // Writes queue records durably, as the broker's accept batches do.
   void Store(const std::string& node, uint64_t from, uint64_t to, size_t size = 100) {
     std::vector<storage::StateWrite> w;
-    for (uint64_t s = from; s <= to; ++s) w.push_back(storage::StateWrite::Put(QueueKey(node, s), EncodeQueueRecord(Record(s, size))));
+    for (uint64_t s = from; s <= to; ++s)
+      w.push_back(storage::StateWrite::Put(QueueKey(node, s), EncodeQueueRecord(Record(s, size))));
     std::promise<Status> done;
     ledger_->WriteStateAsync(std::move(w), [&](const Status& s, uint64_t) { done.set_value(s); });
     ASSERT_TRUE(done.get_future().get().ok());
@@ -61,11 +64,13 @@ class AgentQueueTest : public ::testing::Test {
                              [&](const Status& s, uint64_t) { done.set_value(s); });
     ASSERT_TRUE(done.get_future().get().ok());
   }
-  std::unique_ptr<AgentQueue> MakeQueue(const std::string& node, size_t items, size_t bytes = 1 << 30) {
+  std::unique_ptr<AgentQueue> MakeQueue(const std::string& node, size_t items,
+                                        size_t bytes = 1 << 30) {
     storage::Ledger* l = ledger_.get();
     return std::make_unique<AgentQueue>(
         node, items, bytes,
-        [l](std::string_view p, std::string_view s, const std::function<bool(std::string_view, ByteView)>& v) {
+        [l](std::string_view p, std::string_view s,
+            const std::function<bool(std::string_view, ByteView)>& v) {
           return l->ScanState(p, s, v);
         },
         [this](uint64_t seq, const Status&) { corrupt_.push_back(seq); });

@@ -57,7 +57,8 @@ TEST(BrokerInProcessTest, CreateFailsCleanlyWithAMessageNamingTheSetting) {
   auto b = Broker::Create(c);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), Code::kBadSignature);
-  EXPECT_NE(b.status().message().find("directory.file"), std::string::npos) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("directory.file"), std::string::npos)
+      << b.status().ToString();
 
   c = net.config();
   c.keys = net.dir() + "/nodes/IT-MOJ/keys";  // another node's keys

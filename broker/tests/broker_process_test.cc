@@ -33,7 +33,9 @@ namespace {
 
 using transport::Command;
 
-std::string IdOf(const Bytes& env) { return std::string(envelope::Parse(env, 64u << 20)->message_id()); }
+std::string IdOf(const Bytes& env) {
+  return std::string(envelope::Parse(env, 64u << 20)->message_id());
+}
 
 std::string ReadText(const std::string& path) {
   std::ifstream f(path);
@@ -76,20 +78,23 @@ class BrokerProcessTest : public ::testing::Test {
     ctx_ = *c;
   }
   void TearDown() override {
-    if (HasFailure() && broker_) std::cerr << "---- broker log tail ----\n" << broker_->LogTail(6000) << std::endl;
+    if (HasFailure() && broker_)
+      std::cerr << "---- broker log tail ----\n" << broker_->LogTail(6000) << std::endl;
   }
 
   void StartNetwork(const std::function<void(config::BrokerConfig&)>& tweak = {},
                     std::map<std::string, std::vector<wire::MessageKind>> accepts = {}) {
-    net_ = std::make_unique<TestNetwork>(std::vector<std::string>{"IT-MOJ", "NG-AGF", "TH-OAG"}, accepts, tweak);
-    broker_ = std::make_unique<BrokerProcess>(net_->config_path(), net_->data_dir(), net_->dir() + "/hub/broker.log");
+    net_ = std::make_unique<TestNetwork>(std::vector<std::string>{"IT-MOJ", "NG-AGF", "TH-OAG"},
+                                         accepts, tweak);
+    broker_ = std::make_unique<BrokerProcess>(net_->config_path(), net_->data_dir(),
+                                              net_->dir() + "/hub/broker.log");
     ASSERT_TRUE(broker_->Start());
   }
   std::unique_ptr<TestAgent> Agent(const std::string& node) {
     return std::make_unique<TestAgent>(ctx_, *net_, node);
   }
-  std::unique_ptr<TestAgent> Connected(const std::string& node, uint64_t dir_version = 1, uint64_t cp = 0,
-                                       uint64_t last_seq = 0) {
+  std::unique_ptr<TestAgent> Connected(const std::string& node, uint64_t dir_version = 1,
+                                       uint64_t cp = 0, uint64_t last_seq = 0) {
     auto a = Agent(node);
     Status s = a->Connect(dir_version, cp, last_seq);
     EXPECT_TRUE(s.ok()) << node << ": " << s.ToString();
@@ -103,7 +108,8 @@ class BrokerProcessTest : public ::testing::Test {
     ASSERT_TRUE(r.has_value()) << "no SubmitResult";
     ASSERT_TRUE(r->accepted) << CodeName(r->error) << ": " << r->message;
     std::string id = IdOf(env);
-    auto d = ng.WaitFor<transport::Deliver>(kWait, [&](const transport::Deliver& d) { return IdOf(d.envelope) == id; });
+    auto d = ng.WaitFor<transport::Deliver>(
+        kWait, [&](const transport::Deliver& d) { return IdOf(d.envelope) == id; });
     ASSERT_TRUE(d.has_value()) << "not delivered";
     ASSERT_OK(ng.Receipt(*d, correlation));
     auto rr = ng.WaitFor<transport::ReceiptResult>(
@@ -143,14 +149,16 @@ TEST_F(BrokerProcessTest, HelpAndVersion) {
 TEST_F(BrokerProcessTest, StartupFailureNamesWhatToFix) {
   TestNetwork net({"IT-MOJ"}, {}, [](config::BrokerConfig& c) { c.directory.file += ".missing"; });
   std::string out;
-  int rc = RunProgram({std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config", net.config_path()}, &out);
+  int rc = RunProgram(
+      {std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config", net.config_path()}, &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("directory.file"), std::string::npos) << out;
   EXPECT_FALSE(FileExists(net.data_dir() + "/ready.json"));
 
   // A directory signed by someone else than the configured root key.
   TestNetwork net2({"IT-MOJ"}, {}, [](config::BrokerConfig& c) { c.directory.root_key = c.keys; });
-  rc = RunProgram({std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config", net2.config_path()}, &out);
+  rc = RunProgram({std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config", net2.config_path()},
+                  &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("bad_signature"), std::string::npos) << out;
 }
@@ -187,15 +195,18 @@ TEST_F(BrokerProcessTest, SubmitIsAnsweredOnceDurableWithItsLedgerIndex) {
   EXPECT_EQ(r2->correlation, 2u);
 
   // Inclusion of the Accepted entry in a signed checkpoint pushed later.
-  auto cp2 = it->WaitFor<transport::CheckpointUpdate>(kWait, [&](const transport::CheckpointUpdate& c) {
-    auto text = storage::OpenNote(AsString(c.note), origin, net_->hub().sign.public_key());
-    return text.ok() && storage::ParseCheckpointText(*text)->size >= r->tree_size;
-  });
+  auto cp2 =
+      it->WaitFor<transport::CheckpointUpdate>(kWait, [&](const transport::CheckpointUpdate& c) {
+        auto text = storage::OpenNote(AsString(c.note), origin, net_->hub().sign.public_key());
+        return text.ok() && storage::ParseCheckpointText(*text)->size >= r->tree_size;
+      });
   ASSERT_TRUE(cp2.has_value());
   auto text = storage::OpenNote(AsString(cp2->note), origin, net_->hub().sign.public_key());
   storage::Checkpoint checkpoint = *storage::ParseCheckpointText(*text);
-  ASSERT_OK(it->Send(transport::ProofRequest{3, transport::ProofKind::kInclusion, r->ledger_index, checkpoint.size, 0}));
-  auto pr = it->WaitFor<transport::ProofResponse>(kWait, [](const auto& p) { return p.correlation == 3; });
+  ASSERT_OK(it->Send(transport::ProofRequest{3, transport::ProofKind::kInclusion, r->ledger_index,
+                                             checkpoint.size, 0}));
+  auto pr = it->WaitFor<transport::ProofResponse>(kWait,
+                                                  [](const auto& p) { return p.correlation == 3; });
   ASSERT_TRUE(pr.has_value());
   ASSERT_EQ(pr->error, Code::kOk) << pr->message;
   auto entry = storage::DecodeLedgerEntry(pr->entry);
@@ -203,29 +214,39 @@ TEST_F(BrokerProcessTest, SubmitIsAnsweredOnceDurableWithItsLedgerIndex) {
   EXPECT_EQ((*entry)->event(), wire::LedgerEvent::Accepted);
   EXPECT_EQ((*entry)->message_id()->str(), id);
   storage::Hash leaf = storage::HashLeaf(pr->entry);
-  EXPECT_TRUE(storage::VerifyInclusion(r->ledger_index, checkpoint.size, leaf, pr->proof, checkpoint.root).ok());
+  EXPECT_TRUE(
+      storage::VerifyInclusion(r->ledger_index, checkpoint.size, leaf, pr->proof, checkpoint.root)
+          .ok());
 
   // Consistency from the first checkpoint seen to the newer one.
   auto first_text = storage::OpenNote(AsString(cp->note), origin, net_->hub().sign.public_key());
   storage::Checkpoint first = *storage::ParseCheckpointText(*first_text);
-  ASSERT_OK(it->Send(transport::ProofRequest{4, transport::ProofKind::kConsistency, 0, checkpoint.size, first.size}));
-  auto cr = it->WaitFor<transport::ProofResponse>(kWait, [](const auto& p) { return p.correlation == 4; });
+  ASSERT_OK(it->Send(transport::ProofRequest{4, transport::ProofKind::kConsistency, 0,
+                                             checkpoint.size, first.size}));
+  auto cr = it->WaitFor<transport::ProofResponse>(kWait,
+                                                  [](const auto& p) { return p.correlation == 4; });
   ASSERT_TRUE(cr.has_value());
   ASSERT_EQ(cr->error, Code::kOk) << cr->message;
-  EXPECT_TRUE(storage::VerifyConsistency(first.size, checkpoint.size, cr->proof, first.root, checkpoint.root).ok());
+  EXPECT_TRUE(storage::VerifyConsistency(first.size, checkpoint.size, cr->proof, first.root,
+                                         checkpoint.root)
+                  .ok());
   // Proof errors are named.
-  ASSERT_OK(it->Send(transport::ProofRequest{5, transport::ProofKind::kInclusion, 1u << 30, 1u << 31, 0}));
-  auto bad = it->WaitFor<transport::ProofResponse>(kWait, [](const auto& p) { return p.correlation == 5; });
+  ASSERT_OK(it->Send(
+      transport::ProofRequest{5, transport::ProofKind::kInclusion, 1u << 30, 1u << 31, 0}));
+  auto bad = it->WaitFor<transport::ProofResponse>(
+      kWait, [](const auto& p) { return p.correlation == 5; });
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->error, Code::kNotFound);
   ASSERT_OK(it->Send(transport::ProofRequest{6, transport::ProofKind::kConsistency, 0, 1, 2}));
-  bad = it->WaitFor<transport::ProofResponse>(kWait, [](const auto& p) { return p.correlation == 6; });
+  bad = it->WaitFor<transport::ProofResponse>(kWait,
+                                              [](const auto& p) { return p.correlation == 6; });
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->error, Code::kInvalidArgument);
 
   // Transport evidence for the sender and the recipient; nobody else.
   ASSERT_OK(it->Send(transport::StatusRequest{7, id}));
-  auto st = it->WaitFor<transport::StatusResponse>(kWait, [](const auto& s) { return s.correlation == 7; });
+  auto st = it->WaitFor<transport::StatusResponse>(
+      kWait, [](const auto& s) { return s.correlation == 7; });
   ASSERT_TRUE(st.has_value());
   ASSERT_EQ(st->error, Code::kOk) << st->message;
   ASSERT_GE(st->events.size(), 1u);
@@ -233,12 +254,14 @@ TEST_F(BrokerProcessTest, SubmitIsAnsweredOnceDurableWithItsLedgerIndex) {
   EXPECT_EQ(st->events[0].ledger_index, r->ledger_index);
   auto ng = Connected("NG-AGF");
   ASSERT_OK(ng->Send(transport::StatusRequest{8, id}));
-  st = ng->WaitFor<transport::StatusResponse>(kWait, [](const auto& s) { return s.correlation == 8; });
+  st = ng->WaitFor<transport::StatusResponse>(kWait,
+                                              [](const auto& s) { return s.correlation == 8; });
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->error, Code::kOk);
   auto th = Connected("TH-OAG");
   ASSERT_OK(th->Send(transport::StatusRequest{9, id}));
-  st = th->WaitFor<transport::StatusResponse>(kWait, [](const auto& s) { return s.correlation == 9; });
+  st = th->WaitFor<transport::StatusResponse>(kWait,
+                                              [](const auto& s) { return s.correlation == 9; });
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->error, Code::kNotFound);
   EXPECT_TRUE(st->events.empty());
@@ -282,7 +305,8 @@ TEST_F(BrokerProcessTest, DeliversToTheRecipientAndRecordsItsReceipt) {
   EXPECT_EQ(d->ledger_index, r->ledger_index);
   EXPECT_EQ(d->envelope, env);  // byte for byte as submitted
   ASSERT_OK(ng->Receipt(*d, 10));
-  auto rr = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 10; });
+  auto rr = ng->WaitFor<transport::ReceiptResult>(
+      kWait, [](const auto& r) { return r.correlation == 10; });
   ASSERT_TRUE(rr.has_value());
   ASSERT_TRUE(rr->accepted) << rr->message;
   EXPECT_EQ(rr->message_id, id);
@@ -304,7 +328,8 @@ TEST_F(BrokerProcessTest, DeliversToTheRecipientAndRecordsItsReceipt) {
 
   // The same receipt again: accepted, duplicate.
   ASSERT_OK(ng->Receipt(*d, 11));
-  auto rr2 = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 11; });
+  auto rr2 = ng->WaitFor<transport::ReceiptResult>(
+      kWait, [](const auto& r) { return r.correlation == 11; });
   ASSERT_TRUE(rr2.has_value());
   EXPECT_TRUE(rr2->accepted);
   EXPECT_TRUE(rr2->duplicate);
@@ -312,7 +337,8 @@ TEST_F(BrokerProcessTest, DeliversToTheRecipientAndRecordsItsReceipt) {
 
   // The whole history, with the receipt.
   ASSERT_OK(it->Send(transport::StatusRequest{12, id}));
-  auto st = it->WaitFor<transport::StatusResponse>(kWait, [](const auto& s) { return s.correlation == 12; });
+  auto st = it->WaitFor<transport::StatusResponse>(
+      kWait, [](const auto& s) { return s.correlation == 12; });
   ASSERT_TRUE(st.has_value());
   ASSERT_EQ(st->error, Code::kOk);
   std::vector<transport::EventKind> kinds;
@@ -324,7 +350,8 @@ TEST_F(BrokerProcessTest, DeliversToTheRecipientAndRecordsItsReceipt) {
 
   // Receipts that do not match are refused with their code.
   ASSERT_OK(ng->Receipt(transport::Deliver{99, 0, env}, 13));
-  auto bad = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 13; });
+  auto bad = ng->WaitFor<transport::ReceiptResult>(
+      kWait, [](const auto& r) { return r.correlation == 13; });
   ASSERT_TRUE(bad.has_value());
   EXPECT_FALSE(bad->accepted);
   EXPECT_EQ(bad->error, Code::kNotFound);
@@ -339,17 +366,21 @@ TEST_F(BrokerProcessTest, DeliversToTheRecipientAndRecordsItsReceipt) {
   forged.envelope_hash = envelope::EnvelopeHash(env2);
   forged.sender = "IT-MOJ";
   forged.recipient = "NG-AGF";
-  ASSERT_OK(ng->Send(transport::SubmitReceipt{14, 2, envelope::SignReceipt(forged, net_->keys("TH-OAG").sign)}));
-  bad = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 14; });
+  ASSERT_OK(ng->Send(
+      transport::SubmitReceipt{14, 2, envelope::SignReceipt(forged, net_->keys("TH-OAG").sign)}));
+  bad = ng->WaitFor<transport::ReceiptResult>(kWait,
+                                              [](const auto& r) { return r.correlation == 14; });
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->error, Code::kBadSignature);
   // Naming the first message under the second's sequence.
   ASSERT_OK(ng->Send(transport::SubmitReceipt{15, 2, nr->receipt}));
-  bad = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 15; });
+  bad = ng->WaitFor<transport::ReceiptResult>(kWait,
+                                              [](const auto& r) { return r.correlation == 15; });
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->error, Code::kMalformed);
   ASSERT_OK(ng->Receipt(*d2, 16));
-  auto ok = ng->WaitFor<transport::ReceiptResult>(kWait, [](const auto& r) { return r.correlation == 16; });
+  auto ok = ng->WaitFor<transport::ReceiptResult>(
+      kWait, [](const auto& r) { return r.correlation == 16; });
   ASSERT_TRUE(ok.has_value());
   EXPECT_TRUE(ok->accepted) << ok->message;
 }
@@ -386,7 +417,8 @@ TEST_F(BrokerProcessTest, OfflineRecipientGetsTheWholeBacklogInOrderOnce) {
     auto d = ng->WaitFor<transport::Deliver>();
     ASSERT_TRUE(d.has_value()) << "delivered " << i << " of " << n;
     EXPECT_EQ(d->delivery_seq, static_cast<uint64_t>(i + 1));
-    EXPECT_TRUE(seqs.insert(d->delivery_seq).second) << "seq " << d->delivery_seq << " delivered twice";
+    EXPECT_TRUE(seqs.insert(d->delivery_seq).second)
+        << "seq " << d->delivery_seq << " delivered twice";
     got.push_back(IdOf(d->envelope));
     ASSERT_OK(ng->Receipt(*d, 1000 + static_cast<uint64_t>(i)));
   }
@@ -403,8 +435,9 @@ TEST_F(BrokerProcessTest, OfflineRecipientGetsTheWholeBacklogInOrderOnce) {
 }
 
 TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
-  ASSERT_NO_FATAL_FAILURE(StartNetwork([](config::BrokerConfig& c) { c.max_envelope_bytes = 64 * 1024; },
-                                       {{"TH-OAG", {wire::MessageKind::Acknowledgement}}}));
+  ASSERT_NO_FATAL_FAILURE(
+      StartNetwork([](config::BrokerConfig& c) { c.max_envelope_bytes = 64 * 1024; },
+                   {{"TH-OAG", {wire::MessageKind::Acknowledgement}}}));
   auto it = Connected("IT-MOJ");
   auto ng = Connected("NG-AGF");
   auto th = Connected("TH-OAG");
@@ -413,7 +446,8 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   int refusals = 0;
 
   // An envelope whose sender is not the connection's node.
-  ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, net_->Seal("TH-OAG", "NG-AGF"), corr++, Code::kSenderMismatch));
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectRefused(*it, net_->Seal("TH-OAG", "NG-AGF"), corr++, Code::kSenderMismatch));
   ++refusals;
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
   // A bad signature.
@@ -423,17 +457,20 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   ++refusals;
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
   // An unknown recipient.
-  identity::NodeKeys ghost =
-      identity::GenerateNodeKeys(*NodeId::Parse("ZZ-GHO"), identity::Role::kAuthority, SystemClock::Instance().NowMillis());
-  ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, net_->Seal("IT-MOJ", ghost.Public()), corr++, Code::kUnknownRecipient));
+  identity::NodeKeys ghost = identity::GenerateNodeKeys(
+      *NodeId::Parse("ZZ-GHO"), identity::Role::kAuthority, SystemClock::Instance().NowMillis());
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectRefused(*it, net_->Seal("IT-MOJ", ghost.Public()), corr++, Code::kUnknownRecipient));
   ++refusals;
   // A kind the recipient does not accept.
-  ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, net_->Seal("IT-MOJ", "TH-OAG"), corr++, Code::kKindNotAccepted));
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectRefused(*it, net_->Seal("IT-MOJ", "TH-OAG"), corr++, Code::kKindNotAccepted));
   ++refusals;
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
   // Oversize.
   UnixMillis now = SystemClock::Instance().NowMillis();
-  Bytes big = net_->Seal("IT-MOJ", net_->keys("NG-AGF").Public(), wire::MessageKind::MlaRequest, 0, 0, 100 * 1024);
+  Bytes big = net_->Seal("IT-MOJ", net_->keys("NG-AGF").Public(), wire::MessageKind::MlaRequest, 0,
+                         0, 100 * 1024);
   ASSERT_GT(big.size(), 64u * 1024);
   ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, big, corr++, Code::kOversize));
   ++refusals;
@@ -452,9 +489,9 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, crypto::RandomBytes(3000), corr++, Code::kMalformed));
   ++refusals;
   Bytes good = net_->Seal("IT-MOJ", "NG-AGF");
-  ASSERT_NO_FATAL_FAILURE(
-      ExpectRefused(*it, Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() - 7)), corr++,
-                    Code::kMalformed));
+  ASSERT_NO_FATAL_FAILURE(ExpectRefused(
+      *it, Bytes(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() - 7)), corr++,
+      Code::kMalformed));
   ++refusals;
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
 
@@ -465,7 +502,8 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->code, Code::kMalformed);
   transport::Frames submit = *transport::EncodeCommand(transport::Submit{corr++, good});
-  transport::Frames cut{Bytes(submit[0].begin(), submit[0].begin() + static_cast<std::ptrdiff_t>(submit[0].size() / 2)),
+  transport::Frames cut{Bytes(submit[0].begin(), submit[0].begin() + static_cast<std::ptrdiff_t>(
+                                                                         submit[0].size() / 2)),
                         submit[1]};
   ASSERT_OK(it->SendFrames(cut));
   err = it->WaitFor<transport::ErrorReply>();
@@ -514,10 +552,12 @@ TEST_F(BrokerProcessTest, RevokedNodeIsRefusedFromTheNewDirectoryOn) {
   auto th = Connected("TH-OAG");
   ASSERT_TRUE(th->SubmitAndWait(net_->Seal("TH-OAG", "IT-MOJ"), 1)->accepted);
 
-  ASSERT_OK(net_->directory().Revoke("TH-OAG", "keys compromised", SystemClock::Instance().NowMillis()));
+  ASSERT_OK(
+      net_->directory().Revoke("TH-OAG", "keys compromised", SystemClock::Instance().NowMillis()));
   ASSERT_NO_FATAL_FAILURE(net_->PublishDirectory());
   // Every connected agent gets the new version once it is in force.
-  auto du = it->WaitFor<transport::DirectoryUpdate>(kWait, [](const auto& d) { return d.version == 2; });
+  auto du =
+      it->WaitFor<transport::DirectoryUpdate>(kWait, [](const auto& d) { return d.version == 2; });
   ASSERT_TRUE(du.has_value());
   auto verified = directory::Directory::Verify(du->signed_directory, net_->op().sign.public_key());
   ASSERT_TRUE(verified.ok());
@@ -543,7 +583,8 @@ TEST_F(BrokerProcessTest, RevokedNodeIsRefusedFromTheNewDirectoryOn) {
   // An older directory put back is refused: agents still get version 2.
   directory::Directory v1 = net_->directory();
   v1.ContinueFrom(1);
-  ASSERT_OK(WriteFileAtomic(net_->dir() + "/directory.bin", v1.Sign(net_->op().sign, net_->op().id), 0644));
+  ASSERT_OK(WriteFileAtomic(net_->dir() + "/directory.bin", v1.Sign(net_->op().sign, net_->op().id),
+                            0644));
   auto deadline = std::chrono::steady_clock::now() + kWait;
   while (broker_->LogTail(100000).find("directory.refused") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline)
@@ -608,17 +649,19 @@ TEST_F(BrokerProcessTest, SigtermDrainsAndRestartResumesTheQueues) {
 TEST_F(BrokerProcessTest, RunsFromANetworkMadeByMlahubNetworkInit) {
   const std::string tool = std::string(MLAHUB_BIN_DIR) + "/mlahub";
   if (!FileExists(tool)) GTEST_SKIP() << tool << " is not built";
-  std::string tmpl = (std::filesystem::temp_directory_path() / "mlahub_broker_init_XXXXXX").string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / "mlahub_broker_init_XXXXXX").string();
   ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const std::string dir = tmpl + "/net";
   const uint16_t base = FreePort();
   std::string out;
-  ASSERT_EQ(RunProgram({tool, "network", "init", "--dir", dir, "--nodes", "IT-MOJ,NG-AGF", "--base-port",
-                        std::to_string(base)},
+  ASSERT_EQ(RunProgram({tool, "network", "init", "--dir", dir, "--nodes", "IT-MOJ,NG-AGF",
+                        "--base-port", std::to_string(base)},
                        &out),
             0)
       << out;
-  broker_ = std::make_unique<BrokerProcess>(dir + "/hub/broker.toml", dir + "/hub/data", tmpl + "/broker.log");
+  broker_ = std::make_unique<BrokerProcess>(dir + "/hub/broker.toml", dir + "/hub/data",
+                                            tmpl + "/broker.log");
   ASSERT_TRUE(broker_->Start());
   auto it_keys = identity::LoadKeyDir(dir + "/nodes/IT-MOJ/keys", "");
   auto ng_keys = identity::LoadKeyDir(dir + "/nodes/NG-AGF/keys", "");
@@ -649,12 +692,11 @@ TEST_F(BrokerProcessTest, RunsFromANetworkMadeByMlahubNetworkInit) {
   }
 }
 
-
 // Delivers and receipts everything for one node on its own thread.
 class ReceivingAgent {
  public:
-  ReceivingAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net, const std::string& node,
-                 uint64_t last_seq)
+  ReceivingAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net,
+                 const std::string& node, uint64_t last_seq)
       : agent_(std::move(ctx), net, node) {
     EXPECT_TRUE(agent_.Connect(1, 0, last_seq).ok());
     thread_ = std::thread([this] { Run(); });
@@ -786,13 +828,16 @@ TEST_F(BrokerProcessTest, KillNineUnderLoadLosesNoAcknowledgedMessage) {
   }
   size_t lost = 0, redelivered = 0;
   for (const std::string& id : acked) {
-    if (delivered.count(id) == 0) ++lost;
-    else if (delivered[id] > 1) ++redelivered;
+    if (delivered.count(id) == 0)
+      ++lost;
+    else if (delivered[id] > 1)
+      ++redelivered;
   }
   EXPECT_EQ(lost, 0u);
   // At least once: a crash may repeat a delivery whose receipt was not yet
   // durable (agents eliminate those duplicates).
-  std::cerr << "delivered " << delivered.size() << ", repeated after the crash: " << redelivered << std::endl;
+  std::cerr << "delivered " << delivered.size() << ", repeated after the crash: " << redelivered
+            << std::endl;
   ng->Stop();
 
   broker_->Signal(SIGTERM);
@@ -808,7 +853,7 @@ TEST_F(BrokerProcessTest, KillNineUnderLoadLosesNoAcknowledgedMessage) {
     int accepted = 0;
     for (uint64_t i : *idx) {
       Bytes bytes = *l->Entry(i);
-    auto e = storage::DecodeLedgerEntry(bytes);
+      auto e = storage::DecodeLedgerEntry(bytes);
       if ((*e)->event() == wire::LedgerEvent::Accepted) ++accepted;
     }
     EXPECT_EQ(accepted, 1) << id;
@@ -818,7 +863,9 @@ TEST_F(BrokerProcessTest, KillNineUnderLoadLosesNoAcknowledgedMessage) {
   std::string tool = std::string(MLAHUB_BIN_DIR) + "/mlahub";
   if (FileExists(tool)) {
     std::string out;
-    EXPECT_EQ(RunProgram({tool, "ledger", "verify", "--ledger", net_->data_dir() + "/ledger"}, &out), 0) << out;
+    EXPECT_EQ(
+        RunProgram({tool, "ledger", "verify", "--ledger", net_->data_dir() + "/ledger"}, &out), 0)
+        << out;
   }
 }
 
@@ -853,8 +900,8 @@ TEST_F(BrokerProcessTest, DISABLED_ThroughputProbe) {
     ++answered;
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cerr << "ingest: " << n << " envelopes of " << envs[0].size() << " bytes in " << s << " s = " << n / s
-            << " /s (one client, window " << window << ")" << std::endl;
+  std::cerr << "ingest: " << n << " envelopes of " << envs[0].size() << " bytes in " << s
+            << " s = " << n / s << " /s (one client, window " << window << ")" << std::endl;
 
   // Delivery and receipts of the backlog.
   auto ng = Connected("NG-AGF");
@@ -873,7 +920,8 @@ TEST_F(BrokerProcessTest, DISABLED_ThroughputProbe) {
   std::string metrics = HttpGetMetrics(addr);
   std::istringstream lines(metrics);
   for (std::string line; std::getline(lines, line);) {
-    if (line.find("_sum") != std::string::npos || line.find("_count") != std::string::npos) std::cerr << line << "\n";
+    if (line.find("_sum") != std::string::npos || line.find("_count") != std::string::npos)
+      std::cerr << line << "\n";
   }
   broker_->Signal(SIGTERM);
   EXPECT_EQ(broker_->Wait(), 0);

@@ -23,7 +23,8 @@ class ChecksTest : public ::testing::Test {
         it_(identity::GenerateNodeKeys(*NodeId::Parse("IT-MOJ"), identity::Role::kAuthority, kNow)),
         ng_(identity::GenerateNodeKeys(*NodeId::Parse("NG-AGF"), identity::Role::kAuthority, kNow)),
         th_(identity::GenerateNodeKeys(*NodeId::Parse("TH-OAG"), identity::Role::kAuthority, kNow)),
-        ghost_(identity::GenerateNodeKeys(*NodeId::Parse("ZZ-GHO"), identity::Role::kAuthority, kNow)) {
+        ghost_(identity::GenerateNodeKeys(*NodeId::Parse("ZZ-GHO"), identity::Role::kAuthority,
+                                          kNow)) {
     dir_ = directory::Directory("test-net", 1, kNow);
     EXPECT_TRUE(dir_.Add(Entry(it_)).ok());
     directory::Entry ng = Entry(ng_);
@@ -42,7 +43,8 @@ class ChecksTest : public ::testing::Test {
   Bytes Seal(const identity::NodeKeys& from, const identity::NodeKeys& to,
              wire::MessageKind kind = wire::MessageKind::MlaRequest, envelope::SealParams p = {}) {
     p.kind = kind;
-    auto payload = envelope::BuildPayloadFromJson(kind, kind == wire::MessageKind::MlaRequest ? kMlaBody : "{}");
+    auto payload = envelope::BuildPayloadFromJson(
+        kind, kind == wire::MessageKind::MlaRequest ? kMlaBody : "{}");
     EXPECT_TRUE(payload.ok()) << payload.status().ToString();
     auto env = envelope::Seal(p, from, to.Public(), *payload, clock_);
     EXPECT_TRUE(env.ok()) << env.status().ToString();
@@ -52,8 +54,9 @@ class ChecksTest : public ::testing::Test {
                       std::optional<MessageRecord> first = std::nullopt) {
     SubmitLimits limits;
     limits.max_envelope_bytes = 64 * 1024;
-    return EvaluateSubmit(node, env, dir_, now, limits,
-                          [&](std::string_view) -> Result<std::optional<MessageRecord>> { return first; });
+    return EvaluateSubmit(
+        node, env, dir_, now, limits,
+        [&](std::string_view) -> Result<std::optional<MessageRecord>> { return first; });
   }
   static void ExpectRejectedEntry(const SubmitVerdict& v, Code code) {
     auto e = storage::DecodeLedgerEntry(v.entry);
@@ -142,7 +145,8 @@ TEST_F(ChecksTest, DirectoryRefusals) {
   std::swap(dir_, d2);
   // A rotated-out signing key.
   Bytes old_key_env = Seal(it_, ng_);
-  identity::NodeKeys it2 = identity::GenerateNodeKeys(*NodeId::Parse("IT-MOJ"), identity::Role::kAuthority, kNow);
+  identity::NodeKeys it2 =
+      identity::GenerateNodeKeys(*NodeId::Parse("IT-MOJ"), identity::Role::kAuthority, kNow);
   ASSERT_TRUE(dir_.Rotate(it2.Public()).ok());
   v = Judge("IT-MOJ", old_key_env);
   EXPECT_EQ(v.refusal.code(), Code::kRevoked);
@@ -217,15 +221,19 @@ TEST_F(ChecksTest, Receipts) {
   crypto::Digest32 rh = crypto::Sha256(receipt);
   EXPECT_TRUE(std::equal(rh.begin(), rh.end(), (*e)->receipt_hash()->begin()));
 
-  EXPECT_EQ(EvaluateReceipt(receipt, it_.sign.public_key(), expect, kNow).status.code(), Code::kBadSignature);
-  EXPECT_EQ(EvaluateReceipt(crypto::RandomBytes(80), ng_.sign.public_key(), expect, kNow).status.code(),
-            Code::kMalformed);
+  EXPECT_EQ(EvaluateReceipt(receipt, it_.sign.public_key(), expect, kNow).status.code(),
+            Code::kBadSignature);
+  EXPECT_EQ(
+      EvaluateReceipt(crypto::RandomBytes(80), ng_.sign.public_key(), expect, kNow).status.code(),
+      Code::kMalformed);
   ReceiptExpectation other = expect;
   other.message_id = "00112233445566778899aabbccddeeff";
-  EXPECT_EQ(EvaluateReceipt(receipt, ng_.sign.public_key(), other, kNow).status.code(), Code::kMalformed);
+  EXPECT_EQ(EvaluateReceipt(receipt, ng_.sign.public_key(), other, kNow).status.code(),
+            Code::kMalformed);
   other = expect;
   other.envelope_hash.fill(0);
-  EXPECT_EQ(EvaluateReceipt(receipt, ng_.sign.public_key(), other, kNow).status.code(), Code::kMalformed);
+  EXPECT_EQ(EvaluateReceipt(receipt, ng_.sign.public_key(), other, kNow).status.code(),
+            Code::kMalformed);
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ TEST(StateKeysTest, LayoutAndOrder) {
   EXPECT_EQ(*QueueKeySeq(QueuePrefix("NG-AGF"), k2), 256u);
   EXPECT_EQ(*QueueKeySeq(QueuePrefix("NG-AGF"), k3), uint64_t{1} << 40);
   EXPECT_EQ(QueueKeySeq(QueuePrefix("NG-AGF"), "q/NG-AGF/abc").status().code(), Code::kCorruption);
-  EXPECT_EQ(QueueKeySeq(QueuePrefix("NG-AGF"), QueueKey("IT-MOJ", 1)).status().code(), Code::kCorruption);
+  EXPECT_EQ(QueueKeySeq(QueuePrefix("NG-AGF"), QueueKey("IT-MOJ", 1)).status().code(),
+            Code::kCorruption);
   // One node's prefix never covers another's.
   EXPECT_FALSE(QueueKey("IT-MOJX", 1).starts_with(QueuePrefix("IT-MOJ")));
   EXPECT_EQ(NextSeqKey("IT-MOJ"), "n/IT-MOJ");

@@ -51,7 +51,8 @@ directory::Entry EntryOf(const identity::NodeKeys& k, std::vector<wire::MessageK
   return e;
 }
 
-std::unique_ptr<identity::NodeKeys> MakeKeys(const std::string& id, identity::Role role, const std::string& dir) {
+std::unique_ptr<identity::NodeKeys> MakeKeys(const std::string& id, identity::Role role,
+                                             const std::string& dir) {
   auto k = std::make_unique<identity::NodeKeys>(
       identity::GenerateNodeKeys(*NodeId::Parse(id), role, SystemClock::Instance().NowMillis()));
   Status s = identity::WriteKeyDir(*k, dir, "");
@@ -61,7 +62,8 @@ std::unique_ptr<identity::NodeKeys> MakeKeys(const std::string& id, identity::Ro
 
 }  // namespace
 
-TestNetwork::TestNetwork(std::vector<std::string> nodes, std::map<std::string, std::vector<wire::MessageKind>> accepts,
+TestNetwork::TestNetwork(std::vector<std::string> nodes,
+                         std::map<std::string, std::vector<wire::MessageKind>> accepts,
                          const std::function<void(config::BrokerConfig&)>& tweak) {
   std::string tmpl = (fs::temp_directory_path() / "mlahub_broker_test_XXXXXX").string();
   char* d = ::mkdtemp(tmpl.data());
@@ -76,7 +78,10 @@ TestNetwork::TestNetwork(std::vector<std::string> nodes, std::map<std::string, s
   for (const std::string& n : nodes) {
     keys_[n] = MakeKeys(n, identity::Role::kAuthority, dir_ + "/nodes/" + n + "/keys");
     auto it = accepts.find(n);
-    EXPECT_TRUE(dir_value_.Add(EntryOf(*keys_[n], it == accepts.end() ? std::vector<wire::MessageKind>{} : it->second)).ok());
+    EXPECT_TRUE(dir_value_
+                    .Add(EntryOf(*keys_[n], it == accepts.end() ? std::vector<wire::MessageKind>{}
+                                                                : it->second))
+                    .ok());
   }
   Bytes signed_dir = dir_value_.Sign(op_->sign, op_->id);
   EXPECT_TRUE(WriteFileAtomic(dir_ + "/directory.bin", signed_dir, 0644).ok());
@@ -111,8 +116,9 @@ void TestNetwork::PublishDirectory() {
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/directory.bin", signed_dir, 0644).ok());
 }
 
-Bytes TestNetwork::Seal(const std::string& from, const identity::PublicIdentity& to, wire::MessageKind kind,
-                        UnixMillis created_ms, UnixMillis expires_ms, size_t body_padding) {
+Bytes TestNetwork::Seal(const std::string& from, const identity::PublicIdentity& to,
+                        wire::MessageKind kind, UnixMillis created_ms, UnixMillis expires_ms,
+                        size_t body_padding) {
   envelope::SealParams p;
   p.kind = kind;
   p.created_ms = created_ms;
@@ -132,7 +138,9 @@ Bytes TestNetwork::Seal(const std::string& from, const identity::PublicIdentity&
 // ---- BrokerProcess -----------------------------------------------------------
 
 BrokerProcess::BrokerProcess(std::string config_path, std::string data_dir, std::string log_path)
-    : config_path_(std::move(config_path)), data_dir_(std::move(data_dir)), log_path_(std::move(log_path)) {}
+    : config_path_(std::move(config_path)),
+      data_dir_(std::move(data_dir)),
+      log_path_(std::move(log_path)) {}
 
 BrokerProcess::~BrokerProcess() {
   if (pid_ > 0) {
@@ -143,7 +151,8 @@ BrokerProcess::~BrokerProcess() {
 }
 
 ::testing::AssertionResult BrokerProcess::Start(std::vector<std::string> extra_args) {
-  std::vector<std::string> args{std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config", config_path_};
+  std::vector<std::string> args{std::string(MLAHUB_BIN_DIR) + "/mlahub-broker", "--config",
+                                config_path_};
   for (auto& a : extra_args) args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -155,7 +164,8 @@ BrokerProcess::~BrokerProcess() {
   pid_t pid;
   int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return ::testing::AssertionFailure() << "posix_spawn " << argv[0] << ": " << strerror(rc);
+  if (rc != 0)
+    return ::testing::AssertionFailure() << "posix_spawn " << argv[0] << ": " << strerror(rc);
   pid_ = pid;
   const std::string ready = data_dir_ + "/ready.json";
   const std::string want = "\"pid\":" + std::to_string(pid);
@@ -164,8 +174,9 @@ BrokerProcess::~BrokerProcess() {
     int st;
     if (::waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
-      return ::testing::AssertionFailure() << "mlahub-broker exited before ready (status " << st << "):\n"
-                                           << LogTail();
+      return ::testing::AssertionFailure()
+             << "mlahub-broker exited before ready (status " << st << "):\n"
+             << LogTail();
     }
     std::ifstream f(ready);
     if (f) {
@@ -173,12 +184,15 @@ BrokerProcess::~BrokerProcess() {
       ss << f.rdbuf();
       std::string text = ss.str();
       size_t at = text.find(want);
-      if (at != std::string::npos && (at + want.size() >= text.size() || !std::isdigit(static_cast<unsigned char>(text[at + want.size()]))))
+      if (at != std::string::npos &&
+          (at + want.size() >= text.size() ||
+           !std::isdigit(static_cast<unsigned char>(text[at + want.size()]))))
         return ::testing::AssertionSuccess();
     }
     std::this_thread::sleep_for(20ms);
   }
-  return ::testing::AssertionFailure() << "mlahub-broker not ready within the deadline:\n" << LogTail();
+  return ::testing::AssertionFailure() << "mlahub-broker not ready within the deadline:\n"
+                                       << LogTail();
 }
 
 void BrokerProcess::Signal(int sig) {
@@ -216,7 +230,8 @@ std::string BrokerProcess::LogTail(size_t bytes) const {
 }
 
 int RunProgram(const std::vector<std::string>& args, std::string* output) {
-  std::string out_path = (fs::temp_directory_path() / ("mlahub_run_" + std::to_string(::getpid()) + ".out")).string();
+  std::string out_path =
+      (fs::temp_directory_path() / ("mlahub_run_" + std::to_string(::getpid()) + ".out")).string();
   std::vector<std::string> a = args;
   std::vector<char*> argv;
   for (auto& s : a) argv.push_back(s.data());
@@ -244,7 +259,8 @@ int RunProgram(const std::vector<std::string>& args, std::string* output) {
 
 // ---- TestAgent ---------------------------------------------------------------
 
-TestAgent::TestAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net, const std::string& node)
+TestAgent::TestAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net,
+                     const std::string& node)
     : TestAgent(std::move(ctx), net.endpoint(), net.hub().curve.public_key(), net.keys(node)) {}
 
 TestAgent::TestAgent(std::shared_ptr<transport::Context> ctx, const std::string& endpoint,
@@ -260,7 +276,8 @@ TestAgent::TestAgent(std::shared_ptr<transport::Context> ctx, const std::string&
   if (c.ok()) client_ = std::move(*c);
 }
 
-Status TestAgent::Connect(uint64_t directory_version, uint64_t checkpoint_size, uint64_t last_delivery_seq) {
+Status TestAgent::Connect(uint64_t directory_version, uint64_t checkpoint_size,
+                          uint64_t last_delivery_seq) {
   MLAHUB_RETURN_IF_ERROR(client_->WaitForHandshake(kWait));
   transport::Hello h;
   h.node_id = node_;
@@ -275,7 +292,8 @@ Status TestAgent::SendFrames(const transport::Frames& f) {
   auto deadline = std::chrono::steady_clock::now() + kWait;
   for (;;) {
     Status s = client_->Send(f);
-    if (s.ok() || s.code() != Code::kUnavailable || std::chrono::steady_clock::now() > deadline) return s;
+    if (s.ok() || s.code() != Code::kUnavailable || std::chrono::steady_clock::now() > deadline)
+      return s;
     std::this_thread::sleep_for(5ms);
   }
 }
@@ -285,8 +303,8 @@ Status TestAgent::Send(const transport::Command& c) {
   return SendFrames(f);
 }
 
-std::optional<transport::Command> TestAgent::WaitFor(const std::function<bool(const transport::Command&)>& pred,
-                                                     std::chrono::milliseconds limit) {
+std::optional<transport::Command> TestAgent::WaitFor(
+    const std::function<bool(const transport::Command&)>& pred, std::chrono::milliseconds limit) {
   for (auto it = backlog_.begin(); it != backlog_.end(); ++it) {
     if (pred(*it)) {
       transport::Command c = std::move(*it);
@@ -296,7 +314,8 @@ std::optional<transport::Command> TestAgent::WaitFor(const std::function<bool(co
   }
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     auto in = client_->Receive(std::min<std::chrono::milliseconds>(left, 100ms));
     if (!in.ok() || !in->has_value()) continue;
@@ -312,15 +331,17 @@ std::optional<transport::Command> TestAgent::WaitFor(const std::function<bool(co
   }
 }
 
-std::optional<transport::SubmitResult> TestAgent::SubmitAndWait(const Bytes& envelope, uint64_t correlation,
+std::optional<transport::SubmitResult> TestAgent::SubmitAndWait(const Bytes& envelope,
+                                                                uint64_t correlation,
                                                                 std::chrono::milliseconds limit) {
   Status s = Send(transport::Submit{correlation, envelope});
   if (!s.ok()) {
     ADD_FAILURE() << "submit: " << s.ToString();
     return std::nullopt;
   }
-  return WaitFor<transport::SubmitResult>(
-      limit, [correlation](const transport::SubmitResult& r) { return r.correlation == correlation; });
+  return WaitFor<transport::SubmitResult>(limit, [correlation](const transport::SubmitResult& r) {
+    return r.correlation == correlation;
+  });
 }
 
 Status TestAgent::Receipt(const transport::Deliver& d, uint64_t correlation) {

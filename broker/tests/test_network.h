@@ -24,10 +24,10 @@
 #include "mlahub/transport/command.h"
 #include "mlahub/transport/context.h"
 
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    ::mlahub::Status _s = (expr);                             \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();   \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    ::mlahub::Status _s = (expr);                           \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
   } while (0)
 
 namespace mlahub::broker::testing {
@@ -112,20 +112,25 @@ int RunProgram(const std::vector<std::string>& argv, std::string* output);
 // of commands received but not yet asked for.
 class TestAgent {
  public:
-  TestAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net, const std::string& node);
+  TestAgent(std::shared_ptr<transport::Context> ctx, const TestNetwork& net,
+            const std::string& node);
   TestAgent(std::shared_ptr<transport::Context> ctx, const std::string& endpoint,
             const crypto::X25519PublicKey& hub_key, const identity::NodeKeys& keys);
 
   // Handshake, then Hello; OK once the handshake is done.
-  Status Connect(uint64_t directory_version = 1, uint64_t checkpoint_size = 0, uint64_t last_delivery_seq = 0);
-  Status WaitForHandshake(std::chrono::milliseconds limit = kWait) { return client_->WaitForHandshake(limit); }
+  Status Connect(uint64_t directory_version = 1, uint64_t checkpoint_size = 0,
+                 uint64_t last_delivery_seq = 0);
+  Status WaitForHandshake(std::chrono::milliseconds limit = kWait) {
+    return client_->WaitForHandshake(limit);
+  }
   Status Send(const transport::Command& c);
   Status SendFrames(const transport::Frames& f);
   transport::Client& client() { return *client_; }
 
   // The next command matching `pred` (others are kept in the backlog).
-  std::optional<transport::Command> WaitFor(const std::function<bool(const transport::Command&)>& pred,
-                                            std::chrono::milliseconds limit = kWait);
+  std::optional<transport::Command> WaitFor(
+      const std::function<bool(const transport::Command&)>& pred,
+      std::chrono::milliseconds limit = kWait);
   template <typename T>
   std::optional<T> WaitFor(std::chrono::milliseconds limit = kWait,
                            const std::function<bool(const T&)>& pred = {}) {

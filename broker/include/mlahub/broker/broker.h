@@ -49,8 +49,8 @@ struct BrokerOptions {
 
 struct BrokerInfo {
   std::string node_id;
-  std::string endpoint;     // e.g. "tcp://127.0.0.1:7700" (the port actually bound)
-  std::string metrics;      // "127.0.0.1:port", empty without metrics
+  std::string endpoint;  // e.g. "tcp://127.0.0.1:7700" (the port actually bound)
+  std::string metrics;   // "127.0.0.1:port", empty without metrics
   uint64_t directory_version = 0;
   uint64_t ledger_size = 0;
 };
@@ -63,7 +63,8 @@ class Broker {
   // served until Start(). Errors name what to fix: kInvalidArgument (config,
   // directory contents), kBadPassphrase, kBadSignature (directory),
   // kNotFound, kIoError (bind), kCorruption (ledger).
-  static Result<std::unique_ptr<Broker>> Create(const config::BrokerConfig& config, BrokerOptions options = {});
+  static Result<std::unique_ptr<Broker>> Create(const config::BrokerConfig& config,
+                                                BrokerOptions options = {});
   ~Broker();  // Stop()
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;

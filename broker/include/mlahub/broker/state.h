@@ -37,24 +37,24 @@ inline constexpr std::string_view kDirectoryStateKey = "d/directory";
 std::string Be64Key(uint64_t v);
 Result<uint64_t> ParseBe64(ByteView b);
 
-std::string QueuePrefix(std::string_view recipient);                // "q/<r>/"
-std::string QueueKey(std::string_view recipient, uint64_t seq);     // "q/<r>/" + BE64
+std::string QueuePrefix(std::string_view recipient);             // "q/<r>/"
+std::string QueueKey(std::string_view recipient, uint64_t seq);  // "q/<r>/" + BE64
 // The sequence number of a queue key with the given prefix; kCorruption if
 // the key is not prefix + 8 bytes.
 Result<uint64_t> QueueKeySeq(std::string_view prefix, std::string_view key);
-std::string NextSeqKey(std::string_view recipient);                 // "n/<r>"
-std::string ReceiptCountKey(std::string_view recipient);            // "c/<r>"
-std::string MessageKey(std::string_view message_id);                // "m/<id>"
-std::string ReceiptKey(std::string_view message_id);                // "r/<id>"
+std::string NextSeqKey(std::string_view recipient);       // "n/<r>"
+std::string ReceiptCountKey(std::string_view recipient);  // "c/<r>"
+std::string MessageKey(std::string_view message_id);      // "m/<id>"
+std::string ReceiptKey(std::string_view message_id);      // "r/<id>"
 
 // An accepted envelope in its recipient's queue.
 struct QueueRecord {
-  uint64_t ledger_index = 0;          // of the Accepted entry
-  uint8_t kind = 0;                   // wire.MessageKind
+  uint64_t ledger_index = 0;                // of the Accepted entry
+  uint8_t kind = 0;                         // wire.MessageKind
   std::array<uint8_t, 32> envelope_hash{};  // SHA-256 of the frame
   std::string message_id;
   std::string sender;
-  Bytes envelope;                     // the frame, byte for byte as submitted
+  Bytes envelope;  // the frame, byte for byte as submitted
   bool operator==(const QueueRecord&) const = default;
 };
 Bytes EncodeQueueRecord(const QueueRecord& r);
@@ -67,15 +67,15 @@ enum class HubState : uint8_t { kQueued = 1, kDelivered = 2, kReceipted = 3, kRe
 // hub knows of the message since.
 struct MessageRecord {
   bool accepted = false;
-  Code error = Code::kOk;          // kOk iff accepted
-  std::string message;             // refusal text
-  uint64_t ledger_index = 0;       // the Accepted (or Rejected) entry
-  std::string sender;              // the authenticated submitter (= header sender)
-  std::string recipient;           // from the header (may be empty for a refusal)
-  uint64_t seq = 0;                // delivery sequence (accepted only)
+  Code error = Code::kOk;     // kOk iff accepted
+  std::string message;        // refusal text
+  uint64_t ledger_index = 0;  // the Accepted (or Rejected) entry
+  std::string sender;         // the authenticated submitter (= header sender)
+  std::string recipient;      // from the header (may be empty for a refusal)
+  uint64_t seq = 0;           // delivery sequence (accepted only)
   HubState state = HubState::kQueued;
   std::array<uint8_t, 32> envelope_hash{};
-  uint64_t receipt_index = 0;      // the Receipt entry, once receipted
+  uint64_t receipt_index = 0;  // the Receipt entry, once receipted
   bool operator==(const MessageRecord&) const = default;
 };
 Bytes EncodeMessageRecord(const MessageRecord& r);
