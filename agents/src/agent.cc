@@ -27,7 +27,7 @@ namespace tp = transport;
 namespace {
 
 constexpr int64_t kEvidenceTickMs = 1000;
-constexpr int64_t kResendMs = 30000;         // an unanswered Submit / SubmitReceipt is sent again
+constexpr int64_t kResendMs = 10000;         // an unanswered Submit / SubmitReceipt is sent again
 constexpr size_t kMaxSubmitsInflight = 512;  // below the DEALER's send HWM (1000)
 constexpr size_t kMaxStatusPerTick = 64;
 constexpr int64_t kMaxStatusBackoffMs = 60LL * 60 * 1000;
@@ -521,7 +521,8 @@ bool Agent::Send(const tp::Command& c) {
 }
 
 void Agent::SendAll(const std::vector<tp::ProofRequest>& reqs) {
-  for (const auto& r : reqs) Send(r);
+  for (const auto& r : reqs)
+    if (!Send(r)) auditor_->Unsent(r.correlation);  // asked again at the next audit tick
 }
 
 void Agent::SendHello() {
@@ -537,7 +538,9 @@ void Agent::SendHello() {
 void Agent::SendReceipt(uint64_t seq) {
   if (!connected_) return;
   auto r = inbox_->ReceiptFor(seq, NextCorrelation());
-  if (r) Send(*r);  // a failed send is retried (DueReceipts)
+  // A failed send (no connection, a full queue) leaves it due: the next
+  // resend pass (every second) tries again.
+  if (r && Send(*r)) inbox_->Sent(seq, r->correlation);
 }
 
 void Agent::Handle(const tp::Frames& frames) {
@@ -784,6 +787,9 @@ bool Agent::ApplyEvent(OutgoingRecord& rec, const tp::TransportEvent& ev, const 
 }
 
 void Agent::OnNotice(const tp::Notice& n) {
+  // The hub reports on a message whose SubmitResult never arrived (lost on
+  // the way): ask again now rather than after the resend interval.
+  if (outbox_->Contains(n.message_id)) outbox_->MarkDue(n.message_id);
   auto rec = store_->GetOutgoing(n.message_id);
   if (!rec.ok() || !rec->has_value()) {
     ops::Debug("agent.notice_ignored", {{"message_id", n.message_id}});
@@ -806,7 +812,7 @@ void Agent::OnNotice(const tp::Notice& n) {
     ops::Error("agent.store_failed", {{"what", "notice"}, {"error", st.ToString()}});
     return;
   }
-  ops::Info("evidence.updated", {{"message_id", o.message_id}, {"event", tp::EventKindName(n.event.event)},
+  ops::Info("evidence.updated", {{"message_id", o.message_id}, {"evidence", tp::EventKindName(n.event.event)},
                                  {"state", OutStateName(o.state)}});
   NoteOutgoing(o);
 }

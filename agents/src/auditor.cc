@@ -409,6 +409,15 @@ void Auditor::OnDisconnect() {
   consistency_inflight_ = false;
 }
 
+void Auditor::Unsent(uint64_t correlation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = inflight_.find(correlation);
+  if (it == inflight_.end()) return;
+  if (it->second.request.kind == ProofKind::kInclusion) inflight_indices_.erase(it->second.request.index);
+  if (it->second.request.kind == ProofKind::kConsistency && !it->second.stale_check) consistency_inflight_ = false;
+  inflight_.erase(it);
+}
+
 bool Auditor::WantsNewerCheckpoint(int64_t quiet_ms) const {
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t size = held_ ? held_->size : 0;

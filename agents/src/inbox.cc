@@ -294,12 +294,18 @@ std::optional<tp::SubmitReceipt> Inbox::ReceiptFor(uint64_t seq, uint64_t correl
   s.correlation = correlation;
   s.delivery_seq = seq;
   s.signed_receipt = std::move(**bytes);
+  return s;
+}
+
+void Inbox::Sent(uint64_t seq, uint64_t correlation) {
+  auto it = pending_.find(seq);
+  if (it == pending_.end()) return;
   if (it->second.correlation != 0) by_correlation_.erase(it->second.correlation);
   it->second.correlation = correlation;
   it->second.sent_ms = clock_.NowMillis();
+  if (it->second.sent_ms == 0) it->second.sent_ms = 1;
   by_correlation_[correlation] = seq;
   Count("mlahub_agent_receipts_sent_total", "Signed receipts sent (including resends)");
-  return s;
 }
 
 std::vector<uint64_t> Inbox::DueReceipts(int64_t resend_ms) const {

@@ -129,6 +129,15 @@ void Outbox::Sent(uint64_t local_seq, uint64_t correlation) {
   by_correlation_[correlation] = local_seq;
 }
 
+void Outbox::MarkDue(const std::string& id) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return;
+  auto e = entries_.find(it->second);
+  if (e == entries_.end() || e->second.sent_ms == 0) return;
+  e->second.sent_ms = 0;
+  if (inflight_ > 0) --inflight_;
+}
+
 void Outbox::OnDisconnect() {
   for (auto& [seq, e] : entries_) e.sent_ms = 0;
   by_correlation_.clear();

@@ -47,6 +47,7 @@ class InboxTest : public ::testing::Test {
   Bytes ReceiptBytes(uint64_t seq) {
     auto r = inbox_->ReceiptFor(seq, ++corr_);
     EXPECT_TRUE(r.has_value());
+    if (r) inbox_->Sent(seq, r->correlation);
     return r ? r->signed_receipt : Bytes();
   }
 
@@ -104,6 +105,8 @@ TEST_F(InboxTest, ReceiptResultClearsThePendingReceipt) {
   ASSERT_EQ(o.kind, Inbox::Outcome::Kind::kStored);
   auto sr = inbox_->ReceiptFor(1, 77);
   ASSERT_TRUE(sr.has_value());
+  EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1})) << "not sent yet";
+  inbox_->Sent(1, 77);
   EXPECT_TRUE(inbox_->DueReceipts(30000).empty()) << "just sent";
   transport::ReceiptResult rr;
   rr.correlation = 77;
@@ -127,6 +130,7 @@ TEST_F(InboxTest, TransientReceiptRefusalKeepsItDue) {
   Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
   ASSERT_EQ(inbox_->OnDeliver(D(1, env)).kind, Inbox::Outcome::Kind::kStored);
   ASSERT_TRUE(inbox_->ReceiptFor(1, 5).has_value());
+  inbox_->Sent(1, 5);
   transport::ReceiptResult rr;
   rr.correlation = 5;
   rr.accepted = false;

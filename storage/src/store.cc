@@ -84,7 +84,7 @@ Status Store::Write(const StoreBatch& batch) {
     }
   }
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = batch.sync();
   rocksdb::Status s = impl_->db->Write(wo, &wb);
   if (!s.ok()) return FromRocks(s, "store write failed");
   return Status::Ok();

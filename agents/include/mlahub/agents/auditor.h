@@ -92,6 +92,9 @@ class Auditor {
   std::vector<transport::ProofRequest> Tick();
   // The connection dropped: outstanding requests will not be answered.
   void OnDisconnect();
+  // The request with this correlation could not be sent: ask again at the
+  // next Tick.
+  void Unsent(uint64_t correlation);
   // Jobs wait for a checkpoint that covers them and no checkpoint update came
   // for `quiet_ms`: the agent should prompt the broker (a fresh Hello).
   bool WantsNewerCheckpoint(int64_t quiet_ms) const;

@@ -79,9 +79,10 @@ class Inbox {
   // of them: group commit for a burst; the outcomes are as OnDeliver's.
   std::vector<Outcome> OnDeliveries(const std::vector<const transport::Deliver*>& deliveries);
 
-  // The SubmitReceipt to send for `seq` with `correlation`, remembered as
-  // sent at now; nullopt if no receipt is due for seq.
+  // The SubmitReceipt to send for `seq` with `correlation`; nullopt if no
+  // receipt is due for seq. Call Sent once it is on its way.
   std::optional<transport::SubmitReceipt> ReceiptFor(uint64_t seq, uint64_t correlation);
+  void Sent(uint64_t seq, uint64_t correlation);
   // Receipts due: never sent on this connection, or unanswered for resend_ms.
   std::vector<uint64_t> DueReceipts(int64_t resend_ms) const;
 

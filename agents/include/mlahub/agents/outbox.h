@@ -71,6 +71,9 @@ class Outbox {
   std::optional<Answer> OnSubmitResult(const transport::SubmitResult& r);
 
   void OnDisconnect();
+  // Send this entry again at the next NextDue (e.g. the hub reported on it,
+  // so its SubmitResult was lost).
+  void MarkDue(const std::string& id);
 
   size_t depth() const { return depth_.load(); }
   uint64_t total() const { return total_.load(); }

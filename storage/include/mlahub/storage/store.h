@@ -3,7 +3,11 @@
 // RocksDB stays private to storage/: callers see bytes and strings only.
 //
 // Durability: Write(batch) returns only after the batch is in the WAL and
-// fsync'd (WriteOptions.sync); a batch is atomic across a crash. Concurrent
+// fsync'd (WriteOptions.sync); a batch is atomic across a crash. A batch
+// marked set_sync(false) is written to the WAL without the fsync: it survives
+// a crash of the process (kill -9) but maybe not of the machine; for state
+// that can be learnt again. WAL order is kept, so the next synced write makes
+// it durable too. Concurrent
 // Write calls from several threads are grouped by RocksDB's own group commit
 // (one fsync for many writers), so callers get throughput from concurrency
 // without giving up the guarantee.
@@ -40,6 +44,9 @@ class StoreBatch {
   void Delete(std::string_view key);
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
+  // false: no fsync for this batch (see above). Default true.
+  void set_sync(bool sync) { sync_ = sync; }
+  bool sync() const { return sync_; }
 
   struct Op {
     std::string key;
@@ -49,6 +56,7 @@ class StoreBatch {
 
  private:
   std::vector<Op> ops_;
+  bool sync_ = true;
 };
 
 class Store {
@@ -60,7 +68,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Atomic and fsync'd before returning.
+  // Atomic, and fsync'd before returning unless batch.sync() is false.
   Status Write(const StoreBatch& batch);
   Status Put(std::string_view key, ByteView value);
 
