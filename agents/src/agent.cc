@@ -27,7 +27,8 @@ namespace tp = transport;
 namespace {
 
 constexpr int64_t kEvidenceTickMs = 1000;
-constexpr int64_t kResendMs = 10000;         // an unanswered Submit / SubmitReceipt is sent again
+constexpr int64_t kResendMs = 10000;         // an unanswered Submit is sent again
+constexpr int64_t kReceiptResendMs = 5000;   // an unanswered SubmitReceipt is sent again
 constexpr size_t kMaxSubmitsInflight = 512;  // below the DEALER's send HWM (1000)
 constexpr size_t kMaxStatusPerTick = 64;
 constexpr int64_t kMaxStatusBackoffMs = 60LL * 60 * 1000;
@@ -482,7 +483,7 @@ void Agent::OnConnected() {
   SendHello();
   // Receipts whose ReceiptResult never came, and the outbox, again.
   inbox_->OnDisconnect();
-  for (uint64_t seq : inbox_->DueReceipts(kResendMs)) SendReceipt(seq);
+  for (uint64_t seq : inbox_->DueReceipts(kReceiptResendMs)) SendReceipt(seq);
   outbox_->OnDisconnect();
   PumpSubmits();
   // Ask for the evidence of every open message soon.
@@ -547,6 +548,12 @@ void Agent::Handle(const tp::Frames& frames) {
   tp::DecodeLimits limits;
   limits.max_attachment_size = config_.max_envelope_bytes + (64u << 10);
   auto cmd = tp::DecodeCommand(frames, limits);
+  if (cmd.ok()) {
+    metrics_
+        .counter("mlahub_agent_commands_received_total", "Commands received from the broker, by command",
+                 {{"command", std::string(tp::CommandName(*cmd))}})
+        .Inc();
+  }
   if (cmd.ok() && std::holds_alternative<tp::Deliver>(*cmd)) {
     // Collected and stored together (FlushDeliveries) at the end of the
     // burst, or before the next command of another kind, to keep the order.
@@ -608,11 +615,13 @@ void Agent::TakeNewOutbox() {
 }
 
 void Agent::PumpSubmits() {
+  uint64_t after = 0;
   for (;;) {
-    auto next = outbox_->NextDue(kResendMs, kMaxSubmitsInflight, NextCorrelation());
+    auto next = outbox_->NextDue(kResendMs, kMaxSubmitsInflight, NextCorrelation(), after);
     if (!next) return;
     if (!Send(next->submit)) return;  // no connection or a full queue: later
     outbox_->Sent(next->local_seq, next->submit.correlation);
+    after = next->local_seq;
   }
 }
 
@@ -888,7 +897,7 @@ void Agent::Timers() {
   if (!connected_) return;
   if (now >= next_resend_ms_) {
     next_resend_ms_ = now + 1000;
-    for (uint64_t seq : inbox_->DueReceipts(kResendMs)) SendReceipt(seq);
+    for (uint64_t seq : inbox_->DueReceipts(kReceiptResendMs)) SendReceipt(seq);
     PumpSubmits();
   }
   if (now >= next_audit_ms_) {

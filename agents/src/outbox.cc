@@ -30,8 +30,7 @@ Status Outbox::Load() {
     by_id_[id] = seq;
     entries_.emplace(seq, Entry{id, 0, 0, 0});
   }
-  MLAHUB_ASSIGN_OR_RETURN(uint64_t total, store_.GetCounter("out_count"));
-  total_ = total;
+  total_ = last_local_seq_;  // numbers are given out in order (a failed write leaves a gap)
   depth_ = entries_.size();
   return Status::Ok();
 }
@@ -43,16 +42,24 @@ Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id) {
   const wire::Header& h = *p.header;
   const std::string hash = HexOf(envelope::EnvelopeHash(env));
   UnixMillis now = clock_.NowMillis();
-  std::lock_guard<std::mutex> lock(add_mu_);
-  MLAHUB_ASSIGN_OR_RETURN(std::optional<OutgoingRecord> existing, store_.GetOutgoing(message_id));
-  if (existing) {
-    if (existing->envelope_hash != hash)
-      return Status::AlreadyExists("message id " + message_id + " is already used by another envelope");
-    return SubmitOutcome{message_id, true, ToJson(*existing)};
-  }
   OutgoingRecord r;
+  {
+    // The id check and the number under the lock; the fsync'd write outside
+    // it, so that concurrent submissions share one fsync (RocksDB group
+    // commit). An id being written is "adding" meanwhile.
+    std::lock_guard<std::mutex> lock(add_mu_);
+    if (adding_.count(message_id) != 0)
+      return Status::Unavailable("message id " + message_id + " is being stored right now; try again");
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<OutgoingRecord> existing, store_.GetOutgoing(message_id));
+    if (existing) {
+      if (existing->envelope_hash != hash)
+        return Status::AlreadyExists("message id " + message_id + " is already used by another envelope");
+      return SubmitOutcome{message_id, true, ToJson(*existing)};
+    }
+    r.local_seq = ++last_local_seq_;
+    adding_.insert(message_id);
+  }
   r.message_id = message_id;
-  r.local_seq = last_local_seq_ + 1;
   r.recipient = std::string(p.recipient());
   r.kind = wire::EnumNameMessageKind(h.kind());
   r.case_ref = h.case_ref() ? h.case_ref()->str() : std::string();
@@ -67,9 +74,12 @@ Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id) {
   RecordSubmitted(r, now);
   StoreBatch b;
   CaseStore::PutNewOutgoing(b, r, env);
-  CaseStore::PutCounter(b, "out_count", total_.load() + 1);
-  MLAHUB_RETURN_IF_ERROR(store_.Write(b));
-  last_local_seq_ = r.local_seq;
+  Status st = store_.Write(b);
+  {
+    std::lock_guard<std::mutex> lock(add_mu_);
+    adding_.erase(message_id);
+  }
+  MLAHUB_RETURN_IF_ERROR(st);
   ++total_;
   ++depth_;
   {
@@ -95,9 +105,12 @@ std::vector<std::pair<uint64_t, std::string>> Outbox::TakeNew() {
   return fresh;
 }
 
-std::optional<Outbox::ToSend> Outbox::NextDue(int64_t resend_ms, size_t window, uint64_t correlation) {
+std::optional<Outbox::ToSend> Outbox::NextDue(int64_t resend_ms, size_t window, uint64_t correlation,
+                                              uint64_t after) {
   UnixMillis now = clock_.NowMillis();
-  for (auto& [seq, e] : entries_) {
+  for (auto it = entries_.upper_bound(after); it != entries_.end(); ++it) {
+    const uint64_t seq = it->first;
+    Entry& e = it->second;
     bool due = e.sent_ms == 0 || now - e.sent_ms >= resend_ms;
     if (!due) continue;
     if (e.sent_ms == 0 && inflight_ >= window) return std::nullopt;

@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-class ApiTest : public ::testing::Test {
+class AgentApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("agents-api");
@@ -57,7 +57,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Agent> agent_;
 };
 
-TEST_F(ApiTest, NoTokenNoAccess) {
+TEST_F(AgentApiTest, NoTokenNoAccess) {
   httplib::Client c("127.0.0.1", agent_->api_port());
   for (const char* path : {"/v1/health", "/v1/messages?box=out", "/v1/alarms", "/v1/audit", "/v1/nothing"}) {
     auto r = c.Get(path);
@@ -82,7 +82,7 @@ TEST_F(ApiTest, NoTokenNoAccess) {
   EXPECT_EQ(json::parse(right->body)["outbox"], 0);
 }
 
-TEST_F(ApiTest, TokenFileIsPrivateAndReadyFileNamesTheApi) {
+TEST_F(AgentApiTest, TokenFileIsPrivateAndReadyFileNamesTheApi) {
   struct stat st {};
   ASSERT_EQ(::stat((net_.agent_data("IT-MOJ") + "/api.token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -96,7 +96,7 @@ TEST_F(ApiTest, TokenFileIsPrivateAndReadyFileNamesTheApi) {
   EXPECT_FALSE(FileExists(net_.agent_data("IT-MOJ") + "/ready.json")) << "deleted on a clean stop";
 }
 
-TEST_F(ApiTest, SubmitListShowStatusAndErrors) {
+TEST_F(AgentApiTest, SubmitListShowStatusAndErrors) {
   ApiClient c = Client();
   auto sent = c.PostJson("/v1/messages", Message());
   ASSERT_TRUE(sent.ok()) << sent.status().ToString();
@@ -157,7 +157,7 @@ TEST_F(ApiTest, SubmitListShowStatusAndErrors) {
   EXPECT_EQ((*h2)["sent"], 2);
 }
 
-TEST_F(ApiTest, PreSealedEnvelopes) {
+TEST_F(AgentApiTest, PreSealedEnvelopes) {
   ApiClient c = Client();
   auto me = identity::LoadKeyDir(net_.agent_keys("IT-MOJ"), "");
   auto ng = identity::LoadIdentity(net_.agent_keys("NG-AGF"));

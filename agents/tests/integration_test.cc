@@ -34,7 +34,7 @@ using testing::WaitFor;
 constexpr milliseconds kLong = seconds(180);
 const std::string kBin = MLAHUB_BIN_DIR;
 
-class IntegrationTest : public ::testing::Test {
+class AgentIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!FileExists(kBin + "/mlahub-broker") || !FileExists(kBin + "/mlahub-agent"))
@@ -167,7 +167,7 @@ class IntegrationTest : public ::testing::Test {
 // A request and its answer between two agents, with signed receipts both
 // ways, the hub's ledger holding both, the audit proving them, and the
 // `mlahub` commands over the API.
-TEST_F(IntegrationTest, RequestAndAnswerWithReceipts) {
+TEST_F(AgentIntegrationTest, RequestAndAnswerWithReceipts) {
   StartBroker();
   StartAgent("IT-MOJ");
   StartAgent("NG-AGF");
@@ -261,7 +261,7 @@ TEST_F(IntegrationTest, RequestAndAnswerWithReceipts) {
 
 // An agent offline while messages for it arrive, then back: everything
 // delivered once, in order of acceptance.
-TEST_F(IntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
+TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
   StartBroker();
   StartAgent("IT-MOJ");
   ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong));
@@ -315,7 +315,7 @@ TEST_F(IntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
 
 // kill -9 of the broker under a steady load from an agent, then a restart:
 // no acknowledged message lost, none stored twice, the ledger verifies.
-TEST_F(IntegrationTest, BrokerKill9UnderLoad) {
+TEST_F(AgentIntegrationTest, BrokerKill9UnderLoad) {
   StartBroker();
   StartAgent("IT-MOJ");
   StartAgent("NG-AGF");
@@ -387,7 +387,7 @@ TEST_F(IntegrationTest, BrokerKill9UnderLoad) {
 
 // kill -9 of an agent between storing a message and sending its receipt
 // (the test hook): after the restart, no loss and no duplicate.
-TEST_F(IntegrationTest, AgentKilledBetweenStoreAndReceipt) {
+TEST_F(AgentIntegrationTest, AgentKilledBetweenStoreAndReceipt) {
   StartBroker();
   StartAgent("IT-MOJ");
   StartAgent("NG-AGF", {"MLAHUB_AGENT_CRASH_POINT=after_store"});
@@ -429,7 +429,7 @@ TEST_F(IntegrationTest, AgentKilledBetweenStoreAndReceipt) {
 // retrying on its own backoff (Client::Reconnect) and gets in once the
 // operator publishes a directory that lists it; the other agents receive
 // that directory from the hub and can then send to the new node.
-TEST_F(IntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
+TEST_F(AgentIntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
   const std::string th = "TH-OAG";
   const std::string th_dir = net_.dir + "/nodes/" + th;
   UnixMillis now = SystemClock::Instance().NowMillis();

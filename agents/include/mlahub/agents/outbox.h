@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "mlahub/agents/api.h"
@@ -59,7 +60,8 @@ class Outbox {
   // The next Submit to send, with a correlation from `correlation`; nullopt
   // when nothing is due or the window is full. Call Sent after a successful
   // send; nothing changes otherwise.
-  std::optional<ToSend> NextDue(int64_t resend_ms, size_t window, uint64_t correlation);
+  // `after`: continue the scan after this local_seq (the previous answer's).
+  std::optional<ToSend> NextDue(int64_t resend_ms, size_t window, uint64_t correlation, uint64_t after = 0);
   void Sent(uint64_t local_seq, uint64_t correlation);
 
   struct Answer {
@@ -93,7 +95,8 @@ class Outbox {
   size_t max_envelope_bytes_;
 
   std::mutex add_mu_;
-  uint64_t last_local_seq_ = 0;
+  uint64_t last_local_seq_ = 0;                // guarded by add_mu_
+  std::unordered_set<std::string> adding_;     // ids being written, guarded by add_mu_
   std::mutex queue_mu_;
   std::vector<std::pair<uint64_t, std::string>> fresh_;
   std::atomic<size_t> depth_{0};
