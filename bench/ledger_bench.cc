@@ -9,6 +9,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,12 +18,17 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
 
 #include "bench.h"
+// Private to storage/, included on purpose: the bounds use the ledger's own
+// SHA-256 (verify's bound) and memtable (the second raw bound).
+#include "../storage/src/append_memtable.h"
 #include "mlahub/core/file.h"
 #include "mlahub/crypto/random.h"
 #include "mlahub/storage/ledger.h"
@@ -46,7 +52,32 @@ struct Args {
   bool skip_verify = false;
   bool skip_raw = false;
   bool no_index = false;
+  bool thread_cpu = false;
 };
+
+// CPU seconds of each thread of this process, summed by thread name
+// (/proc/self/task/*/stat), for --thread-cpu.
+std::map<std::string, double> ThreadCpu() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  for (const auto& d : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream f(d.path() / "stat");
+    std::string line;
+    std::getline(f, line);
+    size_t a = line.find('('), b = line.rfind(')');
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string name = line.substr(a + 1, b - a - 1);
+    std::istringstream rest(line.substr(b + 2));
+    std::string field;
+    double ut = 0, st = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) ut = std::stod(field);
+      if (i == 15) st = std::stod(field);
+    }
+    out[name] += (ut + st) / tick;
+  }
+  return out;
+}
 
 constexpr const char* kKeyFile = "hub-ledger.key";
 
@@ -69,9 +100,10 @@ class EntryMaker {
   Bytes Make(uint64_t n, std::string* id) {
     const Template& t = templates_[n % 3];
     Bytes e = t.bytes;
-    char hex[33];
-    std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(rng_()),
-                  static_cast<unsigned long long>(n));
+    char hex[32];
+    const uint64_t halves[2] = {rng_(), n};
+    for (int h = 0; h < 2; ++h)
+      for (int d = 0; d < 16; ++d) hex[h * 16 + d] = "0123456789abcdef"[(halves[h] >> (60 - 4 * d)) & 0xf];
     std::copy(hex, hex + 32, e.begin() + static_cast<long>(t.id_at));
     uint64_t h = rng_();
     for (int i = 0; i < 8; ++i) e[t.hash_at + static_cast<size_t>(i)] = static_cast<uint8_t>(h >> (8 * i));
@@ -152,10 +184,21 @@ Result<AppendResult> RunAppends(Ledger& ledger, const Args& a) {
   std::atomic<uint64_t> acked{0};
   std::atomic<uint64_t> bytes{0};
   std::atomic<bool> failed{false};
+  std::atomic<uint64_t> producer_cpu_ns{0};
   std::mutex mu;
   std::condition_variable done_cv;
   uint64_t per = a.entries / static_cast<uint64_t>(a.producers);
   uint64_t total = per * static_cast<uint64_t>(a.producers);
+  // What every callback needs, behind one pointer, so that the callback fits
+  // in std::function's inline storage (no allocation per append).
+  struct Shared {
+    std::atomic<uint64_t>& acked;
+    std::atomic<bool>& failed;
+    std::mutex& mu;
+    std::condition_variable& done_cv;
+    uint64_t total;
+  } shared{acked, failed, mu, done_cv, total};
+  const Shared* sp = &shared;
   double start = NowSeconds();
   std::vector<std::thread> threads;
   for (int t = 0; t < a.producers; ++t) {
@@ -167,14 +210,17 @@ Result<AppendResult> RunAppends(Ledger& ledger, const Args& a) {
         Bytes e = maker.Make(n, &key);
         if (a.no_index) key.clear();
         bytes.fetch_add(e.size(), std::memory_order_relaxed);
-        ledger.AppendAsync(std::move(e), std::move(key), [&](const Status& s, uint64_t) {
-          if (!s.ok()) failed = true;
-          if (acked.fetch_add(1) + 1 == total) {
-            std::lock_guard<std::mutex> lk(mu);
-            done_cv.notify_all();
+        ledger.AppendAsync(std::move(e), std::move(key), [sp](const Status& s, uint64_t) {
+          if (!s.ok()) sp->failed = true;
+          if (sp->acked.fetch_add(1) + 1 == sp->total) {
+            std::lock_guard<std::mutex> lk(sp->mu);
+            sp->done_cv.notify_all();
           }
         });
       }
+      timespec ts;
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      producer_cpu_ns += static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
     });
   }
   for (auto& t : threads) t.join();
@@ -183,6 +229,19 @@ Result<AppendResult> RunAppends(Ledger& ledger, const Args& a) {
     done_cv.wait(lk, [&] { return acked.load() == total; });
   }
   r.seconds = NowSeconds() - start;
+  if (a.thread_cpu) {
+    auto threads_cpu = ThreadCpu();
+    threads_cpu["(producers)"] = static_cast<double>(producer_cpu_ns.load()) / 1e9;
+    for (const auto& [name, secs] : threads_cpu)
+      std::fprintf(stderr, "thread-cpu %-16s %7.2f s  %6.2f us/entry\n", name.c_str(), secs,
+                   secs * 1e6 / static_cast<double>(total));
+    struct rusage ru;
+    ::getrusage(RUSAGE_SELF, &ru);
+    double proc = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    std::fprintf(stderr, "thread-cpu %-16s %7.2f s  %6.2f us/entry (wall %.2f s)\n", "process", proc,
+                 proc * 1e6 / static_cast<double>(total), r.seconds);
+  }
   if (failed) return Status::IoError("some appends failed");
   r.entries = total;
   r.bytes = bytes.load();
@@ -190,8 +249,11 @@ Result<AppendResult> RunAppends(Ledger& ledger, const Args& a) {
   return r;
 }
 
-// Raw bound: the same entries in synced WriteBatches of `batch` puts.
-Result<double> RunRaw(const std::string& path, uint64_t n, uint64_t batch) {
+// Raw bound: the same entries in synced WriteBatches of `batch` puts, one
+// 8-byte key each, stock RocksDB options (skiplist memtable). With
+// `append_memtable`, the memtable the ledger uses for its ascending keys
+// (storage/src/append_memtable.h): what that choice alone is worth.
+Result<double> RunRaw(const std::string& path, uint64_t n, uint64_t batch, bool append_memtable) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   rocksdb::Options o;
@@ -199,6 +261,10 @@ Result<double> RunRaw(const std::string& path, uint64_t n, uint64_t batch) {
   o.compression = rocksdb::kNoCompression;
   o.write_buffer_size = size_t{128} << 20;
   o.max_background_jobs = 2;
+  if (append_memtable) {
+    o.allow_concurrent_memtable_write = false;
+    o.memtable_factory = std::make_shared<storage::AppendMemTableRepFactory>();
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, path, &db);
   if (!s.ok()) return Status::IoError("raw baseline: " + s.ToString());
@@ -368,6 +434,9 @@ int Run(const Args& a) {
     return 1;
   }
   uint64_t before = (*ledger)->Size();
+  // Each timed phase starts with no dirty pages of an earlier one to write
+  // back (the ledger leaves gigabytes for the raw run otherwise).
+  ::sync();
   std::fprintf(stderr, "ledger: appending %llu entries to %s (had %llu)...\n",
                static_cast<unsigned long long>(a.entries), a.dir.c_str(), static_cast<unsigned long long>(before));
   auto app = RunAppends(**ledger, a);
@@ -388,18 +457,23 @@ int Run(const Args& a) {
                static_cast<unsigned long long>(app->stats.batches), mean_batch,
                static_cast<unsigned long long>(app->stats.max_batch), mean_entry);
 
-  double raw_rate = 0;
+  double raw_rate = 0, raw_append_rate = 0;
   uint64_t raw_batch = static_cast<uint64_t>(mean_batch + 0.5);
   if (!a.skip_raw && raw_batch > 0) {
     uint64_t n = std::min(a.raw_entries, a.entries);
-    std::fprintf(stderr, "raw: %llu entries in synced WriteBatches of %llu...\n", static_cast<unsigned long long>(n),
-                 static_cast<unsigned long long>(raw_batch));
-    auto raw = RunRaw(a.dir + "/raw-baseline", n, raw_batch);
-    if (!raw.ok()) {
-      std::fprintf(stderr, "mlahub-bench: %s\n", raw.status().ToString().c_str());
-      return 1;
+    for (bool append : {false, true}) {
+      std::fprintf(stderr, "raw%s: %llu entries in synced WriteBatches of %llu...\n",
+                   append ? " (append memtable)" : "", static_cast<unsigned long long>(n),
+                   static_cast<unsigned long long>(raw_batch));
+      ::sync();
+      auto raw = RunRaw(a.dir + "/raw-baseline", n, raw_batch, append);
+      if (!raw.ok()) {
+        std::fprintf(stderr, "mlahub-bench: %s\n", raw.status().ToString().c_str());
+        return 1;
+      }
+      (append ? raw_append_rate : raw_rate) = *raw;
+      std::fprintf(stderr, "raw%s: %.0f entries/s\n", append ? " (append memtable)" : "", *raw);
     }
-    raw_rate = *raw;
   }
 
   auto view = Ledger::OpenReadOnly(a.dir);
@@ -425,7 +499,9 @@ int Run(const Args& a) {
   view->reset();
 
   VerifyResult ver;
-  double hash_bound = HashBoundPerSecond(static_cast<size_t>(mean_entry));
+  // With --entries 0 (proofs or verify of an existing ledger) hash entries of
+  // the size this benchmark writes.
+  double hash_bound = HashBoundPerSecond(mean_entry >= 1 ? static_cast<size_t>(mean_entry) : 363);
   if (!a.skip_verify) {
     std::fprintf(stderr, "verify of %llu entries...\n", static_cast<unsigned long long>(size));
     auto v = RunVerifyChild(a.dir);
@@ -447,13 +523,18 @@ int Run(const Args& a) {
   std::printf("| %-44s | %-22s | %-40s | %-5s |\n", "figure", "value", "bound (same run)", "ratio");
   std::printf("|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(24, '-').c_str(),
               std::string(42, '-').c_str(), std::string(7, '-').c_str());
-  Row("durable appends, entries/s (goal >= 250k)", Num(rate),
-      raw_rate > 0 ? "raw synced WriteBatch " + Num(raw_rate) + "/s" : "(raw skipped)",
-      raw_rate > 0 ? rate / raw_rate : 0);
-  Row("  batches: count / mean / max entries",
-      Num(static_cast<double>(app->stats.batches)) + " / " + Num(mean_batch) + " / " +
-          Num(static_cast<double>(app->stats.max_batch)),
-      "raw baseline batch = " + Num(static_cast<double>(raw_batch)), 0);
+  if (app->entries > 0) {
+    Row("durable appends, entries/s (goal >= 250k)", Num(rate),
+        raw_rate > 0 ? "raw synced WriteBatch " + Num(raw_rate) + "/s" : "(raw skipped)",
+        raw_rate > 0 ? rate / raw_rate : 0);
+    if (raw_append_rate > 0)
+      Row("  same, vs raw with the ledger's memtable", Num(rate), "raw, append memtable " + Num(raw_append_rate) + "/s",
+          rate / raw_append_rate);
+    Row("  batches: count / mean / max entries",
+        Num(static_cast<double>(app->stats.batches)) + " / " + Num(mean_batch) + " / " +
+            Num(static_cast<double>(app->stats.max_batch)),
+        "raw baseline batch = " + Num(static_cast<double>(raw_batch)), 0);
+  }
   for (const auto& p : proofs) {
     Row("inclusion proof at " + Num(static_cast<double>(p.size)) + ", p50 / p99 us",
         Num(p.inclusion_p50) + " / " + Num(p.inclusion_p99), "goal: median 50 us", p.inclusion_p50 / 50.0);
@@ -462,7 +543,10 @@ int Run(const Args& a) {
   }
   if (!a.skip_verify) {
     double vrate = static_cast<double>(ver.entries) / ver.seconds;
-    Row("verify, entries/s", Num(vrate), "bare SHA-256 (leaf + node) " + Num(hash_bound) + "/s", vrate / hash_bound);
+    Row("verify, entries/s", Num(vrate),
+        std::string("bare SHA-256, libsodium (leaf + node) ") +
+            Num(hash_bound) + "/s",
+        vrate / hash_bound);
     Row("verify of " + Num(static_cast<double>(ver.entries)) + " entries, s", Num(ver.seconds),
         "goal: 10M in 60 s -> " + Num(static_cast<double>(ver.entries) / 1e7 * 60) + " s",
         ver.seconds / (static_cast<double>(ver.entries) / 1e7 * 60));
@@ -510,6 +594,7 @@ void RegisterLedgerBench(CLI::App& app, int& rc) {
   c->add_flag("--skip-verify", a->skip_verify, "Do not run verify");
   c->add_flag("--skip-raw", a->skip_raw, "Do not run the raw RocksDB baseline");
   c->add_flag("--no-index", a->no_index, "Append without message-id index keys (to see what the index costs)");
+  c->add_flag("--thread-cpu", a->thread_cpu, "Print the CPU time of each thread after the appends (stderr)");
   c->callback([a, &rc] { rc = Run(*a); });
 
   auto dir = std::make_shared<std::string>();

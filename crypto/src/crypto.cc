@@ -70,6 +70,16 @@ Digest32 Blake2b256(ByteView data) {
   crypto_generichash(out.data(), out.size(), data.data(), data.size(), nullptr, 0);
   return out;
 }
+
+uint64_t ShortHash(const ShortHashKey& key, ByteView data) {
+  static_assert(crypto_shorthash_KEYBYTES == kShortHashKeySize && crypto_shorthash_BYTES == 8);
+  unsigned char out[8];
+  crypto_shorthash(out, data.data(), data.size(), key.data());
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | out[i];  // little-endian, as SipHash defines it
+  return v;
+}
+
 Sha256Stream::Sha256Stream() {
   crypto_hash_sha256_init(reinterpret_cast<crypto_hash_sha256_state*>(state_));
 }

@@ -29,6 +29,20 @@ TEST(HashTest, Blake2b256KnownVector) {
             "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
+TEST(HashTest, ShortHashIsSipHash24) {
+  // SipHash-2-4 reference vectors (vectors.h of the reference implementation):
+  // key 00..0f, messages 00..(n-1), read as little-endian 64-bit values.
+  ShortHashKey key;
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i);
+  Bytes msg;
+  for (uint8_t i = 0; i < 15; ++i) msg.push_back(i);
+  EXPECT_EQ(ShortHash(key, ByteView()), 0x726fdb47dd0e0e31ULL);
+  EXPECT_EQ(ShortHash(key, ByteView(msg.data(), 15)), 0xa129ca6149be45e5ULL);
+  ShortHashKey other = key;
+  other[0] ^= 1;
+  EXPECT_NE(ShortHash(other, ByteView(msg.data(), 15)), 0xa129ca6149be45e5ULL);
+}
+
 TEST(SignTest, SignVerifyAndRejectTampering) {
   SigningKey k = SigningKey::Generate();
   Bytes msg = ToBytes("request 42");

@@ -3,27 +3,34 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 
+#include "append_memtable.h"
 #include "ledger_keys.h"
 #include "mlahub/core/file.h"
+#include "mlahub/crypto/hash.h"
+#include "mlahub/crypto/random.h"
 
 namespace mlahub::storage {
 
@@ -43,6 +50,9 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+// Names the calling thread (top, perf, /proc/<pid>/task/*/comm).
+void NameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
+
 Hash HashFrom(const char* p) {
   Hash h;
   std::copy(p, p + kHashSize, reinterpret_cast<char*>(h.data()));
@@ -61,9 +71,8 @@ std::vector<std::string> ColumnFamilyNames() {
 }
 
 // Index keys are BE16(len) || key || BE64(entry index); their prefix is all
-// but the last 8 bytes, so one message id's entries share a prefix. With a
-// hashed memtable, inserting a random message id costs O(1), not a skiplist
-// descent (the index would otherwise dominate the writer's time).
+// but the last 8 bytes, so one message id's entries share a prefix (and a
+// lookup needs one prefix Bloom filter probe per table file).
 class IndexKeyPrefix final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "mlahub.IndexKeyPrefix"; }
@@ -72,6 +81,13 @@ class IndexKeyPrefix final : public rocksdb::SliceTransform {
   }
   bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 10; }
 };
+
+// Perfect-subtree hashes of level >= kMemLevel (subtrees of 32 leaves and
+// up: n/16 hashes, 20 MB at 10M entries) are kept in memory, so a proof reads
+// at most a few records from RocksDB (the levels below, which sit in one
+// `nodes` record per block of 32 leaves, and a leaf), not 2*log2(n).
+constexpr uint8_t kMemLevel = L::kBlockLevels + 1;
+using BlockNodes = std::array<Hash, L::kBlockNodes>;
 
 struct Pending {
   Bytes entry;
@@ -96,13 +112,42 @@ struct Built {
   // Nodes of level >= kMemLevel completed by this batch, for the in-memory
   // upper tree (published after the commit).
   std::vector<std::pair<NodePos, Hash>> upper;
+  // The newest block's nodes of levels 1..4 as of `size` (not stored until
+  // the block is complete), published for reads at the commit.
+  BlockNodes tail{};
+  // The batch's message-id index keys (BE16(len) || key || BE64(i), one
+  // after the other), for the indexer after the commit (derived data).
+  std::string index_keys;
+  bool has_entries = false;
+
+  // For reuse by the builder: keeps the buffers' capacity (a batch of 16k
+  // entries is 7-8 MB), so the next batch neither reallocates nor faults in
+  // fresh pages; the finished items are destroyed here, off the committer.
+  void Reset(uint64_t new_base) {
+    wb.Clear();
+    index_keys.clear();
+    items.clear();
+    state_only = 0;
+    base = new_base;
+    size = 0;
+    root = Hash{};
+    checkpoint_size = 0;
+    signed_now = false;
+    upper.clear();
+    has_entries = false;
+  }
 };
 
-// Perfect-subtree hashes of level >= kMemLevel (subtrees of 32 leaves and
-// up: n/16 hashes, 20 MB at 10M entries) are kept in memory, so a proof reads
-// at most a few records from RocksDB (the levels below, which sit in one
-// data block, and a leaf), not 2*log2(n).
-constexpr uint8_t kMemLevel = 5;
+// A committed batch's index keys on their way to the indexer.
+struct IndexJob {
+  std::string keys;   // concatenated index keys
+  uint64_t size = 0;  // the index covers [0, size) once they are added
+};
+
+// Index keys are BE16(len) || key || BE64(i): the length of the one at p.
+size_t IndexKeyLength(const char* p) {
+  return 2 + (static_cast<size_t>(static_cast<uint8_t>(p[0])) << 8 | static_cast<uint8_t>(p[1])) + 8;
+}
 
 }  // namespace
 
@@ -136,12 +181,17 @@ struct Ledger::Impl final : public NodeSource {
   std::mutex mu;
   std::condition_variable writer_cv;
   std::condition_variable space_cv;
-  std::deque<Pending> queue;
+  // Appends waiting for the builder: `queue`, plus the part of the
+  // builder's backlog (the previous `queue`, swapped out whole) not yet in a
+  // batch; `queued` counts both.
+  std::vector<Pending> queue;
+  size_t queued = 0;
   bool closing = false;
   bool closed = false;
   Status failed;  // set once a write fails: the ledger then refuses appends
   std::condition_variable committer_cv;
   std::unique_ptr<Built> slot;  // sealed batch for the committer
+  std::unique_ptr<Built> spare;  // committed batch, handed back for reuse
   bool slot_busy = false;               // committer has a batch (set by builder, cleared by committer)
   bool builder_done = false;
   static constexpr size_t kWakeChunk = 256;
@@ -162,8 +212,38 @@ struct Ledger::Impl final : public NodeSource {
   mutable std::thread upper_loader;
   mutable std::atomic<bool> upper_stop{false};
 
+  // ---- derived message-id index ----
+  // The keys are in the entry records, which are synced; the index family
+  // is derived from them. The indexer thread collects each committed batch's
+  // keys in memory (`pending`, searched by lookups) and, every kIngestKeys
+  // keys and on close, sorts them into a table file with the watermark
+  // (BE64(n): the family holds the keys of entries [0, n)) and ingests it
+  // (atomic, durable; no memtable, no flush). After a crash Open() re-reads
+  // the keys of the entries from the watermark on.
+  mutable std::mutex index_mu;
+  mutable std::condition_variable index_cv;
+  std::deque<IndexJob> index_jobs;
+  uint64_t ingested_size = 0;  // the index family covers [0, ingested_size)
+  uint64_t indexed_size = 0;   // with `pending`: [0, indexed_size)
+  std::string pending;         // index keys of [ingested_size, indexed_size)
+  size_t pending_keys = 0;
+  uint64_t index_catchup_to = 0;  // Open(): re-read [indexed_size, this) first
+  bool index_stop = false;
+  Status index_failed;
+  std::thread indexer;
+  static constexpr size_t kMaxIndexJobs = 8;
+  static constexpr size_t kIngestKeys = size_t{1} << 18;
+
+  // ---- the newest, incomplete block of 32 leaves ----
+  // Its nodes of levels 1..4 go into the `nodes` record of its last leaf
+  // once it is complete; until then reads take them from here (upper_mu):
+  // those of block tail_size / 32 that end at or before tail_size.
+  uint64_t tail_size = 0;
+  BlockNodes tail_nodes{};
+
   // ---- writer-thread state ----
   MerkleFrontier frontier;
+  BlockNodes block_nodes{};  // the builder's copy, ahead of the commits
   uint64_t builder_checkpoint_size = 0;
   SteadyTime next_checkpoint_due{};
 
@@ -175,8 +255,18 @@ struct Ledger::Impl final : public NodeSource {
     if (upper_loader.joinable()) upper_loader.join();
   }
 
+  void StopIndexer() {
+    {
+      std::lock_guard<std::mutex> lk(index_mu);
+      index_stop = true;
+    }
+    index_cv.notify_all();
+    if (indexer.joinable()) indexer.join();
+  }
+
   void CloseDb() {
     StopUpperLoader();
+    StopIndexer();
     if (db == nullptr) return;
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     handles.clear();
@@ -194,7 +284,7 @@ struct Ledger::Impl final : public NodeSource {
     o.create_missing_column_families = !read_only;
     o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
     o.paranoid_checks = true;
-    o.allow_concurrent_memtable_write = false;  // one writer; needed by the hashed index memtable
+    o.allow_concurrent_memtable_write = false;  // one writer; needed by the append memtable
     o.max_background_jobs = 2;
     o.max_total_wal_size = uint64_t{512} << 20;
     o.keep_log_file_num = 4;
@@ -217,10 +307,26 @@ struct Ledger::Impl final : public NodeSource {
     // at 10M entries), which every proof reads.
     t.cache_index_and_filter_blocks = read_only && name != L::kCfNodes && name != L::kCfEntries;
     if (name == L::kCfIndex) {
+      // Lookups seek to a message id's prefix: a prefix Bloom filter, no
+      // whole-key filter, no point-lookup hash index in the blocks.
       t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      t.whole_key_filtering = false;
+      t.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinarySearch;
       o.prefix_extractor = std::make_shared<IndexKeyPrefix>();
-      o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+      // Random keys: leveled compaction rewrote all of level 1 at every
+      // L0 -> L1 compaction (4 us of CPU per entry at 10M entries, growing
+      // with the ledger). Size-tiered ("universal") compaction rewrites each
+      // key a few times in all; lookups check at most a handful of sorted
+      // runs (one Bloom filter probe each), fine for audit lookups.
+      o.compaction_style = rocksdb::kCompactionStyleUniversal;
+      o.level0_file_num_compaction_trigger = 8;
+      o.level0_slowdown_writes_trigger = 64;
+      o.level0_stop_writes_trigger = 96;
     }
+    // Keys written once each, in ascending order: appending to an array
+    // beats a skiplist insert (append_memtable.h).
+    if (kAppendMemTableTested && (name == L::kCfEntries || name == L::kCfNodes || name == L::kCfCheckpoints))
+      o.memtable_factory = std::make_shared<AppendMemTableRepFactory>();
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     // Hashes and signatures do not compress; entries little. Keep reads cheap.
     o.compression = rocksdb::kNoCompression;
@@ -290,8 +396,17 @@ struct Ledger::Impl final : public NodeSource {
   Status LoadMeta() {
     MLAHUB_ASSIGN_OR_RETURN(auto fmt, GetOpt(cf_default, L::kMetaFormat));
     if (!fmt) return Status::NotFound("no ledger in " + dir);
+    if (*fmt == "1")
+      return Status::UnsupportedVersion(
+          "ledger " + dir + " has format version 1, from an older mlahub; this build reads format " +
+          std::string(L::kFormatVersion) +
+          " only (entry records carry their index key, node hashes are stored per block of 32 leaves, "
+          "the message-id index is derived). "
+          "Format-1 ledgers were made only by benchmarks: create a new ledger in an empty directory "
+          "(e.g. rerun `mlahub-bench ledger --dir NEWDIR`), or use the older build to read this one");
     if (*fmt != L::kFormatVersion)
-      return Status::Corruption("ledger " + dir + " has unknown format version '" + *fmt + "'");
+      return Status::UnsupportedVersion("ledger " + dir + " has unknown format version '" + *fmt +
+                                        "' (this build reads format " + std::string(L::kFormatVersion) + ")");
     MLAHUB_ASSIGN_OR_RETURN(auto o, GetOpt(cf_default, L::kMetaOrigin));
     MLAHUB_ASSIGN_OR_RETURN(auto n, GetOpt(cf_default, L::kMetaKeyName));
     MLAHUB_ASSIGN_OR_RETURN(auto pk, GetOpt(cf_default, L::kMetaPublicKey));
@@ -307,6 +422,10 @@ struct Ledger::Impl final : public NodeSource {
     latest_checkpoint_size = L::ReadBe64(head->data() + 40);
     if (latest_checkpoint_size > committed_size.load())
       return Status::Corruption("ledger head names a checkpoint beyond its size");
+    MLAHUB_ASSIGN_OR_RETURN(auto mark, GetOpt(cf_index, L::kIndexWatermark));
+    if (mark && mark->size() != 8) return Status::Corruption("ledger index watermark is malformed");
+    // No watermark: nothing is known to be indexed (re-indexed from 0).
+    ingested_size = indexed_size = mark ? L::ReadBe64(mark->data()) : 0;
     return Status::Ok();
   }
 
@@ -337,6 +456,7 @@ struct Ledger::Impl final : public NodeSource {
     Hash empty = EmptyRoot();
     wb.Put(cf_checkpoints, L::Be64(0), SignCheckpoint(0, empty));
     wb.Put(cf_default, AsSlice(L::kHead), HeadValue(0, empty, 0));
+    wb.Put(cf_index, AsSlice(L::kIndexWatermark), L::Be64(0));
     rocksdb::WriteOptions wo;
     wo.sync = true;
     rocksdb::Status s = db->Write(wo, &wb);
@@ -344,6 +464,7 @@ struct Ledger::Impl final : public NodeSource {
     committed_size.store(0);
     committed_root = empty;
     latest_checkpoint_size = 0;
+    ingested_size = indexed_size = 0;
     return Status::Ok();
   }
 
@@ -366,6 +487,7 @@ struct Ledger::Impl final : public NodeSource {
     if (s.ok()) s = cut(cf_nodes, size);
     if (s.ok()) s = cut(cf_checkpoints, size + 1);
     if (!s.ok()) return FromRocks(s, "cannot scan the ledger tail");
+    if (indexed_size > size) found = true;  // an index beyond the head: only from tampering
     if (found) {
       rocksdb::ReadOptions all;
       all.total_order_seek = true;
@@ -374,11 +496,54 @@ struct Ledger::Impl final : public NodeSource {
         rocksdb::Slice k = it->key();
         if (k.size() >= 10 && L::ReadBe64(k.data() + k.size() - 8) >= size) wb.Delete(cf_index, k);
       }
+      if (!it->status().ok()) return FromRocks(it->status(), "cannot scan the ledger index");
+      if (indexed_size > size) {
+        ingested_size = indexed_size = size;
+        wb.Put(cf_index, AsSlice(L::kIndexWatermark), L::Be64(size));
+      }
       rocksdb::WriteOptions wo;
       wo.sync = true;
       s = db->Write(wo, &wb);
       if (!s.ok()) return FromRocks(s, "cannot cut back the ledger tail");
     }
+    return Status::Ok();
+  }
+
+  // Computes the nodes of levels 1..4 inside the newest, incomplete block
+  // from its leaf hashes (at most 31 records) for reads (and the builder).
+  Status LoadTail() {
+    const uint64_t size = committed_size.load();
+    const uint64_t start = size / L::kBlockLeaves * L::kBlockLeaves;
+    std::vector<Hash> level;
+    if (start < size) {
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf_entries));
+      it->Seek(L::Be64(start));
+      for (uint64_t i = start; i < size; ++i, it->Next()) {
+        if (!it->Valid() || it->key().size() != 8 || L::ReadBe64(it->key().data()) != i) {
+          if (!it->status().ok()) return FromRocks(it->status(), "ledger read failed");
+          return Status::Corruption("entry " + std::to_string(i) + " is missing");
+        }
+        L::EntryRecordView rv;
+        if (!L::ParseEntryRecord(i, AsView(it->value()), &rv))
+          return Status::Corruption("entry record " + std::to_string(i) + " is malformed");
+        level.push_back(HashFrom(rv.leaf.data()));
+      }
+    }
+    BlockNodes nodes{};
+    for (int l = 1; l <= L::kBlockLevels; ++l) {
+      std::vector<Hash> up(level.size() / 2);
+      for (size_t j = 0; j < up.size(); ++j) {
+        up[j] = HashChildren(level[2 * j], level[2 * j + 1]);
+        nodes[L::NodeSlot(l, (start >> l) + j)] = up[j];
+      }
+      level = std::move(up);
+    }
+    {
+      std::lock_guard<std::mutex> lk(upper_mu);
+      tail_size = size;
+      tail_nodes = nodes;
+    }
+    block_nodes = nodes;
     return Status::Ok();
   }
 
@@ -390,7 +555,8 @@ struct Ledger::Impl final : public NodeSource {
       edge.resize(nodes.size());
       MLAHUB_RETURN_IF_ERROR(ReadNodes(nodes, edge));
     }
-    MLAHUB_ASSIGN_OR_RETURN(frontier, MerkleFrontier::FromNodes(size, edge));
+    MLAHUB_ASSIGN_OR_RETURN(MerkleFrontier restored, MerkleFrontier::FromNodes(size, edge));
+    frontier = std::move(restored);
     if (frontier.Root() != committed_root)
       return Status::Corruption("ledger head root does not match the stored hashes; run `mlahub ledger verify`");
     builder_checkpoint_size = latest_checkpoint_size;
@@ -401,6 +567,7 @@ struct Ledger::Impl final : public NodeSource {
     // The top levels first (n/1024 reads), so that proofs use them while
     // the rest loads.
     upper_loader = std::thread([this] {
+      NameThread("ledger-upper");
       if (LoadUpper(10)) LoadUpper(kMemLevel);
     });
   }
@@ -445,11 +612,11 @@ struct Ledger::Impl final : public NodeSource {
           if (!statuses[j].ok()) return false;
           uint64_t record = ((k0 + j + 1) << min_level) - 1;
           size_t nlevels = static_cast<size_t>(std::countr_one(record));
-          if (values[j].size() != nlevels * kHashSize) return false;
+          if (values[j].size() != L::NodesRecordHashes(record) * kHashSize) return false;
           for (size_t l = min_level; l <= nlevels; ++l) {
             auto& v = levels[l];
             if (v.size() != ((record + 1) >> l) - 1) return false;
-            v.push_back(HashFrom(values[j].data() + (l - 1) * kHashSize));
+            v.push_back(HashFrom(values[j].data() + L::NodeSlot(static_cast<int>(l), 0) * kHashSize));
           }
         }
       }
@@ -490,10 +657,14 @@ struct Ledger::Impl final : public NodeSource {
     std::vector<size_t> rest;
     {
       std::lock_guard<std::mutex> lk(upper_mu);
+      const uint64_t tail_block = tail_size / L::kBlockLeaves;
       for (size_t i = 0; i < nodes.size(); ++i) {
         const NodePos& n = nodes[i];
         if (n.level >= upper_min && n.index < upper[n.level].size()) {
           out[i] = upper[n.level][n.index];
+        } else if (n.level >= 1 && n.level < kMemLevel && n.begin() / L::kBlockLeaves == tail_block &&
+                   n.end() <= tail_size) {
+          out[i] = tail_nodes[L::NodeSlot(n.level, n.index)];
         } else {
           rest.push_back(i);
         }
@@ -519,12 +690,14 @@ struct Ledger::Impl final : public NodeSource {
     std::vector<Want> wants;
     std::map<std::pair<int, uint64_t>, size_t> slot;  // (cf, record) -> want
     std::vector<size_t> which(nodes.size());
+    // Leaves are in entry records, the other levels in the `nodes` record
+    // of their block's last leaf (levels 1..4) or their own last leaf.
     for (size_t i = 0; i < nodes.size(); ++i) {
       const NodePos& n = nodes[i];
-      uint64_t record = n.level == 0 ? n.index : n.end() - 1;
+      uint64_t record = n.level == 0 ? n.index : L::NodeRecord(n.level, n.index);
       int cfi = n.level == 0 ? 0 : 1;
       auto [it, fresh] = slot.emplace(std::make_pair(cfi, record), wants.size());
-      if (fresh) wants.push_back({n.level == 0 ? cf_entries : cf_nodes, L::Be64(record)});
+      if (fresh) wants.push_back({cfi == 0 ? cf_entries : cf_nodes, L::Be64(record)});
       which[i] = it->second;
     }
     size_t entry_want = 0;
@@ -543,32 +716,32 @@ struct Ledger::Impl final : public NodeSource {
     std::vector<rocksdb::Status> statuses(wants.size());
     db->MultiGet(rocksdb::ReadOptions(), wants.size(), cfs.data(), keys.data(), values.data(),
                  statuses.data());
+    L::EntryRecordView rv;
     if (entry_index != nullptr) {
       const rocksdb::Status& st = statuses[entry_want];
       if (st.IsNotFound()) return Status::Corruption("entry " + std::to_string(*entry_index) + " is missing");
       if (!st.ok()) return FromRocks(st, "ledger read failed");
-      if (values[entry_want].size() < kHashSize)
-        return Status::Corruption("entry record " + std::to_string(*entry_index) + " is too short");
+      if (!L::ParseEntryRecord(*entry_index, AsView(values[entry_want]), &rv))
+        return Status::Corruption("entry record " + std::to_string(*entry_index) + " is malformed");
       entry_record->assign(values[entry_want].data(), values[entry_want].size());
     }
     for (size_t i = 0; i < nodes.size(); ++i) {
       const NodePos& n = nodes[i];
       size_t w = which[i];
-      uint64_t record = n.level == 0 ? n.index : n.end() - 1;
+      uint64_t record = n.level == 0 ? n.index : L::NodeRecord(n.level, n.index);
       if (statuses[w].IsNotFound())
         return Status::Corruption("hash of " + Range(n.begin(), n.end()) + " is missing (record " +
                                   std::to_string(record) + ")");
       if (!statuses[w].ok()) return FromRocks(statuses[w], "ledger read failed");
-      const rocksdb::PinnableSlice& v = values[w];
+      std::string_view v = AsView(values[w]);
       if (n.level == 0) {
-        if (v.size() < kHashSize)
-          return Status::Corruption("entry record " + std::to_string(record) + " is too short");
-        out[i] = HashFrom(v.data());
+        if (!L::ParseEntryRecord(record, v, &rv))
+          return Status::Corruption("entry record " + std::to_string(record) + " is malformed");
+        out[i] = HashFrom(rv.leaf.data());
       } else {
-        size_t levels = static_cast<size_t>(std::countr_one(record));
-        if (v.size() != levels * kHashSize)
+        if (v.size() != L::NodesRecordHashes(record) * kHashSize)
           return Status::Corruption("node record " + std::to_string(record) + " has the wrong length");
-        out[i] = HashFrom(v.data() + (n.level - 1) * kHashSize);
+        out[i] = HashFrom(v.data() + L::NodeSlot(n.level, n.index) * kHashSize);
       }
     }
     return Status::Ok();
@@ -584,8 +757,8 @@ struct Ledger::Impl final : public NodeSource {
   // everything that arrived during one fsync.
 
 
-  void AddToBatch(Built& cur, std::vector<Pending>& got) {
-    std::string node_value;
+  void AddToBatch(Built& cur, std::span<Pending> got) {
+    std::string node_value;  // a `nodes` record
     for (Pending& p : got) {
       for (const StateWrite& w : p.state) {
         if (w.value) {
@@ -606,31 +779,41 @@ struct Ledger::Impl final : public NodeSource {
       char key[8];
       for (int b = 0; b < 8; ++b) key[b] = static_cast<char>(i >> (56 - 8 * b));
       rocksdb::Slice key_slice(key, 8);
-      rocksdb::Slice value_parts[2] = {
-          rocksdb::Slice(reinterpret_cast<const char*>(p.leaf.data()), kHashSize),
-          rocksdb::Slice(reinterpret_cast<const char*>(p.entry.data()), p.entry.size())};
-      cur.wb.Put(cf_entries, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
-      node_value.clear();
+      const bool block_end = L::HasNodesRecord(i);
+      if (block_end) {
+        node_value.clear();
+        for (const Hash& h : block_nodes) node_value.append(HashView(h));
+      }
       frontier.Append(p.leaf, [&](const NodePos& pos, const Hash& h) {
-        node_value.append(HashView(h));
-        if (pos.level >= kMemLevel) cur.upper.emplace_back(pos, h);
+        if (pos.level < kMemLevel) {
+          block_nodes[L::NodeSlot(pos.level, pos.index)] = h;
+          if (block_end) std::copy(h.begin(), h.end(), node_value.begin() + L::NodeSlot(pos.level, pos.index) * kHashSize);
+        } else {
+          node_value.append(HashView(h));
+          cur.upper.emplace_back(pos, h);
+        }
       });
-      if (!node_value.empty()) cur.wb.Put(cf_nodes, key_slice, node_value);
+      char len[2] = {static_cast<char>(p.key.size() >> 8), static_cast<char>(p.key.size() & 0xff)};
+      rocksdb::Slice value_parts[4] = {
+          rocksdb::Slice(reinterpret_cast<const char*>(p.leaf.data()), kHashSize), rocksdb::Slice(len, 2),
+          rocksdb::Slice(p.key), rocksdb::Slice(reinterpret_cast<const char*>(p.entry.data()), p.entry.size())};
+      cur.wb.Put(cf_entries, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 4));
+      if (block_end) cur.wb.Put(cf_nodes, key_slice, node_value);
       if (!p.key.empty()) {
-        char len[2] = {static_cast<char>(p.key.size() >> 8), static_cast<char>(p.key.size() & 0xff)};
         rocksdb::Slice parts[3] = {rocksdb::Slice(len, 2), rocksdb::Slice(p.key), key_slice};
         rocksdb::Slice empty;
-        cur.wb.Put(cf_index, rocksdb::SliceParts(parts, 3), rocksdb::SliceParts(&empty, 1));
+        for (const auto& part : parts) cur.index_keys.append(part.data(), part.size());
       }
+      cur.has_entries = true;
       cur.items.push_back(std::move(p));
     }
-    got.clear();
   }
 
   // Adds root, checkpoint (if `sign` and not yet signed at this size) and head.
   void Seal(Built& cur, bool sign) {
     cur.size = frontier.size();
     cur.root = frontier.Root();
+    cur.tail = block_nodes;
     cur.checkpoint_size = builder_checkpoint_size;
     if (sign && cur.checkpoint_size != cur.size) {
       cur.wb.Put(cf_checkpoints, L::Be64(cur.size), SignCheckpoint(cur.size, cur.root));
@@ -646,8 +829,10 @@ struct Ledger::Impl final : public NodeSource {
   void BuilderLoop() {
     auto cur = std::make_unique<Built>();
     cur->base = frontier.size();
-    std::vector<Pending> got;
+    std::vector<Pending> backlog;  // taken from `queue` in one swap
+    size_t backlog_pos = 0;
     for (;;) {
+      size_t take_from = 0, take_n = 0;
       bool stop = false;
       bool committer_free = false;
       {
@@ -656,8 +841,8 @@ struct Ledger::Impl final : public NodeSource {
         // us every kWakeChunk entries), not one wakeup per append.
         auto ready = [&] {
           bool room = cur->items.size() < options.max_batch_entries;
-          return (room && !queue.empty() && (!slot_busy || queue.size() >= kWakeChunk)) ||
-                 (!slot_busy && (!cur->items.empty() || closing)) || (closing && queue.empty());
+          return (room && queued > 0 && (!slot_busy || queued >= kWakeChunk)) ||
+                 (!slot_busy && (!cur->items.empty() || closing)) || (closing && queued == 0);
         };
         while (!ready()) {
           bool tail_unsigned = builder_checkpoint_size != frontier.size();
@@ -668,18 +853,21 @@ struct Ledger::Impl final : public NodeSource {
           }
         }
         size_t room = options.max_batch_entries - std::min(options.max_batch_entries, cur->items.size());
-        size_t n = std::min(queue.size(), room);
-        got.reserve(n);
-        for (size_t i = 0; i < n; ++i) {
-          got.push_back(std::move(queue.front()));
-          queue.pop_front();
-        }
-        stop = closing && queue.empty();
+        if (backlog.empty()) std::swap(queue, backlog);  // O(1); the producers keep its capacity
+        take_from = backlog_pos;
+        take_n = std::min(backlog.size() - backlog_pos, room);
+        backlog_pos += take_n;
+        queued -= take_n;
+        stop = closing && queued == 0;
         committer_free = !slot_busy;
       }
-      if (!got.empty()) {
+      if (take_n > 0) {
         space_cv.notify_all();
-        AddToBatch(*cur, got);
+        AddToBatch(*cur, std::span<Pending>(backlog).subspan(take_from, take_n));
+        if (backlog_pos == backlog.size()) {
+          backlog.clear();  // moved-from items
+          backlog_pos = 0;
+        }
         std::lock_guard<std::mutex> lk(mu);
         committer_free = !slot_busy;
       }
@@ -702,8 +890,12 @@ struct Ledger::Impl final : public NodeSource {
           slot_busy = true;
         }
         committer_cv.notify_one();
-        cur = std::make_unique<Built>();
-        cur->base = frontier.size();
+        {
+          std::lock_guard<std::mutex> lk(mu);
+          cur = std::move(spare);
+        }
+        if (cur == nullptr) cur = std::make_unique<Built>();
+        cur->Reset(frontier.size());
         if (stop) continue;  // loop once more: wait for it, then finish
       }
       if (stop) {
@@ -729,6 +921,7 @@ struct Ledger::Impl final : public NodeSource {
       {
         std::lock_guard<std::mutex> lk(mu);
         slot_busy = false;
+        spare = std::move(b);
       }
       writer_cv.notify_one();
     }
@@ -760,6 +953,13 @@ struct Ledger::Impl final : public NodeSource {
       return FailAll(b.items, st);
     }
     {
+      // Before the size: a reader that sees the new size finds the new
+      // tail's nodes here, or (its block now complete) in the store.
+      std::lock_guard<std::mutex> lk(upper_mu);
+      tail_size = b.size;
+      tail_nodes = b.tail;
+    }
+    {
       std::lock_guard<std::mutex> lk(head_mu);
       committed_root = b.root;
       latest_checkpoint_size = b.checkpoint_size;
@@ -771,6 +971,18 @@ struct Ledger::Impl final : public NodeSource {
       committed_size.store(b.size, std::memory_order_release);
     }
     if (!b.upper.empty()) ExtendUpper(b.upper);
+    if (b.has_entries) {
+      // Hand the batch's index keys to the indexer (before the callbacks, so
+      // that FindByIndexKey inside a callback finds the entry). Bounded: a
+      // slow indexer holds the writer back rather than memory growing.
+      std::unique_lock<std::mutex> lk(index_mu);
+      index_cv.wait(lk, [&] { return index_jobs.size() < kMaxIndexJobs || index_stop || !index_failed.ok(); });
+      if (index_failed.ok()) {
+        index_jobs.push_back(IndexJob{std::move(b.index_keys), b.size});
+        lk.unlock();
+        index_cv.notify_all();
+      }
+    }
     for (Pending& p : b.items) p.callback(Status::Ok(), p.index);
   }
 
@@ -783,6 +995,7 @@ struct Ledger::Impl final : public NodeSource {
     return Status::Ok();
   }
 
+  // The record of a committed entry, checked to parse (ParseEntryRecord).
   Result<std::string> EntryRecord(uint64_t index) const {
     uint64_t have = committed_size.load(std::memory_order_acquire);
     if (index >= have)
@@ -790,8 +1003,189 @@ struct Ledger::Impl final : public NodeSource {
                               std::to_string(have) + " entries");
     MLAHUB_ASSIGN_OR_RETURN(auto v, GetOpt(cf_entries, L::Be64(index)));
     if (!v) return Status::Corruption("entry " + std::to_string(index) + " is missing");
-    if (v->size() < kHashSize) return Status::Corruption("entry record " + std::to_string(index) + " is too short");
+    L::EntryRecordView rv;
+    if (!L::ParseEntryRecord(index, *v, &rv))
+      return Status::Corruption("entry record " + std::to_string(index) + " is malformed");
     return std::move(*v);
+  }
+
+  // ---- the message-id index ----
+
+  // Indexer thread: first re-reads the keys the stored index lacks (after a
+  // crash: the entries from the watermark to the committed size at open),
+  // then takes each committed batch's keys, in commit order, and ingests
+  // them every kIngestKeys keys and when the ledger closes.
+  void IndexerLoop() {
+    uint64_t from, to;
+    {
+      std::lock_guard<std::mutex> lk(index_mu);
+      from = indexed_size;
+      to = index_catchup_to;
+    }
+    Status st = from < to ? Reindex(from, to) : Status::Ok();
+    for (;;) {
+      if (!st.ok()) {
+        // Later batches must not be indexed past a gap: the index stays as
+        // it is (lookups scan the entry records beyond it).
+        std::lock_guard<std::mutex> lk(index_mu);
+        index_failed = st;
+        index_jobs.clear();
+        index_cv.notify_all();
+        return;
+      }
+      IndexJob job;
+      bool ingest = false;
+      {
+        std::unique_lock<std::mutex> lk(index_mu);
+        index_cv.wait(lk, [&] { return !index_jobs.empty() || index_stop; });
+        if (index_jobs.empty()) {
+          // Closing, and every committed batch is here: ingest the rest.
+          const bool rest = indexed_size > ingested_size;
+          lk.unlock();
+          if (rest) st = Ingest();
+          if (!st.ok()) continue;
+          return;
+        }
+        job = std::move(index_jobs.front());
+        index_jobs.pop_front();
+        AddPending(job.keys, job.size);
+        ingest = pending_keys >= kIngestKeys;
+      }
+      index_cv.notify_all();  // progress, and room for the committer
+      if (ingest) st = Ingest();
+    }
+  }
+
+  // With index_mu held.
+  void AddPending(std::string_view keys, uint64_t size) {
+    pending.append(keys);
+    for (size_t at = 0; at < keys.size(); at += IndexKeyLength(keys.data() + at)) ++pending_keys;
+    indexed_size = size;
+  }
+
+  // Adds the keys of entries [from, to) from their records, in chunks.
+  Status Reindex(uint64_t from, uint64_t to) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf_entries));
+    std::string keys;
+    it->Seek(L::Be64(from));
+    for (uint64_t i = from; i < to; it->Next()) {
+      if (!it->Valid() || it->key().size() != 8 || L::ReadBe64(it->key().data()) != i) {
+        if (!it->status().ok()) return FromRocks(it->status(), "cannot read the entries to re-index");
+        return Status::Corruption("entry " + std::to_string(i) + " is missing (re-indexing)");
+      }
+      L::EntryRecordView rv;
+      if (!L::ParseEntryRecord(i, AsView(it->value()), &rv))
+        return Status::Corruption("entry record " + std::to_string(i) + " is malformed (re-indexing)");
+      if (!rv.key.empty()) keys += L::IndexKey(rv.key, i);
+      ++i;
+      if (i == to || i % 4096 == 0) {
+        bool ingest;
+        {
+          std::lock_guard<std::mutex> lk(index_mu);
+          if (index_stop) return Status::Unavailable("ledger is closing");
+          AddPending(keys, i);
+          ingest = pending_keys >= kIngestKeys;
+        }
+        index_cv.notify_all();
+        keys.clear();
+        if (ingest) MLAHUB_RETURN_IF_ERROR(Ingest());
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Sorts the pending keys into a table file with the watermark and
+  // ingests it into the index family. Only the indexer changes `pending`,
+  // so lookups keep reading it (under index_mu) until the file is in.
+  Status Ingest() {
+    uint64_t upto;
+    // Sorted by their first 16 bytes as two big-endian integers (contiguous,
+    // no pointer chasing), the whole key only on a tie: byte order.
+    struct SortKey {
+      uint64_t hi, lo;
+      uint32_t at, len;
+    };
+    std::vector<SortKey> keys;
+    {
+      std::lock_guard<std::mutex> lk(index_mu);
+      upto = indexed_size;
+      keys.reserve(pending_keys);
+      for (size_t at = 0; at < pending.size(); at += IndexKeyLength(pending.data() + at)) {
+        const size_t len = IndexKeyLength(pending.data() + at);
+        uint8_t b[16] = {};
+        std::memcpy(b, pending.data() + at, std::min<size_t>(len, 16));
+        uint64_t hi = 0, lo = 0;
+        for (int k = 0; k < 8; ++k) {
+          hi = hi << 8 | b[k];
+          lo = lo << 8 | b[8 + k];
+        }
+        keys.push_back({hi, lo, static_cast<uint32_t>(at), static_cast<uint32_t>(len)});
+      }
+    }
+    const char* base = pending.data();
+    std::sort(keys.begin(), keys.end(), [base](const SortKey& a, const SortKey& b) {
+      if (a.hi != b.hi) return a.hi < b.hi;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      return std::string_view(base + a.at, a.len) < std::string_view(base + b.at, b.len);
+    });
+    std::string path = dir + "/index-ingest-" + std::to_string(upto) + ".sst";
+    rocksdb::Options o(DbOptions(), CfOptions(L::kCfIndex));
+    rocksdb::SstFileWriter w(rocksdb::EnvOptions(), o, cf_index);
+    rocksdb::Status s = w.Open(path);
+    // The watermark ("\0\0") sorts before every key.
+    if (s.ok()) s = w.Put(AsSlice(L::kIndexWatermark), L::Be64(upto));
+    for (size_t k = 0; s.ok() && k < keys.size(); ++k)
+      s = w.Put(rocksdb::Slice(base + keys[k].at, keys[k].len), rocksdb::Slice());
+    if (s.ok()) s = w.Finish();
+    if (s.ok()) {
+      rocksdb::IngestExternalFileOptions io;
+      io.move_files = true;
+      s = db->IngestExternalFile(cf_index, {path}, io);
+    }
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (!s.ok()) return FromRocks(s, "cannot add to the ledger index");
+    {
+      std::lock_guard<std::mutex> lk(index_mu);
+      pending.clear();
+      pending_keys = 0;
+      ingested_size = upto;
+    }
+    index_cv.notify_all();
+    return Status::Ok();
+  }
+
+  // Pending entries with this index prefix (BE16(len) || key).
+  void PendingMatches(std::string_view prefix, std::vector<uint64_t>* out) const {
+    for (size_t at = 0; at < pending.size();) {
+      size_t len = IndexKeyLength(pending.data() + at);
+      if (len == prefix.size() + 8 && std::string_view(pending.data() + at, prefix.size()) == prefix)
+        out->push_back(L::ReadBe64(pending.data() + at + prefix.size()));
+      at += len;
+    }
+  }
+
+  // Entries in [from, to) whose record holds `key`, ascending: the part of a
+  // lookup beyond the index watermark.
+  Status ScanForKey(std::string_view key, uint64_t from, uint64_t to, std::vector<uint64_t>* out) const {
+    if (from >= to) return Status::Ok();
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf_entries));
+    it->Seek(L::Be64(from));
+    for (uint64_t i = from; i < to; ++i, it->Next()) {
+      if (!it->Valid() || it->key().size() != 8 || L::ReadBe64(it->key().data()) != i) {
+        if (!it->status().ok()) return FromRocks(it->status(), "ledger read failed");
+        return Status::Corruption("entry " + std::to_string(i) + " is missing");
+      }
+      L::EntryRecordView rv;
+      if (!L::ParseEntryRecord(i, AsView(it->value()), &rv))
+        return Status::Corruption("entry record " + std::to_string(i) + " is malformed");
+      if (rv.key == key) out->push_back(i);
+    }
+    return Status::Ok();
   }
 
   VerifyReport Verify(const std::function<void(uint64_t, uint64_t)>& progress) const;
@@ -800,14 +1194,15 @@ struct Ledger::Impl final : public NodeSource {
     bool wake = false;
     {
       std::unique_lock<std::mutex> lk(mu);
-      space_cv.wait(lk, [&] { return queue.size() < options.max_pending_entries || closing; });
+      space_cv.wait(lk, [&] { return queued < options.max_pending_entries || closing; });
       Status refuse = closing ? Status::Unavailable("ledger is closing") : failed;
       if (!refuse.ok()) {
         lk.unlock();
         return p.callback(refuse, 0);
       }
       queue.push_back(std::move(p));
-      wake = !slot_busy || queue.size() % kWakeChunk == 0;
+      ++queued;
+      wake = !slot_busy || queued % kWakeChunk == 0;
     }
     if (wake) writer_cv.notify_one();
   }
@@ -839,13 +1234,32 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir, LedgerOptio
                                    VerifierKey(o.signer->key_name(), o.signer->public_key()));
   if (!o.origin.empty() && o.origin != impl->origin)
     return Status::InvalidArgument("ledger " + dir + " has origin '" + impl->origin + "', not '" + o.origin + "'");
+  if (o.max_index_key_bytes > 0xffff) return Status::InvalidArgument("max_index_key_bytes is at most 65535");
   MLAHUB_RETURN_IF_ERROR(impl->CutBackTail());
+  MLAHUB_RETURN_IF_ERROR(impl->LoadTail());
   MLAHUB_RETURN_IF_ERROR(impl->RestoreFrontier());
   impl->next_checkpoint_due = std::chrono::steady_clock::now();
   impl->StartUpperLoader();
   Impl* raw = impl.get();
-  impl->committer = std::thread([raw] { raw->CommitterLoop(); });
-  impl->builder = std::thread([raw] { raw->BuilderLoop(); });
+  impl->index_catchup_to = impl->committed_size.load();
+  {
+    // Table files of an ingestion that a crash interrupted.
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(dir, ec))
+      if (f.path().filename().string().starts_with("index-ingest-")) std::filesystem::remove(f.path(), ec);
+  }
+  impl->indexer = std::thread([raw] {
+    NameThread("ledger-index");
+    raw->IndexerLoop();
+  });
+  impl->committer = std::thread([raw] {
+    NameThread("ledger-commit");
+    raw->CommitterLoop();
+  });
+  impl->builder = std::thread([raw] {
+    NameThread("ledger-build");
+    raw->BuilderLoop();
+  });
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
 }
 
@@ -858,6 +1272,7 @@ Result<std::unique_ptr<Ledger>> Ledger::OpenReadOnly(const std::string& dir) {
     return Status::NotFound("no ledger in " + dir);
   MLAHUB_RETURN_IF_ERROR(impl->OpenDb());
   MLAHUB_RETURN_IF_ERROR(impl->LoadMeta());
+  MLAHUB_RETURN_IF_ERROR(impl->LoadTail());
   impl->closed = true;  // no writer
   impl->StartUpperLoader();
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
@@ -875,6 +1290,7 @@ Status Ledger::Close() {
     impl_->space_cv.notify_all();
     if (impl_->builder.joinable()) impl_->builder.join();
     if (impl_->committer.joinable()) impl_->committer.join();
+    impl_->StopIndexer();  // after writing every committed batch's keys
     impl_->closed = true;
     // Persist the memtables so the WAL is empty: read-only views (which
     // replay the WAL into memory) then open fast and small.
@@ -953,7 +1369,9 @@ Result<Hash> Ledger::Root(uint64_t size) const {
 
 Result<Bytes> Ledger::Entry(uint64_t index) const {
   MLAHUB_ASSIGN_OR_RETURN(std::string v, impl_->EntryRecord(index));
-  return Bytes(v.begin() + kHashSize, v.end());
+  L::EntryRecordView rv;
+  L::ParseEntryRecord(index, v, &rv);
+  return Bytes(rv.entry.begin(), rv.entry.end());
 }
 
 Result<Hash> Ledger::LeafHash(uint64_t index) const {
@@ -983,8 +1401,11 @@ Result<InclusionProof> Ledger::ProveInclusion(uint64_t index, uint64_t tree_size
   if (record.empty()) {
     MLAHUB_ASSIGN_OR_RETURN(record, impl_->EntryRecord(index));
   }
-  p.leaf_hash = HashFrom(record.data());
-  p.entry.assign(record.begin() + kHashSize, record.end());
+  L::EntryRecordView rv;
+  if (!L::ParseEntryRecord(index, record, &rv))
+    return Status::Corruption("entry record " + std::to_string(index) + " is malformed");
+  p.leaf_hash = HashFrom(rv.leaf.data());
+  p.entry.assign(rv.entry.begin(), rv.entry.end());
   if (HashLeaf(p.entry) != p.leaf_hash)
     return Status::Corruption("entry " + std::to_string(index) + " does not match its stored leaf hash");
   return p;
@@ -1054,19 +1475,61 @@ Status Ledger::ScanState(std::string_view prefix, std::string_view start,
 
 Result<std::vector<uint64_t>> Ledger::FindByIndexKey(std::string_view index_key) const {
   std::vector<uint64_t> out;
-  if (index_key.empty()) return out;
-  if (impl_->db == nullptr) return Status::Unavailable("ledger is closed");
+  if (index_key.empty() || index_key.size() > 0xffff) return out;
+  const Impl& m = *impl_;
+  if (m.db == nullptr) return Status::Unavailable("ledger is closed");
+  const uint64_t have = Size();
+  uint64_t indexed;
   std::string prefix = L::IndexPrefix(index_key);
-  uint64_t have = Size();
+  std::vector<uint64_t> candidates;
+  {
+    // The writer's indexer takes each batch's keys right after its commit:
+    // wait until it has the size committed now (unless it stopped; then the
+    // rest is found by scanning the entry records, as a read-only view does
+    // beyond its index watermark). Keys not yet ingested are in `pending`;
+    // they leave it only once the index family has them, so reading
+    // `pending` first and the family second misses nothing.
+    std::unique_lock<std::mutex> lk(m.index_mu);
+    if (!m.read_only)
+      m.index_cv.wait(lk, [&] { return m.indexed_size >= have || !m.index_failed.ok() || m.index_stop; });
+    indexed = std::min(m.indexed_size, have);
+    m.PendingMatches(prefix, &candidates);
+  }
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf_index));
+  std::unique_ptr<rocksdb::Iterator> it(m.db->NewIterator(ro, m.cf_index));
   for (it->Seek(L::IndexKey(index_key, 0)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() != prefix.size() + 8) continue;
-    uint64_t i = L::ReadBe64(it->key().data() + prefix.size());
-    if (i < have) out.push_back(i);
+    candidates.push_back(L::ReadBe64(it->key().data() + prefix.size()));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "ledger read failed");
+  it.reset();
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  candidates.erase(std::lower_bound(candidates.begin(), candidates.end(), indexed), candidates.end());
+  // The index is derived data: serve only entries whose own record holds
+  // the key (a stray or altered index key is never served).
+  if (!candidates.empty()) {
+    std::vector<std::string> keys;
+    std::vector<rocksdb::Slice> slices;
+    keys.reserve(candidates.size());
+    for (uint64_t i : candidates) keys.push_back(L::Be64(i));
+    for (const auto& k : keys) slices.emplace_back(k);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    m.db->MultiGet(rocksdb::ReadOptions(), m.cf_entries, keys.size(), slices.data(), values.data(),
+                   statuses.data(), /*sorted_input=*/true);
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      if (statuses[j].IsNotFound())
+        return Status::Corruption("entry " + std::to_string(candidates[j]) + " is missing");
+      if (!statuses[j].ok()) return FromRocks(statuses[j], "ledger read failed");
+      L::EntryRecordView rv;
+      if (!L::ParseEntryRecord(candidates[j], AsView(values[j]), &rv))
+        return Status::Corruption("entry record " + std::to_string(candidates[j]) + " is malformed");
+      if (rv.key == index_key) out.push_back(candidates[j]);
+    }
+  }
+  MLAHUB_RETURN_IF_ERROR(m.ScanForKey(index_key, indexed, have, &out));
   return out;
 }
 
@@ -1116,6 +1579,16 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
     return r;
   };
 
+  // The writer's indexer keeps writing: compare the index as of one
+  // snapshot (a read-only view does not change).
+  struct SnapshotGuard {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snap;
+    ~SnapshotGuard() {
+      if (snap != nullptr) db->ReleaseSnapshot(snap);
+    }
+  } snapshot{db, read_only ? nullptr : db->GetSnapshot()};
+
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   // RocksDB's automatic readahead (up to 256 KiB per open file): a fixed
@@ -1123,6 +1596,54 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
   // grow with the number of files.
   ro.readahead_size = 0;
   ro.verify_checksums = true;
+  ro.snapshot = snapshot.snap;
+
+  // The index holds the keys of entries [0, indexed): the watermark written
+  // with them.
+  uint64_t indexed = 0;
+  {
+    std::string mark;
+    rocksdb::Status s = db->Get(ro, cf_index, AsSlice(L::kIndexWatermark), &mark);
+    if (s.ok()) {
+      if (mark.size() != 8) {
+        r.status = Status::Corruption("the message-id index watermark is malformed");
+        return r;
+      }
+      indexed = L::ReadBe64(mark.data());
+    } else if (!s.IsNotFound()) {
+      r.status = FromRocks(s, "ledger read failed");
+      return r;
+    }
+    if (indexed > size) {
+      r.status = Status::Corruption("the message-id index claims " + std::to_string(indexed) +
+                                    " entries, beyond the committed size " + std::to_string(size));
+      return r;
+    }
+  }
+  // Both sides of the index comparison as a multiset digest: the sums of
+  // two keyed short hashes (crypto::ShortHash, SipHash-2-4) under fresh
+  // random keys, and the count.
+  crypto::ShortHashKey k1, k2;
+  crypto::RandomBytes(k1.data(), k1.size());
+  crypto::RandomBytes(k2.data(), k2.size());
+  struct Digest {
+    uint64_t a = 0, b = 0, n = 0;
+    bool operator==(const Digest&) const = default;
+  };
+  std::string item;
+  auto add = [&](Digest& d, std::string_view key, uint64_t i) {
+    item.clear();
+    item.push_back(static_cast<char>(key.size() >> 8));
+    item.push_back(static_cast<char>(key.size() & 0xff));
+    item.append(key);
+    for (int b = 0; b < 8; ++b) item.push_back(static_cast<char>(i >> (56 - 8 * b)));
+    const ByteView v(reinterpret_cast<const uint8_t*>(item.data()), item.size());
+    d.a += crypto::ShortHash(k1, v);
+    d.b += crypto::ShortHash(k2, v);
+    ++d.n;
+  };
+  Digest from_entries, from_index;
+
   std::unique_ptr<rocksdb::Iterator> eit(db->NewIterator(ro, cf_entries));
   std::unique_ptr<rocksdb::Iterator> nit(db->NewIterator(ro, cf_nodes));
   std::unique_ptr<rocksdb::Iterator> cit(db->NewIterator(ro, cf_checkpoints));
@@ -1176,6 +1697,13 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
     Hash hash;
   };
   std::vector<Done> done;
+  auto stored_hash_differs = [&](uint64_t i, const NodePos& pos) {
+    return bad_entry(i, "stored hash of " + Range(pos.begin(), pos.end()) + " (level " +
+                            std::to_string(pos.level) + ") does not match the recomputed one");
+  };
+  // The recomputed nodes of levels 1..4 of the current block of 32 leaves.
+  BlockNodes block_buf{};
+  std::array<NodePos, L::kBlockNodes> block_pos{};
   auto last_progress = std::chrono::steady_clock::now();
   for (uint64_t i = 0; i < size; ++i) {
     if (!eit->Valid() || eit->key().size() != 8 || L::ReadBe64(eit->key().data()) != i) {
@@ -1186,29 +1714,38 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
       }
       return bad_entry(i, "record is missing");
     }
-    rocksdb::Slice v = eit->value();
-    if (v.size() < kHashSize) return bad_entry(i, "record is shorter than a hash");
-    Hash leaf = HashLeaf(ByteView(reinterpret_cast<const uint8_t*>(v.data()) + kHashSize, v.size() - kHashSize));
-    if (leaf != HashFrom(v.data())) return bad_entry(i, "entry bytes do not match the stored leaf hash");
+    L::EntryRecordView rv;
+    if (!L::ParseEntryRecord(i, AsView(eit->value()), &rv)) return bad_entry(i, "record is malformed");
+    Hash leaf = HashLeaf(ByteView(reinterpret_cast<const uint8_t*>(rv.entry.data()), rv.entry.size()));
+    if (leaf != HashFrom(rv.leaf.data())) return bad_entry(i, "entry bytes do not match the stored leaf hash");
     done.clear();
     f.Append(leaf, [&](const NodePos& p, const Hash& h) { done.push_back({p, h}); });
+    for (const Done& d : done) {
+      if (d.pos.level >= kMemLevel) continue;
+      block_buf[L::NodeSlot(d.pos.level, d.pos.index)] = d.hash;
+      block_pos[L::NodeSlot(d.pos.level, d.pos.index)] = d.pos;
+    }
+    // The `nodes` record of a block's last leaf: the block's 30 nodes, then
+    // the levels >= 5 this leaf completes.
     if (nit->Valid() && nit->key().size() == 8 && L::ReadBe64(nit->key().data()) < i)
       return bad_entry(L::ReadBe64(nit->key().data()), "node record where none belongs");
     bool has_record = nit->Valid() && nit->key().size() == 8 && L::ReadBe64(nit->key().data()) == i;
-    if (!done.empty()) {
-      if (!has_record) return bad_entry(i, "node hashes of the subtree ending here are missing");
+    if (L::HasNodesRecord(i)) {
+      if (!has_record) return bad_entry(i, "node hashes of the block ending here are missing");
       rocksdb::Slice nv = nit->value();
-      if (nv.size() != done.size() * kHashSize) return bad_entry(i, "node record has the wrong length");
-      for (size_t k = 0; k < done.size(); ++k) {
-        if (HashFrom(nv.data() + k * kHashSize) != done[k].hash)
-          return bad_entry(i, "stored hash of " + Range(done[k].pos.begin(), done[k].pos.end()) +
-                                  " (level " + std::to_string(done[k].pos.level) +
-                                  ") does not match the recomputed one");
+      if (nv.size() != L::NodesRecordHashes(i) * kHashSize) return bad_entry(i, "node record has the wrong length");
+      for (size_t k = 0; k < L::kBlockNodes; ++k)
+        if (HashFrom(nv.data() + k * kHashSize) != block_buf[k]) return stored_hash_differs(i, block_pos[k]);
+      for (const Done& d : done) {
+        if (d.pos.level < kMemLevel) continue;
+        if (HashFrom(nv.data() + L::NodeSlot(d.pos.level, d.pos.index) * kHashSize) != d.hash)
+          return stored_hash_differs(i, d.pos);
       }
       nit->Next();
     } else if (has_record) {
       return bad_entry(i, "node record where none belongs");
     }
+    if (i < indexed && !rv.key.empty()) add(from_entries, rv.key, i);
     eit->Next();
     ++r.entries;
     if (cp_key(&s) && s <= i) return bad_checkpoint(s, "stray checkpoint record");
@@ -1242,23 +1779,64 @@ VerifyReport Ledger::Impl::Verify(const std::function<void(uint64_t, uint64_t)>&
     return r;
   }
   if (!saw_head_checkpoint) return bad_checkpoint(head_cp, "the head's latest checkpoint is missing");
-  // The index is a lookup aid: every key must be well formed and point at a
-  // committed entry.
+  eit.reset();
+  nit.reset();
+  cit.reset();
+
+  // The message-id index is derived from the index keys in the entry
+  // records: for the indexed entries it must hold exactly those keys.
   rocksdb::ReadOptions all = ro;
   all.total_order_seek = true;
-  std::unique_ptr<rocksdb::Iterator> xit(db->NewIterator(all, cf_index));
-  for (xit->SeekToFirst(); xit->Valid(); xit->Next()) {
-    rocksdb::Slice k = xit->key();
-    size_t len = k.size() >= 2 ? (static_cast<uint8_t>(k[0]) << 8 | static_cast<uint8_t>(k[1])) : 0;
-    if (k.size() != 2 + len + 8 || len == 0) {
-      r.status = Status::Corruption("malformed index key");
+  {
+    std::unique_ptr<rocksdb::Iterator> xit(db->NewIterator(all, cf_index));
+    for (xit->SeekToFirst(); xit->Valid(); xit->Next()) {
+      std::string_view k = AsView(xit->key());
+      if (k == L::kIndexWatermark) continue;
+      std::string_view key;
+      uint64_t i = 0;
+      if (!L::ParseIndexKey(k, &key, &i)) {
+        r.status = Status::Corruption("malformed index key");
+        return r;
+      }
+      if (i >= size) return bad_entry(i, "index key points beyond the committed size");
+      if (i >= indexed)
+        return bad_entry(i, "index key beyond the index watermark " + std::to_string(indexed));
+      add(from_index, key, i);
+    }
+    if (!xit->status().ok()) {
+      r.status = FromRocks(xit->status(), "ledger read failed");
       return r;
     }
-    uint64_t i = L::ReadBe64(k.data() + k.size() - 8);
-    if (i >= size) return bad_entry(i, "index key points beyond the committed size");
   }
-  if (!xit->status().ok()) {
-    r.status = FromRocks(xit->status(), "ledger read failed");
+  if (!(from_entries == from_index)) {
+    // Name the first entry the index gets wrong: one whose key is missing,
+    // else the lowest entry that an index key wrongly points at.
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf_entries));
+    it->SeekToFirst();
+    for (uint64_t i = 0; i < indexed && it->Valid(); ++i, it->Next()) {
+      L::EntryRecordView rv;
+      if (!L::ParseEntryRecord(i, AsView(it->value()), &rv) || rv.key.empty()) continue;
+      std::string v;
+      rocksdb::Status st = db->Get(ro, cf_index, L::IndexKey(rv.key, i), &v);
+      if (st.IsNotFound()) return bad_entry(i, "its index key is missing from the message-id index");
+      if (!st.ok()) {
+        r.status = FromRocks(st, "ledger read failed");
+        return r;
+      }
+    }
+    std::optional<uint64_t> first;
+    std::unique_ptr<rocksdb::Iterator> xit(db->NewIterator(all, cf_index));
+    for (xit->SeekToFirst(); xit->Valid(); xit->Next()) {
+      std::string_view key;
+      uint64_t i = 0;
+      if (!L::ParseIndexKey(AsView(xit->key()), &key, &i)) continue;
+      std::string v;
+      L::EntryRecordView rv;
+      rocksdb::Status st = db->Get(ro, cf_entries, L::Be64(i), &v);
+      if (!st.ok() || !L::ParseEntryRecord(i, v, &rv) || rv.key != key) first = std::min(first.value_or(i), i);
+    }
+    if (first) return bad_entry(*first, "the message-id index lists it under a key its record does not hold");
+    r.status = Status::Corruption("the message-id index does not match the index keys of the entries");
     return r;
   }
   if (progress) progress(size, size);

@@ -382,6 +382,44 @@ TEST_F(LedgerTest, CheckpointIntervalSignsTailWhenIdle) {
   EXPECT_EQ(s, 30u);
 }
 
+// The message-id index is written by its own thread after each commit; a
+// lookup waits for it, so an entry is found as soon as its append returns.
+TEST_F(LedgerTest, FindByIndexKeyRightAfterAppend) {
+  auto l = OpenLedger();
+  for (uint64_t i = 0; i < 200; ++i) {
+    std::string key = "msg-" + std::to_string(i % 50);
+    auto idx = l->Append(EntryBytes(i), key);
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    auto found = l->FindByIndexKey(key);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    ASSERT_FALSE(found->empty());
+    ASSERT_EQ(found->back(), *idx) << "key " << key;
+    ASSERT_EQ(found->size(), i / 50 + 1);
+  }
+  // Also from inside a callback (the committer thread), for async appends
+  // from several threads.
+  std::atomic<int> bad{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        std::string key = "cb-" + std::to_string(t) + "-" + std::to_string(i);
+        l->AppendAsync(ToBytes(key), key, [&, key](const Status& s, uint64_t idx) {
+          auto found = l->FindByIndexKey(key);
+          if (!s.ok() || !found.ok() || *found != std::vector<uint64_t>{idx}) bad.fetch_add(1);
+          done.fetch_add(1);
+        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_OK(l->Close());
+  EXPECT_EQ(done.load(), 900);
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_TRUE(VerifyReadOnly().status.ok());
+}
+
 // ---- corruption: verify names the first bad index ----
 
 class LedgerCorruptionTest : public LedgerTest {
@@ -395,7 +433,10 @@ class LedgerCorruptionTest : public LedgerTest {
 };
 
 TEST_F(LedgerCorruptionTest, FlippedEntryByte) {
-  { testing::Tamper(dir_.path()).Flip(L::kCfEntries, L::Be64(37), kHashSize + 3); }
+  {
+    testing::Tamper t(dir_.path());
+    t.Flip(L::kCfEntries, L::Be64(37), t.EntryBytesOffset(37) + 3);
+  }
   VerifyReport r = VerifyReadOnly();
   EXPECT_EQ(r.status.code(), Code::kCorruption);
   ASSERT_TRUE(r.bad_index.has_value());
@@ -414,12 +455,31 @@ TEST_F(LedgerCorruptionTest, FlippedLeafHash) {
 }
 
 TEST_F(LedgerCorruptionTest, FlippedNodeHash) {
-  // Leaf 63 completes levels 1..6; flip the level-4 hash (entries 48..63).
-  { testing::Tamper(dir_.path()).Flip(L::kCfNodes, L::Be64(63), 3 * kHashSize + 5); }
+  // Leaf 63 completes levels 1..6; flip the level-4 hash (entries 48..63),
+  // stored with the other nodes of block 32..63 in the `nodes` record of 63.
+  { testing::Tamper(dir_.path()).Flip(L::kCfNodes, L::Be64(63), L::NodeSlot(4, 3) * kHashSize + 5); }
   VerifyReport r = VerifyReadOnly();
   EXPECT_EQ(r.status.code(), Code::kCorruption);
   EXPECT_EQ(r.bad_index.value_or(999), 63u);
   EXPECT_NE(r.status.message().find("48..63"), std::string::npos) << r.status.message();
+}
+
+TEST_F(LedgerCorruptionTest, FlippedUpperNodeHash) {
+  // After the block's 30 nodes, leaf 63's `nodes` record holds levels 5 and
+  // 6; flip level 6 (entries 0..63).
+  { testing::Tamper(dir_.path()).Flip(L::kCfNodes, L::Be64(63), L::NodeSlot(6, 0) * kHashSize + 7); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 63u);
+  EXPECT_NE(r.status.message().find("entries 0..63"), std::string::npos) << r.status.message();
+  // A proof that uses the altered hash does not verify against the signed root.
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  ASSERT_TRUE(ro.ok());
+  auto p = (*ro)->ProveInclusion(70, 100);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto root = (*ro)->Root(100);
+  ASSERT_TRUE(root.ok());
+  EXPECT_FALSE(VerifyInclusion(70, 100, p->leaf_hash, p->path, *root).ok());
 }
 
 TEST_F(LedgerCorruptionTest, FlippedCheckpoint) {
@@ -494,6 +554,111 @@ TEST_F(LedgerCorruptionTest, VerifyReportsProgress) {
   EXPECT_TRUE(r.status.ok());
   EXPECT_EQ(last_done, 100u);
   EXPECT_EQ(last_total, 100u);
+}
+
+// What a crash leaves of the index: the keys of entries below the flushed
+// watermark (the rest lived in a memtable written without WAL).
+void LoseIndexTail(const std::string& dir, uint64_t keep) {
+  testing::Tamper t(dir);
+  for (const std::string& k : t.Keys(L::kCfIndex)) {
+    std::string_view key;
+    uint64_t i = 0;
+    if (L::ParseIndexKey(k, &key, &i) && i >= keep) t.Delete(L::kCfIndex, k);
+  }
+  t.Put(L::kCfIndex, std::string(L::kIndexWatermark), L::Be64(keep));
+}
+
+TEST_F(LedgerCorruptionTest, IndexRebuiltFromTheEntriesAfterACrash) {
+  LoseIndexTail(dir_.path(), 40);
+  std::vector<uint64_t> id3 = {3, 13, 23, 33, 43, 53, 63, 73, 83, 93};
+  {
+    // A read-only view finds what lies beyond its watermark in the records.
+    auto ro = Ledger::OpenReadOnly(dir_.path());
+    ASSERT_TRUE(ro.ok());
+    EXPECT_EQ(*(*ro)->FindByIndexKey("id-3"), id3);
+    EXPECT_TRUE((*ro)->Verify().status.ok());
+  }
+  {
+    // The writer re-indexes the entries from the watermark on.
+    auto l = OpenLedger();
+    EXPECT_EQ(*l->FindByIndexKey("id-3"), id3);
+    EXPECT_EQ(*l->Append(EntryBytes(100), "id-3"), 100u);
+    id3.push_back(100);
+    EXPECT_EQ(*l->FindByIndexKey("id-3"), id3);
+    EXPECT_TRUE(l->Verify().status.ok());
+  }
+  {
+    testing::Tamper t(dir_.path());
+    EXPECT_EQ(t.Get(L::kCfIndex, std::string(L::kIndexWatermark)), L::Be64(101));  // complete after Close
+    EXPECT_EQ(t.Keys(L::kCfIndex).size(), 102u);  // 101 keys and the watermark
+  }
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  EXPECT_EQ(*(*ro)->FindByIndexKey("id-3"), id3);
+  EXPECT_TRUE((*ro)->Verify().status.ok());
+}
+
+TEST_F(LedgerCorruptionTest, IndexWithoutWatermarkIsRebuilt) {
+  LoseIndexTail(dir_.path(), 0);
+  { testing::Tamper(dir_.path()).Delete(L::kCfIndex, std::string(L::kIndexWatermark)); }
+  {
+    auto l = OpenLedger();
+    EXPECT_EQ(l->FindByIndexKey("id-9")->size(), 10u);
+  }
+  EXPECT_TRUE(VerifyReadOnly().status.ok());
+}
+
+TEST_F(LedgerCorruptionTest, MissingIndexKey) {
+  { testing::Tamper(dir_.path()).Delete(L::kCfIndex, L::IndexKey("id-2", 42)); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 42u);
+  EXPECT_NE(r.status.message().find("missing from the message-id index"), std::string::npos)
+      << r.status.message();
+}
+
+TEST_F(LedgerCorruptionTest, IndexKeyPointingAtAnotherEntry) {
+  // Entry 44 was appended under "id-4"; a forged index key lists it under "id-3".
+  { testing::Tamper(dir_.path()).Put(L::kCfIndex, L::IndexKey("id-3", 44), ""); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 44u);
+  // Lookups serve only entries whose own record holds the key.
+  auto ro = Ledger::OpenReadOnly(dir_.path());
+  auto found = (*ro)->FindByIndexKey("id-3");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(std::count(found->begin(), found->end(), 44u), 0);
+  EXPECT_EQ(found->size(), 10u);
+}
+
+TEST_F(LedgerCorruptionTest, IndexKeyRenamedInTheRecord) {
+  // The key held in entry 45's record no longer matches the index.
+  {
+    testing::Tamper t(dir_.path());
+    t.Flip(L::kCfEntries, L::Be64(45), t.IndexKeyOffset(45) + 3, 0x03);  // "id-5" -> "id-6"
+  }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_EQ(r.bad_index.value_or(999), 45u);
+}
+
+TEST_F(LedgerCorruptionTest, IndexWatermarkBeyondHead) {
+  { testing::Tamper(dir_.path()).Put(L::kCfIndex, std::string(L::kIndexWatermark), L::Be64(150)); }
+  VerifyReport r = VerifyReadOnly();
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_NE(r.status.message().find("beyond the committed size"), std::string::npos) << r.status.message();
+  {
+    auto l = OpenLedger();  // cuts the index back to the head
+    EXPECT_EQ(l->FindByIndexKey("id-1")->size(), 10u);
+  }
+  EXPECT_TRUE(VerifyReadOnly().status.ok());
+}
+
+TEST_F(LedgerCorruptionTest, RefusesFormatOne) {
+  { testing::Tamper(dir_.path()).Put(L::kCfDefault, std::string(L::kMetaFormat), "1"); }
+  auto rw = Ledger::Open(dir_.path(), Options());
+  EXPECT_EQ(rw.status().code(), Code::kUnsupportedVersion);
+  EXPECT_NE(rw.status().message().find("format version 1"), std::string::npos) << rw.status().message();
+  EXPECT_EQ(Ledger::OpenReadOnly(dir_.path()).status().code(), Code::kUnsupportedVersion);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <vector>
 #include <string>
 
 #include "ledger_keys.h"
@@ -44,6 +46,22 @@ class Tamper {
   void Delete(std::string_view cf, const std::string& key) {
     MLAHUB_CHECK(db_->Delete(rocksdb::WriteOptions(), cf_.at(std::string(cf)), key).ok());
   }
+  // Every key of a column family, in order.
+  std::vector<std::string> Keys(std::string_view cf) {
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_.at(std::string(cf))));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) out.push_back(it->key().ToString());
+    MLAHUB_CHECK(it->status().ok());
+    return out;
+  }
+  // Offset of the entry bytes (or of the index key) in entry i's record.
+  size_t EntryBytesOffset(uint64_t i) {
+    layout::EntryRecordView rv;
+    std::string v = Get(layout::kCfEntries, layout::Be64(i));
+    MLAHUB_CHECK(layout::ParseEntryRecord(i, v, &rv));
+    return static_cast<size_t>(rv.entry.data() - v.data());
+  }
+  size_t IndexKeyOffset(uint64_t i) { return layout::RecordHeaderSize(i); }
   // XORs one byte of a value.
   void Flip(std::string_view cf, const std::string& key, size_t offset, uint8_t mask = 0x01) {
     std::string v = Get(cf, key);

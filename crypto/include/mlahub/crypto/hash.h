@@ -17,12 +17,25 @@ using Digest32 = std::array<uint8_t, 32>;
 Digest32 Sha256(ByteView data);
 Digest32 Blake2b256(ByteView data);
 
+// Keyed 64-bit hash (libsodium crypto_shorthash, SipHash-2-4) for hash tables
+// and multiset digests over data an attacker may choose; not a MAC.
+inline constexpr size_t kShortHashKeySize = 16;
+using ShortHashKey = std::array<uint8_t, kShortHashKeySize>;
+uint64_t ShortHash(const ShortHashKey& key, ByteView data);
+
 class Sha256Stream {
  public:
   Sha256Stream();
   void Update(ByteView data);
   void Update(uint8_t byte) { Update(ByteView(&byte, 1)); }
   Digest32 Final();
+
+  // Resumable hashing (evidence streams hash files across restarts): the
+  // state as opaque bytes, to be restored only by the same build. It
+  // summarises the data hashed so far; keep it as private as that data.
+  Bytes SaveState() const;
+  // false (state unchanged) if `saved` does not have the size SaveState gives.
+  [[nodiscard]] bool RestoreState(ByteView saved);
 
  private:
   alignas(16) unsigned char state_[128];

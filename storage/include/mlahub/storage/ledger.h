@@ -8,10 +8,12 @@
 // hashes, puts) while a committer thread writes and fsyncs the previous one;
 // everything queued during that fsync forms the next batch (group commit), so
 // a lone append is written at once and a busy hub writes large batches.
-// Each batch carries the entries, their Merkle node hashes, the index keys,
-// the new tree head and the new checkpoint, so a crash exposes either all of a
-// batch or none of it; Open() cuts back anything found beyond the committed
-// head. Formats and key layout: docs/LEDGER.md.
+// Each batch carries the entries (each with its index key), their Merkle node
+// hashes, the state writes, the new tree head and the new checkpoint, so a
+// crash exposes either all of a batch or none of it; Open() cuts back
+// anything found beyond the committed head. The message-id index is derived
+// from the entries' index keys by a background indexer (rebuilt from them
+// after a crash). Formats and key layout: docs/LEDGER.md.
 //
 // Reads: any root, inclusion proof and consistency proof is a fold of
 // O(log n) perfect-subtree hashes; those of subtrees of 32 leaves and more
@@ -161,7 +163,9 @@ class Ledger {
   // Sizes of all stored checkpoints, ascending (for tools; O(#checkpoints)).
   Result<std::vector<uint64_t>> CheckpointSizes() const;
 
-  // Indices of the committed entries appended with this index key, ascending.
+  // Indices of the committed entries appended with this index key, ascending:
+  // every entry committed when the call starts (on the writer it may wait,
+  // briefly, for the indexer to take the latest batches).
   Result<std::vector<uint64_t>> FindByIndexKey(std::string_view index_key) const;
 
   const std::string& origin() const;
