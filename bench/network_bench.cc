@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -464,6 +465,16 @@ Result<RunResult> OpenRun(const Args& a, const Network& n, const Pool& pool, dou
     if (st.deliver_us[i] >= 0) r.deliver_us.push_back(st.deliver_us[i]);
   }
   r.acked_per_s = st.acked / seconds;
+  // For looking at when the slow ones happened: MLAHUB_BENCH_DUMP=FILE
+  // appends "rate,index,scheduled_s,ack_us,deliver_us" per message.
+  if (const char* dump = std::getenv("MLAHUB_BENCH_DUMP"); dump != nullptr && *dump != '\0') {
+    if (FILE* f = std::fopen(dump, "a")) {
+      for (size_t i = 0; i < count; ++i)
+        std::fprintf(f, "%.0f,%zu,%.6f,%.1f,%.1f\n", rate, i, static_cast<double>(i) / rate, st.ack_us[i],
+                     st.deliver_us[i]);
+      std::fclose(f);
+    }
+  }
   r.refused = st.refused;
   r.errors = st.errors;
   r.first_error = st.first_error;

@@ -235,7 +235,7 @@ Status Agent::Init() {
   // API token.
   std::string token_file = c.api_token_file.empty() ? c.data + "/api.token" : c.api_token_file;
   auto tok = LoadOrCreateToken(token_file);
-  if (!tok.ok()) return tok.status().Annotate("[api] api_token_file");
+  if (!tok.ok()) return tok.status().Annotate("[api] token_file");
   token_ = std::move(*tok);
 
   // State.

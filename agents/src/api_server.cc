@@ -113,7 +113,7 @@ struct ApiServer::Impl {
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (Authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
       res.set_header("WWW-Authenticate", "Bearer realm=\"mlahub-agent\"");
-      Error(res, Status::PermissionDenied("missing or wrong bearer token (see the agent's api_token_file)"));
+      Error(res, Status::PermissionDenied("missing or wrong bearer token (the agent's [api] token_file holds it)"));
       return httplib::Server::HandlerResponse::Handled;
     });
     server.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {

@@ -549,6 +549,8 @@ Status Broker::Impl::Init() {
   lo.checkpoint_interval_ms = cfg.checkpoint_interval_ms;
   lo.max_batch_entries = std::max<uint64_t>(1, cfg.max_batch_entries);
   lo.max_pending_entries = size_t{1} << 20;  // the broker bounds its own work (kMaxPendingOps)
+  lo.block_cache_bytes = size_t{cfg.cache_mib} << 20;
+  lo.memtable_bytes = size_t{cfg.memtable_mib} << 20;
   auto l = storage::Ledger::Open(cfg.data + "/ledger", std::move(lo));
   if (!l.ok()) return l.status().Annotate("ledger in " + cfg.data + "/ledger");
   ledger = std::move(*l);

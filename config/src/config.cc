@@ -132,6 +132,12 @@ const std::vector<Key<BrokerConfig>>& BrokerKeys() {
          "Sign a checkpoint at most this often (ms); 0 = after every batch.", Check::kNone, false, 0, kDay},
         {"ledger", "max_batch_entries", MLAHUB_REF(C, max_batch_entries),
          "Most ledger entries committed in one fsync'd batch (group commit).", Check::kNone, false, 1, 1 << 24},
+        {"ledger", "cache_mib", MLAHUB_REF(C, cache_mib),
+         "Block cache of the ledger database (MiB): proofs, status reads, queue pages.", Check::kNone, false, 8,
+         1 << 20},
+        {"ledger", "memtable_mib", MLAHUB_REF(C, memtable_mib),
+         "Write buffers of the ledger database (MiB, all column families together).", Check::kNone, false, 8,
+         1 << 20},
     };
     AppendCommonKeys(k);
     return k;
@@ -431,7 +437,7 @@ Result<C> Load(const std::string& path, const std::vector<Key<C>>& keys, const c
     doc = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
-    return Status::Malformed(path + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+    return Status::InvalidArgument(path + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
                              ": TOML syntax error: " + std::string(e.description()));
   }
 

@@ -276,8 +276,8 @@ TEST_F(ConfigTest, MissingFileIsNotFound) {
   EXPECT_NE(r.status().message().find("nope.toml"), std::string::npos);
 }
 
-TEST_F(ConfigTest, SyntaxErrorIsMalformedWithLine) {
-  ExpectBrokerError("[broker]\nnode_id = \"XX-HUB\"\nkeys = keys\n", Code::kMalformed, {"broker.toml:3:", "TOML"});
+TEST_F(ConfigTest, SyntaxErrorIsABadConfigurationWithLine) {
+  ExpectBrokerError("[broker]\nnode_id = \"XX-HUB\"\nkeys = keys\n", Code::kInvalidArgument, {"broker.toml:3:", "TOML"});
 }
 
 TEST_F(ConfigTest, UnknownKeyNamesKeyAndLine) {

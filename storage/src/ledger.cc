@@ -288,6 +288,7 @@ struct Ledger::Impl final : public NodeSource {
     o.max_background_jobs = 2;
     o.max_total_wal_size = uint64_t{512} << 20;
     o.keep_log_file_num = 4;
+    if (options.memtable_bytes > 0) o.db_write_buffer_size = options.memtable_bytes;
     if (read_only) o.max_open_files = -1;  // required by secondary instances
     return o;
   }
@@ -331,6 +332,8 @@ struct Ledger::Impl final : public NodeSource {
     // Hashes and signatures do not compress; entries little. Keep reads cheap.
     o.compression = rocksdb::kNoCompression;
     if (name == L::kCfEntries) o.write_buffer_size = size_t{128} << 20;
+    if (options.memtable_bytes > 0 && name != L::kCfDefault)
+      o.write_buffer_size = std::min(o.write_buffer_size, std::max<size_t>(options.memtable_bytes / 4, size_t{1} << 20));
     if (name == L::kCfDefault) o.write_buffer_size = size_t{4} << 20;
     return o;
   }

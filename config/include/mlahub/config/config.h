@@ -82,6 +82,8 @@ struct BrokerConfig {
   // [ledger]
   int64_t checkpoint_interval_ms = 0;    // 0: after every batch
   uint64_t max_batch_entries = 16384;
+  uint32_t cache_mib = 64;      // RocksDB block cache of the ledger database
+  uint32_t memtable_mib = 64;   // RocksDB memtables of the ledger database, all families
   // [directory], [metrics], [log]
   DirectoryConfig directory;
   MetricsConfig metrics;

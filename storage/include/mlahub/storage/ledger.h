@@ -65,6 +65,11 @@ struct LedgerOptions {
   size_t max_index_key_bytes = 256;
   // RocksDB block cache for reads (proofs, entries).
   size_t block_cache_bytes = size_t{1} << 30;
+  // Memtable memory of all column families together (RocksDB
+  // db_write_buffer_size; the largest family is flushed when it is reached).
+  // 0: per-family sizes only (entries 128 MiB, state and nodes 64 MiB each,
+  // two of each at most).
+  size_t memtable_bytes = 0;
 };
 
 // Called with the entry's index once its batch is durable, or with the error
