@@ -1,0 +1,75 @@
+// EvidenceStore: an agent's evidence on disk, under <data_dir>/evidence/.
+//
+//   evidence/incoming/<transfer_id>/spec     sealed StreamSpec (EncodeSpec)
+//                                  /state    sealed receiver state
+//                                  /chunks   verified ciphertext chunks
+//   evidence/outgoing/<transfer_id>/...      a Spool (spool.h)
+//
+// Everything is encrypted at rest: chunks stay secret stream ciphertext, and
+// the records holding stream keys and states are sealed with the AtRestKey
+// (XChaCha20-Poly1305). Plaintext exists only in Fetch's output.
+//
+// Thread-safety: the store's methods may be called from several threads for
+// different transfers; one Assembler (or Spool) per transfer at a time; one
+// process per data dir.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlahub/core/status.h"
+#include "mlahub/evidence/assembler.h"
+#include "mlahub/evidence/manifest.h"
+#include "mlahub/evidence/progress.h"
+#include "mlahub/evidence/spool.h"
+#include "mlahub/evidence/transfer.h"
+
+namespace mlahub::evidence {
+
+class EvidenceStore {
+ public:
+  // Creates <data_dir>/evidence/{incoming,outgoing} (mode 0700) if missing.
+  static Result<std::unique_ptr<EvidenceStore>> Open(const std::string& data_dir, AtRestKey key);
+
+  // Starts receiving `spec` (from an opened sealed manifest), or reopens the
+  // transfer if it already exists with the same spec (kAlreadyExists if the
+  // id is taken by another spec). Reopening resumes from the last durable
+  // chunk.
+  Result<std::unique_ptr<Assembler>> Receive(const StreamSpec& spec, AssemblerOptions options = {});
+  // Reopens an existing incoming transfer (kNotFound if none).
+  Result<std::unique_ptr<Assembler>> OpenIncoming(const std::string& transfer_id,
+                                                  AssemblerOptions options = {});
+
+  // A new spool for `source` (options.transfer_id or a new id).
+  Result<std::unique_ptr<Spool>> CreateSpool(const std::string& source, SpoolOptions options = {});
+  Result<std::unique_ptr<Spool>> OpenSpool(const std::string& transfer_id);
+
+  // Every transfer, incoming then outgoing, by id.
+  Result<std::vector<TransferInfo>> List() const;
+  Result<TransferInfo> Info(const std::string& transfer_id) const;
+
+  // Decrypts a complete incoming transfer into out_dir/<file_name>: written
+  // to a temporary file, fsync'd, its size and SHA-256 checked against the
+  // manifest, then renamed into place (and the directory fsync'd). Errors:
+  // kNotFound, kMissingChunk (not complete), kAlreadyExists (the target
+  // exists), kFileHashMismatch / kTamperedChunk (the store was altered; no
+  // output is left behind), I/O errors.
+  Status Fetch(const std::string& transfer_id, const std::string& out_dir,
+               const ProgressFn& progress = {}) const;
+
+  // Deletes a transfer's directory (incoming and/or outgoing): after the
+  // receipt and the retention period, or to abandon it.
+  Status Purge(const std::string& transfer_id);
+
+  std::string IncomingDir(const std::string& transfer_id) const;
+  std::string OutgoingDir(const std::string& transfer_id) const;
+
+ private:
+  EvidenceStore(std::string root, AtRestKey key);
+  std::string root_;
+  AtRestKey key_;
+};
+
+}  // namespace mlahub::evidence
