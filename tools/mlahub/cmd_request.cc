@@ -1,4 +1,4 @@
-// mlahub request template|kinds: what each request and answer kind is, its
+// mlahub request template|kinds (and check|new, cmd_request_draft.cc): what each request and answer kind is, its
 // legal basis, and a JSON skeleton of its body to fill in and seal
 // (mlahub envelope seal --kind KIND < body.json).
 //
@@ -21,6 +21,10 @@
 #include "mlahub/schemas/kinds.h"
 
 namespace mlahub::cli {
+
+// mlahub request check | new (cmd_request_draft.cc).
+void RegisterRequestDraftCommands(CLI::App* req);
+
 namespace {
 
 
@@ -158,6 +162,8 @@ void RegisterRequestCommands(CLI::App& app) {
       "--json", k->json,
       "Machine-readable: [{kind, value, direction, alias, other_names, legal_basis, doc}]");
   kinds->callback([k] { ExitCode() = RunKinds(*k); });
+
+  RegisterRequestDraftCommands(req);
 }
 
 }  // namespace mlahub::cli
