@@ -186,12 +186,14 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(LocalApi& api, Options optio
   impl->server.set_read_timeout(std::chrono::seconds(30));
   impl->server.set_keep_alive_max_count(1000);
   impl->Routes();
+  // "localhost" is bound as 127.0.0.1, without depending on the resolver.
+  const std::string bind_host = options.host == "localhost" ? "127.0.0.1" : options.host;
   if (options.port == 0) {
-    int p = impl->server.bind_to_any_port(options.host);
+    int p = impl->server.bind_to_any_port(bind_host);
     if (p <= 0) return Status::IoError("cannot bind the agent API on " + options.host);
     impl->port = static_cast<uint16_t>(p);
   } else {
-    if (!impl->server.bind_to_port(options.host, options.port))
+    if (!impl->server.bind_to_port(bind_host, options.port))
       return Status::IoError("cannot bind the agent API on " + options.host + ":" + std::to_string(options.port) +
                              " (in use?)");
     impl->port = options.port;

@@ -300,6 +300,9 @@ Result<std::pair<std::string, uint16_t>> ParseLoopbackListen(const std::string& 
       loopback = true;
   }
   if (!loopback) return bad("is not a loopback address: use 127.0.0.1, [::1] or localhost");
+  // "localhost" is bound as 127.0.0.1: the same loopback, without depending
+  // on the resolver (a minimal root without /etc/hosts cannot resolve it).
+  if (host == "localhost") host = "127.0.0.1";
   return std::pair<std::string, uint16_t>{host, static_cast<uint16_t>(value)};
 }
 
