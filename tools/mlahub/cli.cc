@@ -129,4 +129,24 @@ Status SignDirectoryTo(directory::Directory& d, const identity::NodeKeys& op, co
   return WriteFileAtomic(file, signed_dir, 0644);
 }
 
+std::string Wrap(std::string_view text, size_t indent, size_t width) {
+  std::string out, line;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (word.empty()) continue;
+    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
+      out += std::string(indent, ' ') + line + "\n";
+      line.clear();
+    }
+    line += line.empty() ? "" : " ";
+    line += word;
+  }
+  if (!line.empty()) out += std::string(indent, ' ') + line + "\n";
+  return out;
+}
+
 }  // namespace mlahub::cli

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mlahub/core/bytes.h"
@@ -66,6 +67,10 @@ void RegisterKeyCommands(CLI::App& app);       // keygen
 void RegisterEnvelopeCommands(CLI::App& app);  // envelope seal|open|inspect
 void RegisterRequestCommands(CLI::App& app);   // request template|kinds
 void RegisterLedgerCommands(CLI::App& app);    // ledger ...
+// The words of `text` wrapped to `width` columns, each line indented by
+// `indent` spaces and ended by a newline (help texts, findings).
+std::string Wrap(std::string_view text, size_t indent, size_t width);
+
 void RegisterDirectoryCommands(CLI::App& app); // directory create|add|revoke|rotate|sign|show
 void RegisterNetworkCommands(CLI::App& app);   // network init
 void RegisterAgentCommands(CLI::App& app);     // send|status|inbox|outbox|show|alarms|agent (agent API)

@@ -70,26 +70,6 @@ Status AsUsage(const Status& s, const std::string& what) {
   return s.Annotate(what);
 }
 
-std::string Wrap(const std::string& text, size_t indent, size_t width) {
-  std::string out, line;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(' ', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string word = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (word.empty()) continue;
-    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
-      out += std::string(indent, ' ') + line + "\n";
-      line.clear();
-    }
-    line += line.empty() ? "" : " ";
-    line += word;
-  }
-  if (!line.empty()) out += std::string(indent, ' ') + line + "\n";
-  return out;
-}
-
 json FindingsJson(const workflow::Draft& d, const std::vector<Finding>& fs) {
   json j;
   j["kind"] = d.kind == wire::MessageKind::Unspecified ? "" : wire::EnumNameMessageKind(d.kind);
