@@ -1006,10 +1006,29 @@ def header_used_bytes(hdr):
 # --------------------------------------------------------------------------
 # Test helper: flip bits across a frame, compare the peer's verdicts with mlahub's
 
+def _mlahub_verdicts(mlahub, key_arg, from_arg, envelopes, extra=()):
+    """Runs `mlahub envelope open` on each envelope, as many at a time as there are
+    cores (each run is its own process, so the order of the verdicts is that of the
+    input). Returns [(verdict, stderr)]: "opened", the refusal code, or "exit N"."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(e):
+        r = subprocess.run([mlahub, "envelope", "open", "--key", key_arg, "--from", from_arg]
+                           + list(extra), input=e, capture_output=True)
+        err = r.stderr.decode(errors="replace")
+        verdict = "opened" if r.returncode == 0 else (
+            err.split(":")[1].strip() if r.returncode == 3 and err.count(":") >= 2
+            else f"exit {r.returncode}")
+        return verdict, err
+
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, envelopes))
+
+
 def flipcheck(env, me, sender, mlahub, key_arg, from_arg, bits=(0x01, 0x80), at_ms=None):
     h = struct.unpack_from("<I", env, 4)[0]
     positions = list(range(0, 8 + h + 8)) + list(range(len(env) - 96, len(env)))
-    n, diffs = 0, []
+    cases, mine = [], []
     for i in positions:
         for bit in bits:
             e = bytearray(env)
@@ -1017,20 +1036,15 @@ def flipcheck(env, me, sender, mlahub, key_arg, from_arg, bits=(0x01, 0x80), at_
             e = bytes(e)
             try:
                 open_envelope(e, me, sender, now_ms=at_ms)
-                mine = "opened"
+                mine.append("opened")
             except Refusal as r:
-                mine = r.code
-            at = ["--at-ms", str(at_ms)] if at_ms is not None else []
-            r = subprocess.run([mlahub, "envelope", "open", "--key", key_arg, "--from", from_arg]
-                               + at, input=e, capture_output=True)
-            err = r.stderr.decode(errors="replace")
-            theirs = "opened" if r.returncode == 0 else (
-                err.split(":")[1].strip() if r.returncode == 3 and err.count(":") >= 2
-                else f"exit {r.returncode}")
-            n += 1
-            if theirs != mine:
-                diffs.append(f"byte {i} ^0x{bit:02x}: mlahub {theirs}, peer {mine}")
-    return n, diffs
+                mine.append(r.code)
+            cases.append((i, bit, e))
+    at = ["--at-ms", str(at_ms)] if at_ms is not None else []
+    theirs = _mlahub_verdicts(mlahub, key_arg, from_arg, [e for _, _, e in cases], at)
+    diffs = [f"byte {i} ^0x{bit:02x}: mlahub {t}, peer {m}"
+             for (i, bit, _), m, (t, _) in zip(cases, mine, theirs) if t != m]
+    return len(cases), diffs
 
 
 def payload_flipcheck(payload, me, sender_keys, recipient, mlahub, key_arg, from_arg, bit=0x01):
@@ -1038,28 +1052,25 @@ def payload_flipcheck(payload, me, sender_keys, recipient, mlahub, key_arg, from
     header kind of the unflipped payload) and compares mlahub's verdict with the peer's:
     a check of the two FlatBuffers verifiers on the payload (section 7 step 13)."""
     kind, _ = payload_body_type(payload)
-    n, diffs, unprintable = 0, [], 0
+    envs, mine = [], []
     for i in range(len(payload)):
         p = bytearray(payload)
         p[i] ^= bit
         e = seal(sender_keys, recipient, kind, bytes(p))
         try:
             open_envelope(e, me, sender_keys.identity())
-            mine = "opened"
+            mine.append("opened")
         except Refusal as r:
-            mine = r.code
-        r = subprocess.run([mlahub, "envelope", "open", "--key", key_arg, "--from", from_arg],
-                           input=e, capture_output=True)
-        err = r.stderr.decode(errors="replace")
-        theirs = "opened" if r.returncode == 0 else (
-            err.split(":")[1].strip() if r.returncode == 3 and err.count(":") >= 2
-            else f"exit {r.returncode}")
-        n += 1
-        if theirs == "exit 1" and "could not print" in err and mine == "opened":
+            mine.append(r.code)
+        envs.append(e)
+    theirs = _mlahub_verdicts(mlahub, key_arg, from_arg, envs)
+    diffs, unprintable = [], 0
+    for i, (m, (t, err)) in enumerate(zip(mine, theirs)):
+        if t == "exit 1" and "could not print" in err and m == "opened":
             unprintable += 1  # a verified body whose strings are not UTF-8 (README.md, problem G)
-        elif theirs != mine:
-            diffs.append(f"payload byte {i} ^0x{bit:02x}: mlahub {theirs}, peer {mine}")
-    return n, diffs, unprintable
+        elif t != m:
+            diffs.append(f"payload byte {i} ^0x{bit:02x}: mlahub {t}, peer {m}")
+    return len(envs), diffs, unprintable
 
 
 # --------------------------------------------------------------------------
