@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   mlahub::bench::RegisterEnvelopeBench(app, rc);
   mlahub::bench::RegisterLedgerBench(app, rc);
   mlahub::bench::RegisterBrokerBench(app, rc);
+  mlahub::bench::RegisterEvidenceBench(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
