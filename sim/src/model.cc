@@ -6,6 +6,8 @@
 #include <queue>
 
 #include "mlahub/sim/random.h"
+#include "bodies.h"
+#include "rules.h"
 #include "mlahub/workflow/deadlines.h"
 #include "mlahub/workflow/workflow.h"
 
@@ -33,8 +35,7 @@ enum EvType : uint8_t {
 
 enum Action : uint32_t { kAck, kDecide, kVerify, kExecute, kSurrender, kReply, kExtend };
 
-// What a message carries (beyond its kind).
-enum Variant : uint8_t { kPlain, kExecuteDecision, kRefuseDecision, kFull, kCompleted, kExtension };
+using enum Variant;
 
 struct Ev {
   int64_t t;
@@ -84,18 +85,7 @@ struct Agent {
   int32_t open_cases = 0;
 };
 
-struct Sender {
-  std::vector<uint32_t> to;       // recipient states
-  std::vector<double> cum;        // cumulative pair rates
-  std::vector<uint16_t> mix;      // per recipient
-  double base = 0;                // requests per day (sum of pair rates)
-  double max_factor = 1;
-  std::vector<uint32_t> bursts;   // bursts that apply
-};
-
-bool IsVerification(K k) {
-  return k == K::DocumentVerificationRequest || k == K::NationalityVerificationRequest;
-}
+using rules::IsVerification;
 
 double Percentile(std::vector<double>& v, double p) {
   if (v.empty()) return -1;
@@ -119,19 +109,9 @@ Percentiles Summarise(std::vector<double> v) {
   return p;
 }
 
-bool Matches(const std::vector<std::string>& sel, const State& s) {
-  for (const auto& x : sel) {
-    if (x == "*" || x == s.id) return true;
-    if (x.rfind("group:", 0) == 0 &&
-        std::find(s.groups.begin(), s.groups.end(), x.substr(6)) != s.groups.end())
-      return true;
-  }
-  return false;
-}
-
 class Model {
  public:
-  Model(const Scenario& sc, const RunOptions& opt) : sc_(sc), opt_(opt), rng_(sc.seed) {}
+  Model(const Scenario& sc, const RunOptions& opt) : sc_(sc), opt_(opt), rng_(sc.seed), rules_(sc) {}
 
   Result<Results> Run();
 
@@ -149,15 +129,9 @@ class Model {
     if (sc_.bandwidth_bps > 0) d += 1000.0 * size / sc_.bandwidth_bps;
     return static_cast<int64_t>(std::llround(d));
   }
-  // The first moment at or after `t` when state `s` works.
-  int64_t Work(uint32_t s, int64_t t) const;
-  // `t` plus a draw from `d` (at most 100 years), moved into working hours.
-  int64_t Later(uint32_t s, int64_t t, const Distribution& d) {
-    double v = std::min(rng_.Sample(d), 100.0 * 365 * kDay);
-    return Work(s, t + static_cast<int64_t>(std::llround(v)));
-  }
-  double RateFactor(uint32_t sender, int64_t t) const;
-  uint32_t Route(uint32_t state, K kind) const;
+  int64_t Work(uint32_t s, int64_t t) const { return rules_.Work(s, t); }
+  int64_t Later(uint32_t s, int64_t t, const Distribution& d) { return rules_.Later(rng_, s, t, d); }
+  uint32_t Route(uint32_t state, K kind) const { return rules_.Route(state, kind); }
   void Setup();
   void NewRequest(int64_t t, uint32_t from, uint32_t to, const MixEntry& e, bool scripted);
 
@@ -188,7 +162,6 @@ class Model {
   void PlanDecision(uint32_t c, int64_t t, int64_t at, Action a);
   const OpenClock* ExtendableClock(const Case& c, const ClockRule** rule) const;
 
-  workflow::Step MakeStep(K kind, Variant v, int64_t t) const;
   void ApplyStep(uint32_t c, Role role, const workflow::Step& step, int64_t t);
   void Finish(uint32_t c, int64_t t);
   void Count(Case& cs, const OpenClock& clock, int outcome);  // 0 met, 1 missed, 2 pending
@@ -197,11 +170,11 @@ class Model {
   const Scenario& sc_;
   const RunOptions& opt_;
   Random rng_;
+  rules::Rules rules_;
   std::priority_queue<Ev, std::vector<Ev>, std::greater<Ev>> events_;
   uint64_t seq_ = 0;
   std::vector<Agent> agents_;
   std::vector<uint32_t> agent_base_;  // first agent of each state
-  std::vector<Sender> senders_;
   std::vector<Case> cases_;
   std::vector<Msg> msgs_;
   std::vector<uint32_t> free_msgs_;
@@ -217,49 +190,6 @@ class Model {
   Results res_;
 };
 
-int64_t Model::Work(uint32_t s, int64_t t) const {
-  const State& st = sc_.states[s];
-  const WorkingHours& w = sc_.profiles[st.profile].hours;
-  if (w.always) return t;
-  int64_t local = t + st.utc_offset_ms;
-  for (int i = 0; i < 9; ++i) {
-    int64_t day = local >= 0 ? local / kDay : (local - kDay + 1) / kDay;
-    int dow = static_cast<int>(((day + 3) % 7 + 7) % 7);  // 1970-01-01 was a Thursday
-    int64_t tod = local - day * kDay;
-    if (w.days[dow]) {
-      if (tod < w.start_ms) return day * kDay + w.start_ms - st.utc_offset_ms;
-      if (tod < w.end_ms) return local - st.utc_offset_ms;
-    }
-    local = (day + 1) * kDay;  // midnight of the next day
-  }
-  return local - st.utc_offset_ms;
-}
-
-double Model::RateFactor(uint32_t sender, int64_t t) const {
-  const State& st = sc_.states[sender];
-  int64_t local = t + st.utc_offset_ms;
-  int64_t day = local >= 0 ? local / kDay : (local - kDay + 1) / kDay;
-  int dow = static_cast<int>(((day + 3) % 7 + 7) % 7);
-  int hour = static_cast<int>((local - day * kDay) / workflow::kHourMs);
-  double f = sc_.daily[hour] * sc_.weekly[dow];
-  int64_t rel = Rel(t);
-  for (uint32_t b : senders_[sender].bursts) {
-    const Burst& bu = sc_.bursts[b];
-    if (rel >= bu.at_ms && rel < bu.at_ms + bu.for_ms) f *= bu.factor;
-  }
-  return f;
-}
-
-uint32_t Model::Route(uint32_t state, K kind) const {
-  const auto& auths = sc_.states[state].authorities;
-  for (size_t i = 0; i < auths.size(); ++i)
-    if (std::find(auths[i].kinds.begin(), auths[i].kinds.end(), kind) != auths[i].kinds.end())
-      return agent_base_[state] + static_cast<uint32_t>(i);
-  for (size_t i = 0; i < auths.size(); ++i)
-    if (auths[i].kinds.empty()) return agent_base_[state] + static_cast<uint32_t>(i);
-  return agent_base_[state];
-}
-
 uint16_t Model::ClockId(const std::string& name) {
   for (size_t i = 0; i < clock_names_.size(); ++i)
     if (clock_names_[i] == name) return static_cast<uint16_t>(i);
@@ -268,57 +198,12 @@ uint16_t Model::ClockId(const std::string& name) {
 }
 
 void Model::Setup() {
-  size_t n = sc_.states.size();
-  for (size_t s = 0; s < n; ++s) {
-    agent_base_.push_back(static_cast<uint32_t>(agents_.size()));
-    for (const auto& a : sc_.states[s].authorities) {
-      Agent ag;
-      ag.state = static_cast<uint32_t>(s);
-      agents_.push_back(ag);
-      res_.agent_ids.push_back(a.id);
-    }
-  }
-  // Pair rates: the sender's rate spread by the recipients' weights, then the pair rules.
-  double total_weight = 0;
-  for (const auto& s : sc_.states) total_weight += s.weight;
-  std::vector<std::vector<bool>> from_match(sc_.pairs.size()), to_match(sc_.pairs.size());
-  for (size_t r = 0; r < sc_.pairs.size(); ++r)
-    for (size_t s = 0; s < n; ++s) {
-      from_match[r].push_back(Matches(sc_.pairs[r].from, sc_.states[s]));
-      to_match[r].push_back(Matches(sc_.pairs[r].to, sc_.states[s]));
-    }
-  senders_.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    Sender& snd = senders_[i];
-    const State& si = sc_.states[i];
-    double others = total_weight - si.weight;
-    double acc = 0;
-    for (size_t j = 0; j < n; ++j) {
-      if (j == i) continue;
-      double rate = others > 0 ? si.requests_per_day * sc_.states[j].weight / others : 0;
-      int mix = si.mix;
-      for (size_t r = 0; r < sc_.pairs.size(); ++r) {
-        if (!from_match[r][i] || !to_match[r][j]) continue;
-        const PairRule& pr = sc_.pairs[r];
-        if (pr.rate_per_day >= 0) rate = pr.rate_per_day;
-        rate *= pr.rate_factor;
-        if (pr.mix >= 0) mix = pr.mix;
-      }
-      if (rate <= 0) continue;
-      acc += rate;
-      snd.to.push_back(static_cast<uint32_t>(j));
-      snd.cum.push_back(acc);
-      snd.mix.push_back(static_cast<uint16_t>(mix));
-    }
-    snd.base = acc;
-    double burst_max = 1;
-    for (size_t b = 0; b < sc_.bursts.size(); ++b)
-      if (sc_.bursts[b].states.empty() || Matches(sc_.bursts[b].states, si)) {
-        snd.bursts.push_back(static_cast<uint32_t>(b));
-        burst_max *= std::max(1.0, sc_.bursts[b].factor);
-      }
-    snd.max_factor = *std::max_element(std::begin(sc_.daily), std::end(sc_.daily)) *
-                     *std::max_element(std::begin(sc_.weekly), std::end(sc_.weekly)) * burst_max;
+  for (size_t s = 0; s < sc_.states.size(); ++s) agent_base_.push_back(rules_.agent_base(static_cast<uint32_t>(s)));
+  for (size_t a = 0; a < rules_.agent_ids().size(); ++a) {
+    Agent ag;
+    ag.state = rules_.agent_state()[a];
+    agents_.push_back(ag);
+    res_.agent_ids.push_back(rules_.agent_ids()[a]);
   }
 }
 
@@ -352,8 +237,8 @@ Result<Results> Model::Run() {
   }
   for (size_t i = 0; i < sc_.requests.size(); ++i)
     Push(sc_.start_ms + sc_.requests[i].at_ms, kEvScripted, static_cast<uint32_t>(i));
-  for (size_t s = 0; s < senders_.size(); ++s)
-    if (senders_[s].base > 0) Push(sc_.start_ms, kEvArrival, static_cast<uint32_t>(s));
+  for (size_t s = 0; s < rules_.senders().size(); ++s)
+    if (rules_.senders()[s].base > 0) Push(sc_.start_ms, kEvArrival, static_cast<uint32_t>(s));
   for (size_t d = 0; d < res_.days.size(); ++d)
     Push(sc_.start_ms + static_cast<int64_t>(d + 1) * kDay - 1, kEvDay, static_cast<uint32_t>(d));
   res_.backlog.assign(res_.days.size(), std::vector<int32_t>(agents_.size(), 0));
@@ -377,31 +262,14 @@ Result<Results> Model::Run() {
         // Non-homogeneous Poisson arrivals by thinning: candidates at the
         // peak rate, each kept with probability rate(t) / peak.
         uint32_t s = ev.a;
-        const Sender& snd = senders_[s];
         if (t > sc_.start_ms || ev.b == 1) {
-          if (rng_.Uniform() * snd.max_factor < RateFactor(s, t)) {
-            double u = rng_.Uniform() * snd.base;
-            size_t k = std::upper_bound(snd.cum.begin(), snd.cum.end(), u) - snd.cum.begin();
-            if (k >= snd.to.size()) k = snd.to.size() - 1;
-            const Mix& mix = sc_.mixes[snd.mix[k]];
-            double total = 0;
-            for (const auto& e : mix.entries) total += e.share;
-            double x = rng_.Uniform() * total;
-            const MixEntry* pick = &mix.entries.back();
-            for (const auto& e : mix.entries) {
-              if (x < e.share) {
-                pick = &e;
-                break;
-              }
-              x -= e.share;
-            }
-            NewRequest(t, s, snd.to[k], *pick, false);
-          } else {
+          rules::Arrival arr;
+          if (rules_.DrawArrival(rng_, s, t, &arr))
+            NewRequest(t, s, arr.to, *arr.what, false);
+          else
             ++res_.arrival_candidates_rejected;
-          }
         }
-        double mean_gap = static_cast<double>(kDay) / (snd.base * snd.max_factor);
-        int64_t next = t + 1 + static_cast<int64_t>(rng_.Exponential(mean_gap));
+        int64_t next = rules_.NextCandidate(rng_, s, t);
         if (next < arrivals_end) Push(next, kEvArrival, s, 1);
         break;
       }
@@ -541,8 +409,7 @@ void Model::NewRequest(int64_t t, uint32_t from, uint32_t to, const MixEntry& e,
     c.urgent = e.urgent >= 1;
     c.provisional = e.provisional_measures >= 1;
   } else {
-    c.urgent = rng_.Uniform() < e.urgent;
-    c.provisional = rng_.Uniform() < e.provisional_measures;
+    rules_.DrawFlags(rng_, e, &c.urgent, &c.provisional);
   }
   c.requested_deadline = e.requested_deadline_ms != 0 ? t + e.requested_deadline_ms : 0;
   cases_.push_back(std::move(c));
@@ -624,35 +491,6 @@ void Model::Release(uint32_t m, int64_t t) {
   uint16_t fid = static_cast<uint16_t>(msg.hold_fault);
   if (std::find(cf.begin(), cf.end(), fid) == cf.end()) cf.push_back(fid);
   msg.hold_fault = -1;
-}
-
-workflow::Step Model::MakeStep(K kind, Variant v, int64_t t) const {
-  workflow::Step s;
-  s.kind = kind;
-  s.at_ms = t;
-  switch (v) {
-    case kExtension:
-      s.extension_mode = "Notice";
-      s.reasons = "simulated: the decision needs more time";
-      break;
-    case kExecuteDecision:
-      s.outcome = workflow::Outcome::kExecute;
-      break;
-    case kRefuseDecision:
-      s.outcome = workflow::Outcome::kRefuse;
-      s.refusal_grounds = {"DualCriminality"};
-      s.reasons = "simulated refusal";
-      break;
-    case kFull:
-      s.completeness = "Full";
-      break;
-    case kCompleted:
-      s.stage = "Completed";
-      break;
-    case kPlain:
-      break;
-  }
-  return s;
 }
 
 void Model::Count(Case& c, const OpenClock& clock, int outcome) {
@@ -769,7 +607,7 @@ void Model::PlanDecision(uint32_t cid, int64_t t, int64_t at, Action a) {
   const ClockRule* rule = nullptr;
   const OpenClock* clock = ExtendableClock(c, &rule);
   if (clock == nullptr || at <= clock->due) return;
-  if (rng_.Uniform() >= p.extension_rate) return;
+  if (!rules_.DrawExtension(rng_, p)) return;
   c.extended = true;
   c.extension_due = clock->due + rule->extension_ms;
   c.extension_kind = clock_names_[clock->name] == "decision" ? "RecognitionDecision" : "SurrenderDecision";
@@ -800,21 +638,22 @@ void Model::DoAction(uint32_t cid, Action a, int64_t t) {
     }
     case kDecide:
     case kVerify:
-      if (!c.fi_done && rng_.Uniform() < p.further_information_rate) {
-        c.fi_done = true;
-        ++res_.further_information;
-        send(K::FurtherInformationRequest, kPlain, false, sc_.message_size);
-        break;
-      }
-      if (a == kVerify) {
-        ++res_.executed;
-        send(K::VerificationResult, kPlain, true, sc_.message_size);
-        break;
-      }
-      if (rng_.Uniform() < p.refusal_rate) {
-        ++res_.refused;
-        send(K::Decision, kRefuseDecision, true, sc_.message_size);
-        break;
+      switch (rules_.DrawDecision(rng_, p, c.fi_done, a == kVerify)) {
+        case rules::Decision::kFurtherInformation:
+          c.fi_done = true;
+          ++res_.further_information;
+          send(K::FurtherInformationRequest, kPlain, false, sc_.message_size);
+          return;
+        case rules::Decision::kVerified:
+          ++res_.executed;
+          send(K::VerificationResult, kPlain, true, sc_.message_size);
+          return;
+        case rules::Decision::kRefuse:
+          ++res_.refused;
+          send(K::Decision, kRefuseDecision, true, sc_.message_size);
+          return;
+        case rules::Decision::kExecute:
+          break;
       }
       send(K::Decision, kExecuteDecision, false, sc_.message_size);
       if (c.kind == K::ExtraditionRequest)
@@ -826,9 +665,7 @@ void Model::DoAction(uint32_t cid, Action a, int64_t t) {
       break;
     case kExecute:
       ++res_.executed;
-      send(K::ExecutionReport, kFull, true,
-           std::max<int64_t>(sc_.message_size,
-                                  static_cast<int64_t>(std::min(rng_.Sample(sc_.evidence_size), 1e13))));
+      send(K::ExecutionReport, kFull, true, rules_.DrawEvidenceSize(rng_));
       break;
     case kSurrender:
       ++res_.executed;

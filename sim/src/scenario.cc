@@ -355,7 +355,7 @@ Result<MixEntry> ParseMixEntry(const Ctx& c, const toml::node& n, const std::str
 const std::vector<std::string> kTop = {"name",    "seed",     "start",          "duration", "drain",
                                        "policy",  "network",  "evidence",       "arrivals", "defaults",
                                        "profiles", "mixes",   "states",         "pairs",    "outages",
-                                       "broker_crashes", "requests"};
+                                       "broker_crashes", "requests", "live"};
 
 Result<Scenario> Parse(const Ctx& c, const toml::table& doc) {
   Scenario sc;
@@ -409,6 +409,21 @@ Result<Scenario> Parse(const Ctx& c, const toml::table& doc) {
     auto pol = workflow::ParsePolicy(AsString(*bytes), sc.policy_file, workflow::DefaultPolicy());
     if (!pol.ok()) return c.Err(n, "policy", pol.status().message());
     sc.policy = std::move(*pol);
+  }
+
+  if (auto* n = top("live")) {
+    const toml::table* t = Table(*n);
+    if (t == nullptr) return c.Err(n, "live", "must be a section [live]");
+    MLAHUB_RETURN_IF_ERROR(CheckKeys(c, *t, "live", {"clock_rate", "drain_timeout"}));
+    if (auto* v = t->get("clock_rate")) {
+      MLAHUB_ASSIGN_OR_RETURN(sc.live_clock_rate, Number(c, *v, "live.clock_rate"));
+      if (!(sc.live_clock_rate >= 1) || sc.live_clock_rate > 1e8)
+        return c.Err(v, "live.clock_rate", "must be between 1 and 1e8 (simulated ms per real ms)");
+    }
+    if (auto* v = t->get("drain_timeout")) {
+      MLAHUB_ASSIGN_OR_RETURN(sc.live_drain_timeout_ms, Duration(c, *v, "live.drain_timeout"));
+      if (sc.live_drain_timeout_ms <= 0) return c.Err(v, "live.drain_timeout", "must be longer than 0");
+    }
   }
 
   if (auto* n = top("network")) {

@@ -107,11 +107,15 @@ TEST_F(CliTest, RunWritesTheReport) {
   EXPECT_EQ(sa.str(), sb.str());
 }
 
-TEST_F(CliTest, LiveEngineNotYetBuilt) {
-  Out o = Sim("run " + Smoke() + " --out " + (dir_ / "live").string() + " --engine live --json");
-  EXPECT_EQ(o.code, 5);
-  EXPECT_NE(o.stdout_text.find("live engine: not yet built"), std::string::npos);
+TEST_F(CliTest, LiveEngineNeedsTheDaemons) {
+  // Without the daemons in --bin-dir: not found (4), naming what to build.
+  std::filesystem::create_directories(dir_ / "nobin");
+  Out o = Sim("run " + Smoke() + " --out " + (dir_ / "live").string() + " --engine live --bin-dir " +
+              (dir_ / "nobin").string() + " --json");
+  EXPECT_EQ(o.code, 4);
+  EXPECT_NE(o.stdout_text.find("not found"), std::string::npos) << o.stdout_text;
   EXPECT_EQ(Sim("run " + Smoke() + " --out " + (dir_ / "x").string() + " --engine warp").code, 2);
+  EXPECT_EQ(Sim("run " + Smoke() + " --out " + (dir_ / "x").string() + " --engine live --rate 0").code, 2);
 }
 
 TEST_F(CliTest, BadScenarioExitsTwo) {

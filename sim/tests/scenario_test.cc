@@ -30,7 +30,7 @@ void ExpectError(const std::string& text, int line, const std::string& key, cons
 }
 
 TEST(ScenarioTest, ShippedScenariosParse) {
-  for (const char* name : {"smoke", "palermo-30", "global-190"}) {
+  for (const char* name : {"smoke", "palermo-30", "global-190", "smoke-live", "live-bench"}) {
     auto r = LoadScenario(std::string(MLAHUB_SOURCE_DIR) + "/scenarios/" + name + ".toml");
     ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
     EXPECT_GE(r->states.size(), 4u);
@@ -90,6 +90,14 @@ TEST(ScenarioTest, SyntaxErrorNamesLineAndColumn) {
 TEST(ScenarioTest, Errors) {
   ExpectError("colour = \"red\"\n" + kTwoStates, 1, "colour", "unknown key");
   ExpectError("seed = 3\n", -1, "duration", "missing");
+  ExpectError(kTwoStates + "[live]\nclock_rate = 0.5\n", -1, "live.clock_rate", "between 1 and 1e8");
+  ExpectError(kTwoStates + "[live]\nspeed = 2\n", -1, "speed", "unknown key");
+  {
+    auto r = ParseScenario(kTwoStates + "[live]\nclock_rate = 3600\ndrain_timeout = \"90s\"\n", "t.toml");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->live_clock_rate, 3600);
+    EXPECT_EQ(r->live_drain_timeout_ms, 90000);
+  }
   ExpectError("duration = \"ten days\"\n", 1, "duration", "is not a duration");
   ExpectError("duration = 10\n", 1, "duration", "must be a string");
   ExpectError("duration = \"10d\"\n[[states]]\nid = \"A\"\n", 2, "states", "at least two states");

@@ -8,9 +8,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "mlahub/sim/live.h"
 #include "mlahub/sim/model.h"
 #include "mlahub/sim/report.h"
 #include "mlahub/sim/scenario.h"
@@ -76,7 +78,8 @@ int main(int argc, char** argv) {
       "Scenario format and report files: sim/README.md. Exit codes: 0 ok, 1 internal, 2 usage or bad\n"
       "scenario, 4 scenario not found, 5 I/O error or engine not available."};
   app.require_subcommand(1);
-  std::string scenario, out, engine = "model";
+  std::string scenario, out, engine = "model", bin_dir;
+  double rate = 0;
   bool json = false;
 
   auto* run = app.add_subcommand("run", "run a scenario and write its report to --out");
@@ -84,6 +87,12 @@ int main(int argc, char** argv) {
   run->add_option("--out", out, "report directory (created; files are overwritten)")->required();
   run->add_option("--engine", engine, "model (discrete-event simulation) or live (real processes)")
       ->check(CLI::IsMember({"model", "live"}));
+  run->add_option("--rate", rate,
+                  "live: clock rate, simulated ms per real ms (default: the scenario's [live] clock_rate, else "
+                  "the scenario fitted into 3 minutes)")
+      ->check(CLI::Range(1.0, 1e8));
+  run->add_option("--bin-dir", bin_dir, "live: directory of mlahub, mlahub-broker, mlahub-agent (default: beside "
+                                        "mlahub-sim)");
   run->add_flag("--json", json, "print the summary as JSON on stdout");
 
   auto* check = app.add_subcommand("check", "parse and validate a scenario");
@@ -118,9 +127,32 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
 
-  if (engine == "live") return Fail(Status::Unavailable("live engine: not yet built (use --engine model)"), json);
-
   Progress progress;
+  if (engine == "live") {
+    mlahub::sim::LiveOptions lo;
+    lo.out_dir = out;
+    lo.rate = rate;
+    if (bin_dir.empty()) {
+      std::error_code ec;
+      bin_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+    }
+    lo.bin_dir = bin_dir;
+    lo.progress = [&](double f) { progress(f); };
+    lo.note = [&](const std::string& s) {
+      if (::isatty(STDERR_FILENO) == 1) std::fprintf(stderr, "\r%60s\r", "");
+      std::cerr << s << std::endl;
+    };
+    auto res = mlahub::sim::RunLive(*sc, lo);
+    if (!res.ok()) return Fail(res.status(), json);
+    Status w = mlahub::sim::WriteLiveReport(*res, out);
+    if (!w.ok()) return Fail(w, json);
+    if (json)
+      std::cout << mlahub::sim::LiveSummaryJson(*res, out) << std::endl;
+    else
+      std::cout << mlahub::sim::LiveSummaryTable(*res, out);
+    return res->live.ok() && res->results.workflow_rejections == 0 ? kExitOk : kExitInternal;
+  }
+
   mlahub::sim::RunOptions opt;
   opt.progress = [&](double f) { progress(f); };
   auto t0 = std::chrono::steady_clock::now();

@@ -139,6 +139,11 @@ struct Scenario {
   std::vector<BrokerCrash> broker_crashes;
   std::vector<ScriptedRequest> requests;
 
+  // [live]: the live engine's clock rate (0 = fit the run into a few
+  // minutes) and how long (real time) its drain waits for receipts (0 = default).
+  double live_clock_rate = 0;
+  int64_t live_drain_timeout_ms = 0;
+
   size_t AgentCount() const;
 };
 
