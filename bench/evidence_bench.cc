@@ -36,6 +36,7 @@
 
 #include "bench.h"
 #include "process.h"
+#include "test_bodies.h"
 
 namespace mlahub::bench {
 namespace {
@@ -240,7 +241,7 @@ HubFigures ThroughTheHub(const Args& a) {
 
   const std::string file = a.dir + "/evidence.bin", body = a.dir + "/body.json";
   if (Status s = WriteGeneratedFile(file, a.size_mib << 20); !s.ok()) return h.error = s.ToString(), h;
-  std::ofstream(body) << "{}";
+  std::ofstream(body) << workflow::testing::CompleteBody("InformationExchange").dump();  // a complete request
   const uint64_t total = a.size_mib << 20;
 
   std::map<std::string, pid_t> pids = {{"broker", broker->pid()},
@@ -255,7 +256,7 @@ HubFigures ThroughTheHub(const Args& a) {
   };
 
   double t0 = NowSeconds();
-  auto [src, sout] = Capture(Q(mlahub) + " send --to NG-AGF --kind InformationExchange --body " + Q(body) +
+  auto [src, sout] = Capture(Q(mlahub) + " send --to NG-AGF --kind InformationExchange --legal-basis PalermoProtocol --body " + Q(body) +
                              " --evidence " + Q(file) + " --custody 'generated benchmark data' --json" + from +
                              " 2>&1");
   json sent = json::parse(sout, nullptr, false);
@@ -295,7 +296,7 @@ HubFigures ThroughTheHub(const Args& a) {
       last_progress = now;
     }
     if (static_cast<int>(urgent_ids.size()) < a.urgent && now >= next_urgent) {
-      auto [ur, uout] = Capture(Q(mlahub) + " send --to NG-AGF --kind InformationExchange --priority Urgent --body " +
+      auto [ur, uout] = Capture(Q(mlahub) + " send --to NG-AGF --kind InformationExchange --legal-basis PalermoProtocol --priority Urgent --body " +
                                 Q(body) + " --json" + from + " 2>/dev/null");
       json u = json::parse(uout, nullptr, false);
       if (ur == 0 && u.is_object()) urgent_ids.push_back(u.value("message_id", ""));

@@ -147,8 +147,8 @@ wait_state "$NG" "$ACK" receipt
 
 step "5. Thailand's agent is offline while a request for it arrives"
 stop "${AGENT[TH-OAG]}" TH-OAG
-DOC=$(echo '{}' | "$MLAHUB" send --agent "$IT" --to TH-OAG --kind DocumentVerificationRequest \
-  --case-ref IT-MOJ/2026/0043 --legal-basis PalermoProtocol --body -)
+DOC=$("$MLAHUB" send --agent "$IT" --to TH-OAG --kind DocumentVerificationRequest \
+  --case-ref IT-MOJ/2026/0043 --legal-basis PalermoProtocol --body "$ROOT/docs/examples/document-verification.json")
 wait_state "$IT" "$DOC" accepted
 echo "accepted and stored by the hub, not yet delivered:"
 "$MLAHUB" status --agent "$IT" "$DOC"
@@ -159,7 +159,7 @@ echo "Thailand is back: delivered and receipted"
 
 step "6. Refusals carry a named code and say what to do"
 set +e
-echo '{}' | "$MLAHUB" send --agent "$IT" --to FR-MOJ --kind MlaRequest --body -
+"$MLAHUB" send --agent "$IT" --to FR-MOJ --kind MlaRequest --body "$ROOT/docs/examples/mla-request.json"
 echo "exit code $?"
 set -e
 

@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "evidence_stream.h"
 #include "mlahub/core/file.h"
 #include "mlahub/crypto/encoding.h"
 #include "mlahub/crypto/init.h"
 #include "mlahub/crypto/random.h"
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/envelope/receipt.h"
+#include "mlahub/evidence/store.h"
 #include "mlahub/ops/log.h"
 #include "mlahub/schemas/ledger_generated.h"
 
@@ -250,6 +252,8 @@ Status Agent::Init() {
       ::raise(SIGKILL);
     };
   }
+  cases_ = std::make_unique<Cases>(*store_, config_.node_id, workflow::DefaultPolicy());  // cases.h
+  io.cases = cases_.get();
   inbox_ = std::make_unique<Inbox>(*store_, keys_, [this] { return Dir(); }, *clock_, *this, &metrics_, io);
   MLAHUB_RETURN_IF_ERROR(inbox_->Load());
   outbox_ = std::make_unique<Outbox>(*store_, *clock_, &metrics_, config_.max_envelope_bytes);
@@ -274,6 +278,9 @@ Status Agent::Init() {
   MLAHUB_RETURN_IF_ERROR(auditor_->Load());
   const directory::Entry* hub = HubEntry(*dir_);
   auditor_->SetHubKey(hub->identity.sign_key);
+
+  // Evidence streams.
+  MLAHUB_RETURN_IF_ERROR(InitEvidence());
 
   // Metrics that should show from the start.
   metrics_.gauge("mlahub_agent_outbox_depth", "Outgoing envelopes without a SubmitResult")
@@ -435,6 +442,9 @@ void Agent::NetLoop() {
     TakeNewOutbox();
     if (connected_) PumpSubmits();
     Timers();
+    // Bulk last: evidence chunks only after envelopes, receipts and control
+    // commands (no head-of-line blocking of an urgent request).
+    if (connected_) shipper_->Pump();
   }
   if (connected_) OnDisconnected("stopping");
 }
@@ -493,6 +503,8 @@ void Agent::OnConnected() {
     o.status_backoff_ms = config_.audit_interval_ms;
   }
   SendAll(auditor_->Tick());
+  // Evidence: where is the broker for each unfinished outgoing transfer?
+  shipper_->OnConnected();
 }
 
 void Agent::OnDisconnected(const char* why) {
@@ -586,6 +598,10 @@ void Agent::Handle(const tp::Frames& frames) {
           OnNotice(c);
         } else if constexpr (std::is_same_v<T, tp::StatusResponse>) {
           OnStatusResponse(c);
+        } else if constexpr (std::is_same_v<T, tp::ChunkAck>) {
+          shipper_->OnAck(c);
+        } else if constexpr (std::is_same_v<T, tp::ChunkDeliver>) {
+          OnChunkDeliver(c);
         } else if constexpr (std::is_same_v<T, tp::Ping>) {
           Send(tp::Pong{c.nonce, c.sent_ms});
         } else if constexpr (std::is_same_v<T, tp::Pong>) {
@@ -646,6 +662,9 @@ void Agent::OnSubmitResult(const tp::SubmitResult& r) {
     om->second.status_backoff_ms = config_.audit_interval_ms;
   }
   if (a->job) SendAll(auditor_->Track(*a->job));
+  // The hub holds the envelope carrying the manifest durably: its transfers
+  // may go now.
+  if (r.accepted) ShipAccepted(a->record.message_id);
 }
 
 // ---- incoming ----
@@ -663,6 +682,7 @@ void Agent::FlushDeliveries() {
       case Inbox::Outcome::Kind::kStored:
         SendReceipt(seq);
         if (o.job) SendAll(auditor_->Track(*o.job));
+        ExpectStreamsOf(o.message_id);  // after the durable store and the receipt
         break;
       case Inbox::Outcome::Kind::kDuplicate:
         SendReceipt(seq);

@@ -10,6 +10,7 @@
 #include "mlahub/envelope/receipt.h"
 #include "mlahub/ops/log.h"
 #include "mlahub/schemas/kinds.h"
+#include "mlahub/workflow/check.h"
 
 namespace mlahub::agents {
 
@@ -87,13 +88,38 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
   UnixMillis now = clock_->NowMillis();
   MLAHUB_RETURN_IF_ERROR(dir->CheckRecipient(to->str(), kind->kind, now));
   const directory::Entry* re = dir->Find(to->str());
+  // The body must decode for its kind (kMalformed names the field) before
+  // anything is checked against it.
   MLAHUB_ASSIGN_OR_RETURN(Bytes payload, envelope::BuildPayloadFromJson(kind->kind, req.body_json));
+  if (IsRequestKind(kind->kind)) {
+    // A new request must be complete for its kind and legal basis (cases.h).
+    workflow::Draft draft;
+    draft.kind = kind->kind;
+    draft.from = config_.node_id;
+    draft.to = to->str();
+    draft.legal_basis = sp.legal_basis;
+    draft.priority = sp.priority;
+    draft.case_ref = req.case_ref;
+    draft.body_json = req.body_json;
+    Status ready = workflow::ReadyToSubmit(draft, dir->Find(config_.node_id), re);
+    if (!ready.ok()) return Status(ready.code(), std::string(kIncompletePrefix) + ready.message());
+  }
+  // The case: a request starts one, a step is checked against it; stored with
+  // the message in one batch (cases.h).
+  std::unique_lock<std::mutex> case_lock(cases_->mu());
+  OutgoingStep os{sp.message_id, kind->kind, to->str(), sp.in_reply_to, sp.legal_basis, sp.priority,
+                  req.case_ref, req.body_json, now};
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<CaseRecord> case_rec, cases_->PrepareOutgoing(os));
   MLAHUB_ASSIGN_OR_RETURN(Bytes env, envelope::Seal(sp, keys_, re->identity, payload, *clock_));
   if (env.size() > config_.max_envelope_bytes)
     return Status::Oversize("the sealed envelope is " + std::to_string(env.size()) + " bytes; the maximum is " +
                             std::to_string(config_.max_envelope_bytes));
+  // Streamed evidence the body announces travels once the hub accepts it.
+  MLAHUB_RETURN_IF_ERROR(NoteOutgoingStreams(sp.message_id, to->str(), req.body_json));
   MarkBusy();
-  return outbox_->Add(env, sp.message_id);
+  return outbox_->Add(env, sp.message_id, [&](StoreBatch& b) {
+    if (case_rec) Cases::Put(b, *case_rec, sp.message_id);
+  });
 }
 
 Result<SubmitOutcome> Agent::SubmitEnvelope(ByteView env) {

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "mlahub/agents/api.h"
+#include "mlahub/agents/cases.h"
 #include "mlahub/crypto/secret.h"
 #include "mlahub/ops/log.h"
 
@@ -89,6 +90,12 @@ struct ApiServer::Impl {
     res.set_content(r->dump(), "application/json");
   }
   void Error(httplib::Response& res, const Status& s) {
+    json case_body;  // a refused workflow step or an incomplete request (cases.h)
+    if (int st = 0; CaseErrorBody(s, &st, &case_body)) {
+      res.status = st;
+      res.set_content(case_body.dump(), "application/json");
+      return;
+    }
     res.status = HttpStatusFor(s.code());
     res.set_content(ErrorBody(s).dump(), "application/json");
   }
@@ -172,6 +179,34 @@ struct ApiServer::Impl {
       Reply(res, api->Alarms(*after, static_cast<size_t>(*limit)));
     });
     server.Get("/v1/audit", [this](const httplib::Request&, httplib::Response& res) { Reply(res, api->Audit()); });
+    AddCaseRoutes(server, *api);  // /v1/cases, /v1/cases/{id}, /v1/stats (case_api.cc)
+    // Evidence streams (agents/README.md "Evidence").
+    server.Post("/v1/evidence", [this](const httplib::Request& req, httplib::Response& res) {
+      json j = json::parse(req.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("paths") || !j["paths"].is_array())
+        return Error(res, Status::InvalidArgument("the request body must be {\"paths\": [absolute file paths]}"));
+      std::vector<std::string> paths;
+      for (const json& p : j["paths"]) {
+        if (!p.is_string()) return Error(res, Status::InvalidArgument("\"paths\" must hold strings"));
+        paths.push_back(p.get<std::string>());
+      }
+      std::string custody;
+      if (j.contains("chain_of_custody")) {
+        if (!j["chain_of_custody"].is_string())
+          return Error(res, Status::InvalidArgument("\"chain_of_custody\" must be a string"));
+        custody = j["chain_of_custody"].get<std::string>();
+      }
+      Reply(res, api->AddEvidence(paths, custody), 201);
+    });
+    server.Get(R"(/v1/evidence/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      Reply(res, api->EvidenceOf(req.matches[1].str()));
+    });
+    server.Post(R"(/v1/evidence/([^/]+)/fetch)", [this](const httplib::Request& req, httplib::Response& res) {
+      json j = json::parse(req.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("out_dir") || !j["out_dir"].is_string())
+        return Error(res, Status::InvalidArgument("the request body must be {\"out_dir\": \"/absolute/dir\"}"));
+      Reply(res, api->FetchEvidence(req.matches[1].str(), j["out_dir"].get<std::string>()));
+    });
   }
 };
 

@@ -1,5 +1,7 @@
 #include "mlahub/agents/inbox.h"
 
+#include "mlahub/agents/cases.h"
+
 #include "mlahub/crypto/encoding.h"
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/envelope/receipt.h"
@@ -71,6 +73,8 @@ std::vector<Inbox::Outcome> Inbox::OnDeliveries(const std::vector<const tp::Deli
   st.above = handled_above_;
   std::vector<Outcome> outs;
   outs.reserve(ds.size());
+  // The cases' read-check-write spans the whole batch (cases.h).
+  if (options_.cases != nullptr) options_.cases->BeginBatch();
   for (const tp::Deliver* d : ds) outs.push_back(Stage(st, *d));
   Status w;
   if (!st.batch.empty()) {
@@ -78,6 +82,7 @@ std::vector<Inbox::Outcome> Inbox::OnDeliveries(const std::vector<const tp::Deli
     if (st.stored != 0) CaseStore::PutCounter(st.batch, "in_count", stored_.load() + st.stored);
     w = store_.Write(st.batch);
   }
+  if (options_.cases != nullptr) options_.cases->EndBatch();
   if (!w.ok()) {
     // Nothing stored, nothing receipted: the hub delivers them again.
     ops::Error("agent.store_failed", {{"what", "delivery"}, {"count", uint64_t{ds.size()}}, {"error", w.ToString()}});
@@ -213,6 +218,12 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
       EvidenceEvent{"delivered", now, "hub", d.ledger_index, "", "delivery_seq " + std::to_string(seq), 0},
       EvidenceEvent{"stored", now, "local", std::nullopt, "", "envelope and signed receipt stored together", 0}};
 
+  if (options_.cases != nullptr) {
+    // The case this message starts or moves on, in the same batch; a step
+    // the workflow refuses is still stored and receipted (cases.h).
+    auto body = envelope::BodyToJson(opened->payload());
+    options_.cases->StageIncoming(st.batch, rec, body.ok() ? std::string_view(*body) : std::string_view("null"), now);
+  }
   AuditJob job{d.ledger_index, AuditJobKind::kReceived, id, rec.envelope_hash, now};
   // Envelope, receipt, record, order index, receipt marker and audit job:
   // one batch (with the rest of this turn's deliveries), fsync'd before any

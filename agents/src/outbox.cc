@@ -35,7 +35,8 @@ Status Outbox::Load() {
   return Status::Ok();
 }
 
-Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id) {
+Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id,
+                                  const std::function<void(StoreBatch&)>& extra) {
   MLAHUB_ASSIGN_OR_RETURN(envelope::Parsed p, envelope::Parse(env, max_envelope_bytes_));
   if (p.message_id() != message_id)
     return Status::InvalidArgument("the envelope's message id is not " + message_id);
@@ -74,6 +75,7 @@ Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id) {
   RecordSubmitted(r, now);
   StoreBatch b;
   CaseStore::PutNewOutgoing(b, r, env);
+  if (extra) extra(b);
   Status st = store_.Write(b);
   {
     std::lock_guard<std::mutex> lock(add_mu_);

@@ -10,6 +10,7 @@
 #include "mlahub/core/file.h"
 #include "mlahub/crypto/random.h"
 #include "mlahub/envelope/envelope.h"
+#include "test_bodies.h"
 #include "test_network.h"
 
 namespace mlahub::agents {
@@ -47,7 +48,7 @@ class AgentApiTest : public ::testing::Test {
   json Message(const std::string& to = "NG-AGF") {
     return {{"to", to},
             {"kind", "InformationExchange"},
-            {"body", json::object()},
+            {"body", json::parse(workflow::testing::CompleteBody("InformationExchange").dump())},
             {"case_ref", "IT/2026/17"},
             {"legal_basis", "PalermoProtocol"}};
   }

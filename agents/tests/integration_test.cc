@@ -20,6 +20,7 @@
 #include "mlahub/storage/ledger.h"
 #include "mlahub/storage/ledger_entry.h"
 #include "process.h"
+#include "test_bodies.h"
 #include "test_network.h"
 
 namespace mlahub::agents {
@@ -138,6 +139,14 @@ class AgentIntegrationTest : public ::testing::Test {
 
   uint64_t Alarms(const std::string& id) { return Get(id, "/v1/health").value("alarms", uint64_t{999}); }
 
+  // A complete body of a request kind (the agent refuses incomplete requests).
+  // Its legal basis is the header's default (Untoc: Art. 18(4) covers information exchange too).
+  static json Complete(const std::string& kind) {
+    json b = json::parse(workflow::testing::CompleteBody(kind).dump());
+    b["legal_basis"]["basis"] = "Untoc";
+    return b;
+  }
+
   static json Template(const std::string& table) {
     auto t = schemas::JsonTemplate("mlahub.wire." + table);
     MLAHUB_CHECK_MSG(t.ok(), t.status().ToString());
@@ -173,7 +182,7 @@ TEST_F(AgentIntegrationTest, RequestAndAnswerWithReceipts) {
   StartAgent("NG-AGF");
   ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
 
-  std::string req = Send("IT-MOJ", "NG-AGF", "MlaRequest", Template("MlaRequest"),
+  std::string req = Send("IT-MOJ", "NG-AGF", "MlaRequest", Complete("MlaRequest"),
                          {{"case_ref", "IT/PA/2026/114"}, {"legal_basis", "Untoc"}, {"priority", "Urgent"}});
   ASSERT_FALSE(req.empty());
   ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() == 1; }, kLong));
@@ -268,7 +277,7 @@ TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
   constexpr int kCount = 40;
   std::vector<std::string> ids;
   for (int i = 0; i < kCount; ++i) {
-    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(),
+    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
                        {{"case_ref", "ORD-" + std::to_string(i)}}));
   }
   // All accepted by the hub while NG-AGF has never been up.
@@ -328,7 +337,7 @@ TEST_F(AgentIntegrationTest, BrokerKill9UnderLoad) {
     ApiClient c = Api("IT-MOJ");
     int i = 0;
     while (!stop.load()) {
-      json req = {{"to", "NG-AGF"}, {"kind", "InformationExchange"}, {"body", json::object()},
+      json req = {{"to", "NG-AGF"}, {"kind", "InformationExchange"}, {"body", Complete("InformationExchange")},
                   {"case_ref", "LOAD-" + std::to_string(i++)}};
       auto r = c.PostJson("/v1/messages", req);
       if (r.ok()) {
@@ -392,7 +401,7 @@ TEST_F(AgentIntegrationTest, AgentKilledBetweenStoreAndReceipt) {
   StartAgent("IT-MOJ");
   StartAgent("NG-AGF", {"MLAHUB_AGENT_CRASH_POINT=after_store"});
   ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
-  std::string first = Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(), {{"case_ref", "CRASH-1"}});
+  std::string first = Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"), {{"case_ref", "CRASH-1"}});
   auto rc = agents_["NG-AGF"].Wait(kLong);
   ASSERT_TRUE(rc.has_value()) << "the hook should have killed the agent";
   EXPECT_EQ(*rc, -SIGKILL);
@@ -401,7 +410,7 @@ TEST_F(AgentIntegrationTest, AgentKilledBetweenStoreAndReceipt) {
   // More arrive while it is down.
   std::vector<std::string> ids{first};
   for (int i = 0; i < 5; ++i)
-    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", json::object(),
+    ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
                        {{"case_ref", "CRASH-" + std::to_string(i + 2)}}));
   StartAgent("NG-AGF");
   ASSERT_TRUE(WaitFor(
@@ -474,7 +483,11 @@ TEST_F(AgentIntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
   ASSERT_TRUE(WaitFor([&] { return Connected(th); }, kLong)) << Get(th, "/v1/health").dump();
   ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("directory_version", 0) == 2; }, kLong))
       << "the hub hands connected agents the newer directory";
-  std::string id = Send("IT-MOJ", th, "InformationExchange", json::object(), {{"case_ref", "WELCOME"}});
+  // The new node is not listed as a party to UNTOC or the Protocol: reciprocity.
+  json welcome = Complete("InformationExchange");
+  welcome["legal_basis"]["basis"] = "Reciprocity";
+  welcome["legal_basis"]["reciprocity_assurance"] = "Italy will comply with a similar request from Thailand.";
+  std::string id = Send("IT-MOJ", th, "InformationExchange", welcome, {{"case_ref", "WELCOME"}, {"legal_basis", "Reciprocity"}});
   ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", id) == "receipted"; }, kLong));
   EXPECT_EQ(Inbox(th).size(), 1u);
   EXPECT_EQ(Alarms(th), 0u) << Get(th, "/v1/alarms").dump();

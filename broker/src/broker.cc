@@ -20,6 +20,7 @@
 
 #include "agent_queue.h"
 #include "checks.h"
+#include "chunks.h"
 #include "mlahub/broker/state.h"
 #include "mlahub/core/file.h"
 #include "mlahub/core/ids.h"
@@ -94,7 +95,7 @@ std::string Lower(std::string s) {
 
 // ---- completions handed to the socket thread -------------------------------
 
-enum class AppendKind : uint8_t { kSubmit, kReceipt, kReceiptRefusal, kDelivered, kDirectory };
+enum class AppendKind : uint8_t { kSubmit, kReceipt, kReceiptRefusal, kDelivered, kDirectory, kEvidence };
 
 struct AppendTag {
   AppendKind kind = AppendKind::kSubmit;
@@ -133,7 +134,12 @@ struct Reply {
   Frames frames;
 };
 
-using Completion = std::variant<SubmitChecked, ReceiptChecked, Appended, Reply>;
+// Evidence chunk relay: a state write became durable (runs on the socket thread).
+struct Task {
+  std::function<void()> run;
+};
+
+using Completion = std::variant<SubmitChecked, ReceiptChecked, Appended, Reply, Task>;
 
 struct Waiter {
   std::string node;
@@ -246,6 +252,7 @@ struct Broker::Impl {
   std::map<std::pair<std::string, uint64_t>, uint64_t> receipt_by_seq;
   std::map<std::string, std::unique_ptr<AgentQueue>> queues;
   std::map<std::string, Session> sessions;
+  std::unique_ptr<ChunkRelay> chunks;  // evidence streams (chunks.h)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
   SteadyTime next_checkpoint_push{};
   SteadyTime next_metrics{};
@@ -276,6 +283,7 @@ struct Broker::Impl {
   Status Init();
   Status LoadDirectoryAtStart();
   Status RestoreQueues();
+  Status InitChunks();
   void RegisterMetrics();
 
   // ====================================================================
@@ -559,6 +567,7 @@ Status Broker::Impl::Init() {
   MLAHUB_RETURN_IF_ERROR(LoadDirectoryAtStart());
   next_index = ledger->Size();
   MLAHUB_RETURN_IF_ERROR(RestoreQueues());
+  MLAHUB_RETURN_IF_ERROR(InitChunks());
 
   // Transport: the ZAP handler first (the Server refuses to bind without it).
   auto c = transport::Context::Create(1);
@@ -692,6 +701,64 @@ Status Broker::Impl::LoadDirectoryAtStart() {
   }
   directory_version = dir->version();
   m_directory_version->Set(static_cast<double>(dir->version()));
+  return Status::Ok();
+}
+
+Status Broker::Impl::InitChunks() {
+  ChunkRelay::Hooks h;
+  h.send = [this](const std::string& node, const Command& cmd) { return SendTo(node, cmd); };
+  h.write_state = [this](std::vector<storage::StateWrite> writes, std::function<void(const Status&)> done) {
+    ++outstanding;
+    ledger->WriteStateAsync(std::move(writes), [this, done = std::move(done)](const Status& s, uint64_t) mutable {
+      if (!s.ok()) {
+        mailbox.Push(Task{[this, s, done = std::move(done)] {
+          Fatal(s.Annotate("ledger state write (evidence)"));
+          done(s);
+        }});
+        return;
+      }
+      mailbox.Push(Task{[s, done = std::move(done)] { done(s); }});
+    });
+  };
+  h.online = [this](const std::string& node) {
+    auto it = sessions.find(node);
+    return it != sessions.end() && it->second.online && !it->second.stalled && !draining;
+  };
+  h.check_node = [this](const std::string& node) { return dir->CheckSender(node, Now()); };
+  h.check_message = [this](const std::string& sender, const std::string& recipient,
+                           const std::string& message_id) -> Status {
+    // Answers say nothing about other senders' messages.
+    Status none = Status::NotFound("message " + message_id + " is not an accepted envelope of " + sender + " for " +
+                                   recipient + ": submit the envelope carrying the manifest first");
+    auto b = ledger->GetState(MessageKey(message_id));
+    if (!b.ok()) return Status::Unavailable("message record: " + b.status().message());
+    if (!b->has_value()) return none;
+    auto r = DecodeMessageRecord(**b);
+    if (!r.ok() || !r->accepted || r->sender != sender || r->recipient != recipient) return none;
+    return Status::Ok();
+  };
+  h.now_ms = [this] { return Now(); };
+  h.ledger_completion = [this](const std::string& tid, const TransferRecord& r,
+                               std::vector<storage::StateWrite> writes) {
+    // No personal data: ids, the count and the chain root only. Not indexed
+    // by message id (StatusResponse carries transport events only).
+    storage::LedgerEntryFields e;
+    e.event = wire::LedgerEvent::EvidenceComplete;
+    e.ledger_ms = Now();
+    e.message_id = r.message_id;
+    e.sender = r.sender;
+    e.recipient = r.recipient;
+    e.transfer_id = tid;
+    e.chunk_count = r.chunk_count;
+    e.chunks_root.assign(r.root.begin(), r.root.end());
+    AppendTag tag;
+    tag.kind = AppendKind::kEvidence;
+    tag.message_id = r.message_id;
+    Append(storage::EncodeLedgerEntry(e), "", std::move(writes), std::move(tag));
+  };
+  chunks = std::make_unique<ChunkRelay>(ledger.get(), std::move(h), ChunkRelayOptions{});
+  MLAHUB_RETURN_IF_ERROR(chunks->Restore().Annotate("evidence transfers"));
+  if (chunks->transfers() > 0) ops::Info("evidence.restored", {{"transfers", chunks->transfers()}});
   return Status::Ok();
 }
 
@@ -829,7 +896,12 @@ void Broker::Impl::ProcessMailbox() {
         case AppendKind::kDirectory:
           OnDirectoryDurable(a->tag.op, *a);
           break;
+        case AppendKind::kEvidence:
+          ops::Info("evidence.completion_ledgered", {{"message_id", a->tag.message_id}, {"ledger_index", a->index}});
+          break;
       }
+    } else if (auto* tk = std::get_if<Task>(&c)) {
+      tk->run();
     } else if (auto* rp = std::get_if<Reply>(&c)) {
       auto it = sessions.find(rp->node);
       Status s = server->SendToNode(rp->node, rp->frames);
@@ -856,6 +928,7 @@ void Broker::Impl::Periodic() {
   if (now >= next_checkpoint_push) {
     next_checkpoint_push = now + kCheckpointPushInterval;
     PushCheckpoints();
+    chunks->Periodic();
   }
   if (now >= next_metrics) {
     next_metrics = now + kMetricsInterval;
@@ -926,6 +999,12 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
           } else {
             OnProofRequest(node, c);
           }
+        } else if constexpr (std::is_same_v<T, transport::ChunkPut>) {
+          chunks->OnPut(node, std::move(c));
+        } else if constexpr (std::is_same_v<T, transport::ChunkReceived>) {
+          chunks->OnReceived(node, c);
+        } else if constexpr (std::is_same_v<T, transport::ChunkStatus>) {
+          chunks->OnStatus(node, c);
         } else if constexpr (std::is_same_v<T, transport::Ping>) {
           SendToPeer(in.peer, transport::Pong{c.nonce, c.sent_ms});
         } else if constexpr (std::is_same_v<T, transport::Pong>) {
@@ -980,6 +1059,7 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
     SendTo(node, transport::DirectoryUpdate{dir->version(), dir_signed});
   SendCheckpoint(node, s, h.checkpoint_size);
   q.ResetCursor();
+  chunks->OnHello(node);
   Pump(node);
   m_connected->Set(static_cast<double>(std::count_if(
       sessions.begin(), sessions.end(), [](const auto& kv) { return kv.second.online; })));
@@ -1550,7 +1630,10 @@ void Broker::Impl::Pump(const std::string& node) {
   auto sit = sessions.find(node);
   if (sit == sessions.end() || !sit->second.online || sit->second.stalled) return;
   auto qit = queues.find(node);
-  if (qit == queues.end()) return;
+  if (qit == queues.end()) {
+    chunks->Pump(node);
+    return;
+  }
   AgentQueue& q = *qit->second;
   const size_t max_inflight = MaxInflight();
   while (q.in_flight() < max_inflight) {
@@ -1559,9 +1642,11 @@ void Broker::Impl::Pump(const std::string& node) {
       ops::Error("queue.read_failed", {{"agent", node}, {"error", next.status().ToString()}});
       return;
     }
-    if (*next == nullptr) return;
+    if (*next == nullptr) break;
     if (!SendDeliver(node, q, *next)) return;
   }
+  // Evidence chunks only after every envelope that may be sent now.
+  chunks->Pump(node);
 }
 
 bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem* item) {

@@ -54,6 +54,8 @@ Bytes EncodeLedgerEntry(const LedgerEntryFields& f) {
   auto receipt_signature = BytesOrNull(b, f.receipt_signature);
   auto receipt_hash = BytesOrNull(b, f.receipt_hash);
   auto directory_hash = BytesOrNull(b, f.directory_hash);
+  auto transfer_id = StringOrNull(b, f.transfer_id);
+  auto chunks_root = BytesOrNull(b, f.chunks_root);
   wire::LedgerEntryBuilder e(b);
   e.add_version(kLedgerEntryVersion);
   e.add_event(f.event);
@@ -80,6 +82,9 @@ Bytes EncodeLedgerEntry(const LedgerEntryFields& f) {
   e.add_attempt(f.attempt);
   e.add_directory_version(f.directory_version);
   e.add_directory_hash(directory_hash);
+  e.add_transfer_id(transfer_id);
+  e.add_chunk_count(f.chunk_count);
+  e.add_chunks_root(chunks_root);
   b.Finish(e.Finish(), wire::LedgerEntryIdentifier());
   return Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }
@@ -109,6 +114,8 @@ Result<const wire::LedgerEntry*> DecodeLedgerEntry(ByteView bytes) {
   MLAHUB_RETURN_IF_ERROR(CheckBytes(e->receipt_signature(), 64, "receipt_signature"));
   MLAHUB_RETURN_IF_ERROR(CheckBytes(e->receipt_hash(), 32, "receipt_hash"));
   MLAHUB_RETURN_IF_ERROR(CheckBytes(e->directory_hash(), 32, "directory_hash"));
+  MLAHUB_RETURN_IF_ERROR(CheckString(e->transfer_id(), "transfer_id"));
+  MLAHUB_RETURN_IF_ERROR(CheckBytes(e->chunks_root(), 32, "chunks_root"));
   return e;
 }
 

@@ -149,4 +149,17 @@ std::string Wrap(std::string_view text, size_t indent, size_t width) {
   return out;
 }
 
+int FailWorkflow(const Status& s, bool as_json) {
+  const std::string& m = s.message();
+  const bool step = m.rfind("step refused: ", 0) == 0;
+  if (!step && m.rfind("request incomplete: ", 0) != 0) return Fail(s, as_json);
+  if (as_json) {
+    std::cout << nlohmann::json{{"error", {{"code", step ? "step_refused" : "incomplete_request"}, {"message", m}}}}.dump()
+              << std::endl;
+  } else {
+    std::cerr << "mlahub: not sent: " << m << std::endl;
+  }
+  return kExitRefused;
+}
+
 }  // namespace mlahub::cli

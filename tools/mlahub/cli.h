@@ -38,6 +38,11 @@ int ExitCodeFor(const Status& s);
 // {"error":{"code":"...","message":"..."}} on stdout with --json) and
 // returns its exit code.
 int Fail(const Status& s, bool json);
+// Fail, but a request the agent found incomplete or a step the workflow
+// refuses (the agent's 422 / 409, messages "request incomplete: ..." /
+// "step refused: ...") is exit 3, with the agent's words; with --json
+// {"error":{"code":"incomplete_request"|"step_refused","message"}}.
+int FailWorkflow(const Status& s, bool json);
 
 // Whole of standard input (bounded), and binary-safe standard output.
 Result<Bytes> ReadStdin(size_t max_bytes);
@@ -74,5 +79,7 @@ std::string Wrap(std::string_view text, size_t indent, size_t width);
 void RegisterDirectoryCommands(CLI::App& app); // directory create|add|revoke|rotate|sign|show
 void RegisterNetworkCommands(CLI::App& app);   // network init
 void RegisterAgentCommands(CLI::App& app);     // send|status|inbox|outbox|show|alarms|agent (agent API)
+void RegisterEvidenceCommands(CLI::App& app);  // evidence list|fetch (agent API)
+void RegisterCaseCommands(CLI::App& app);      // list|case|respond|withdraw|extend|stats (agent API)
 
 }  // namespace mlahub::cli

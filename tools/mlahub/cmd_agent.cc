@@ -7,6 +7,7 @@
 // MLAHUB_AGENT naming that file.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -90,7 +91,39 @@ int PrintOrFail(const Result<json>& r, bool as_json, const std::function<void(co
 // ---- send ----
 struct SendArgs : AgentArgs {
   std::string to, kind, body, case_ref, in_reply_to, legal_basis, priority, handling, message_id;
+  std::vector<std::string> evidence;  // --evidence FILE...
+  std::string custody;                // --custody TEXT
 };
+
+// --evidence: the agent spools each file (POST /v1/evidence) and returns its
+// manifest entry (with the stream key: it travels only in the sealed body);
+// the entries go into the body's evidence list (ExecutionReport:
+// evidence.files; VerificationResult: evidence; other kinds: attachments).
+// The files follow as encrypted chunks once the hub accepts the message.
+Status AddEvidenceToBody(const agents::ApiClient& client, const SendArgs& a, json& body) {
+  json paths = json::array();
+  for (const std::string& f : a.evidence) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(f, ec);
+    if (ec) return Status::InvalidArgument("--evidence " + f + ": " + ec.message());
+    paths.push_back(abs.string());
+  }
+  json req = {{"paths", paths}};
+  if (!a.custody.empty()) req["chain_of_custody"] = a.custody;
+  MLAHUB_ASSIGN_OR_RETURN(json r, client.PostJson("/v1/evidence", req));
+  json* list = nullptr;
+  if (a.kind == "ExecutionReport") {
+    if (!body.contains("evidence") || !body["evidence"].is_object()) body["evidence"] = json::object();
+    list = &body["evidence"]["files"];
+  } else if (a.kind == "VerificationResult") {
+    list = &body["evidence"];
+  } else {
+    list = &body["attachments"];
+  }
+  if (!list->is_array()) *list = json::array();
+  for (const json& f : r["files"]) list->push_back(f);
+  return Status::Ok();
+}
 
 int RunSend(const SendArgs& a) {
   Bytes body;
@@ -111,6 +144,10 @@ int RunSend(const SendArgs& a) {
   }
   auto client = ClientFor(a);
   if (!client.ok()) return Fail(client.status(), a.json);
+  if (!a.evidence.empty()) {
+    Status s = AddEvidenceToBody(*client, a, parsed);
+    if (!s.ok()) return Fail(s, a.json);
+  }
   json req = {{"to", a.to}, {"kind", a.kind}, {"body", parsed}};
   if (!a.case_ref.empty()) req["case_ref"] = a.case_ref;
   if (!a.in_reply_to.empty()) req["in_reply_to"] = a.in_reply_to;
@@ -118,7 +155,10 @@ int RunSend(const SendArgs& a) {
   if (!a.priority.empty()) req["priority"] = a.priority;
   if (!a.handling.empty()) req["handling"] = a.handling;
   if (!a.message_id.empty()) req["message_id"] = a.message_id;
-  return PrintOrFail(client->PostJson("/v1/messages", req), a.json, [](const json& j) {
+  auto sent = client->PostJson("/v1/messages", req);
+  // An incomplete request or a step the workflow refuses (agent: 422 / 409): its findings, exit 3.
+  if (!sent.ok()) return FailWorkflow(sent.status(), a.json);
+  return PrintOrFail(sent, a.json, [](const json& j) {
     std::cout << Str(j, "message_id") << "\n";
     if (j.value("duplicate", false)) std::cerr << "mlahub: this message id was already in the outbox\n";
   });
@@ -278,6 +318,10 @@ void RegisterAgentCommands(CLI::App& app) {
   s->add_option("--priority", send->priority, "Normal (default) or Urgent");
   s->add_option("--handling", send->handling, "Handling code H0 (default) to H3");
   s->add_option("--message-id", send->message_id, "Choose the message id (32 lowercase hex) to make retries safe");
+  s->add_option("--evidence", send->evidence,
+                "Files to send as encrypted, resumable streams with the message (spooled by the agent; their "
+                "manifest goes into the sealed body)");
+  s->add_option("--custody", send->custody, "Chain-of-custody note for the --evidence files");
   AddAgentOptions(s, *send);
   s->callback([send] { ExitCode() = RunSend(*send); });
 

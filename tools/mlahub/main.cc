@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   mlahub::cli::RegisterDirectoryCommands(app);
   mlahub::cli::RegisterNetworkCommands(app);
   mlahub::cli::RegisterAgentCommands(app);
+  mlahub::cli::RegisterEvidenceCommands(app);
+  mlahub::cli::RegisterCaseCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

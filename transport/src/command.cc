@@ -82,6 +82,34 @@ Result<fb::Offset<fb::Vector<uint8_t>>> HashVector(fb::FlatBufferBuilder& b, con
   return off;
 }
 
+Status CheckTransferId(std::string_view id, std::string_view what) {
+  if (!IsHexId(id)) return Status::Malformed(std::string(what) + ": transfer id is not 32 lowercase hex characters");
+  return Status::Ok();
+}
+
+Status CheckNodeId(std::string_view id, std::string_view what) {
+  if (id.empty() || id.size() > kMaxNodeIdSize) {
+    return Status::Malformed(std::string(what) + ": node id empty or longer than " + std::to_string(kMaxNodeIdSize));
+  }
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return Status::Malformed(std::string(what) + ": node id with a space, control or non-ASCII character");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckMessageIdOpt(std::string_view id, std::string_view what) {
+  if (!id.empty() && !IsHexId(id)) return Status::Malformed(std::string(what) + ": message id is not 32 lowercase hex");
+  return Status::Ok();
+}
+
+// Encoding refuses what decoding refuses (kInvalidArgument instead of kMalformed).
+Status AsInvalid(Status s) {
+  if (s.ok()) return s;
+  return Status::InvalidArgument(std::string(s.message()));
+}
+
 Status CheckOutcome(bool accepted, Code error, std::string_view what) {
   if (accepted != (error == Code::kOk)) {
     return Status::InvalidArgument(std::string(what) + ": accepted must go with error Ok, a refusal with a named error");
@@ -96,9 +124,19 @@ std::string_view CommandName(const Command& command) {
       "Hello",           "Submit",           "SubmitResult", "Deliver",       "SubmitReceipt",
       "ReceiptResult",   "DirectoryUpdate",  "CheckpointUpdate", "ProofRequest", "ProofResponse",
       "Ping",            "Pong",             "Error",        "Notice",        "StatusRequest",
-      "StatusResponse"};
+      "StatusResponse",  "ChunkPut",         "ChunkAck",     "ChunkDeliver",  "ChunkReceived",
+      "ChunkStatus"};
   static_assert(std::size(kNames) == std::variant_size_v<Command>);
   return kNames[command.index()];
+}
+
+bool IsHexId(std::string_view id) {
+  if (id.size() != 32) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool IsBulk(const Command& command) {
+  return std::holds_alternative<ChunkPut>(command) || std::holds_alternative<ChunkDeliver>(command);
 }
 
 std::string_view EventKindName(EventKind k) {
@@ -239,6 +277,46 @@ Result<Frames> EncodeCommand(const Command& command) {
             return Body{wire::CommandBody::StatusResponse,
                         wire::CreateStatusResponse(b, c.correlation, mid, err, msg, ev_vec, rc).Union()};
           },
+          [&](const ChunkPut& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkPut")));
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckNodeId(c.recipient, "ChunkPut.recipient")));
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckMessageIdOpt(c.message_id, "ChunkPut")));
+            attachment = &c.frame;
+            auto tid = b.CreateString(c.transfer_id);
+            auto rcp = b.CreateString(c.recipient);
+            auto mid = b.CreateString(c.message_id);
+            return Body{wire::CommandBody::ChunkPut, wire::CreateChunkPut(b, tid, rcp, c.chunk_index, mid).Union()};
+          },
+          [&](const ChunkAck& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkAck")));
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "ChunkAck.error"));
+            auto tid = b.CreateString(c.transfer_id);
+            auto msg = b.CreateString(c.message);
+            return Body{wire::CommandBody::ChunkAck,
+                        wire::CreateChunkAck(b, tid, c.stored, c.chunk_count, err, msg).Union()};
+          },
+          [&](const ChunkDeliver& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkDeliver")));
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckNodeId(c.sender, "ChunkDeliver.sender")));
+            attachment = &c.frame;
+            auto tid = b.CreateString(c.transfer_id);
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckMessageIdOpt(c.message_id, "ChunkDeliver")));
+            auto snd = b.CreateString(c.sender);
+            auto mid = b.CreateString(c.message_id);
+            return Body{wire::CommandBody::ChunkDeliver,
+                        wire::CreateChunkDeliver(b, tid, snd, c.chunk_index, mid).Union()};
+          },
+          [&](const ChunkReceived& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkReceived")));
+            MLAHUB_ASSIGN_OR_RETURN(auto err, ToWire(c.error, "ChunkReceived.error"));
+            auto tid = b.CreateString(c.transfer_id);
+            return Body{wire::CommandBody::ChunkReceived, wire::CreateChunkReceived(b, tid, c.durable, err).Union()};
+          },
+          [&](const ChunkStatus& c) -> Result<Body> {
+            MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkStatus")));
+            auto tid = b.CreateString(c.transfer_id);
+            return Body{wire::CommandBody::ChunkStatus, wire::CreateChunkStatus(b, tid).Union()};
+          },
           [&](const ErrorReply& c) -> Result<Body> {
             if (c.code == Code::kOk) return Status::InvalidArgument("ErrorReply: code must not be Ok");
             MLAHUB_ASSIGN_OR_RETURN(auto code, ToWire(c.code, "ErrorReply.code"));
@@ -288,18 +366,23 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
                                " is not known to this implementation (protocol version " +
                                std::to_string(kTransportProtocolVersion) + ")");
   }
+  const bool is_chunk = type == wire::CommandBody::ChunkPut || type == wire::CommandBody::ChunkDeliver;
   const bool wants_attachment = type == wire::CommandBody::Submit || type == wire::CommandBody::Deliver ||
                                 type == wire::CommandBody::SubmitReceipt ||
-                                type == wire::CommandBody::DirectoryUpdate;
+                                type == wire::CommandBody::DirectoryUpdate || is_chunk;
   const char* name = wire::EnumNameCommandBody(type);
   if (frames.size() != (wants_attachment ? 2u : 1u)) {
     return Status::Malformed(std::string(name) + (wants_attachment ? " needs exactly one attachment frame"
                                                                    : " takes no attachment frame") +
                              ", got " + std::to_string(frames.size()) + " frames");
   }
-  if (wants_attachment && frames[1].size() > limits.max_attachment_size) {
+  const size_t max_attachment = is_chunk ? limits.max_chunk_attachment_size : limits.max_attachment_size;
+  if (wants_attachment && frames[1].size() > max_attachment) {
     return Status::Oversize(std::string(name) + " attachment of " + std::to_string(frames[1].size()) +
-                            " bytes exceeds the maximum of " + std::to_string(limits.max_attachment_size));
+                            " bytes exceeds the maximum of " + std::to_string(max_attachment));
+  }
+  if (is_chunk && (frames[1].size() < 8 || !fb::BufferHasIdentifier(frames[1].data(), "MLEC"))) {
+    return Status::Malformed(std::string(name) + " attachment is not an EvidenceChunk (identifier MLEC)");
   }
   switch (type) {
     case wire::CommandBody::Hello: {
@@ -383,6 +466,39 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
           return Status::Malformed("StatusResponse with more than " + std::to_string(kMaxStatusEvents) + " events");
         for (const auto* e : *r->events()) out.events.push_back(ReadEvent(e));
       }
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::ChunkPut: {
+      const auto* c = cmd->body_as_ChunkPut();
+      ChunkPut out{Str(c->transfer_id()), Str(c->recipient()), c->chunk_index(), Str(c->message_id()), frames[1]};
+      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkPut"));
+      MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.recipient, "ChunkPut.recipient"));
+      MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkPut"));
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::ChunkAck: {
+      const auto* c = cmd->body_as_ChunkAck();
+      ChunkAck out{Str(c->transfer_id()), c->stored(), c->chunk_count(), FromWire(c->error()), Str(c->message())};
+      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkAck"));
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::ChunkDeliver: {
+      const auto* c = cmd->body_as_ChunkDeliver();
+      ChunkDeliver out{Str(c->transfer_id()), Str(c->sender()), c->chunk_index(), frames[1], Str(c->message_id())};
+      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkDeliver"));
+      MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.sender, "ChunkDeliver.sender"));
+      MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkDeliver"));
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::ChunkReceived: {
+      const auto* c = cmd->body_as_ChunkReceived();
+      ChunkReceived out{Str(c->transfer_id()), c->durable(), FromWire(c->error())};
+      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkReceived"));
+      return Command(std::move(out));
+    }
+    case wire::CommandBody::ChunkStatus: {
+      ChunkStatus out{Str(cmd->body_as_ChunkStatus()->transfer_id())};
+      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkStatus"));
       return Command(std::move(out));
     }
     default:

@@ -16,6 +16,13 @@ Hash H(uint8_t b) {
   return h;
 }
 
+const std::string kTid = "0123456789abcdef0123456789abcdef";
+Bytes ChunkBytes(size_t extra = 8) {
+  Bytes b = {0, 0, 0, 0, 'M', 'L', 'E', 'C'};
+  b.resize(8 + extra, 0x5a);
+  return b;
+}
+
 std::vector<Command> AllCommands() {
   return {
       Hello{"NG-AGF", 7, 1234, 99, kTransportProtocolVersion},
@@ -50,6 +57,15 @@ std::vector<Command> AllCommands() {
                       {EventKind::kReceipt, 31, 1795824000456, Code::kOk, 0, 3}},
                      ToBytes("MLAR signed receipt")},
       StatusResponse{12, "ffeeddccbbaa99887766554433221100", Code::kNotFound, "no such message for IT-MOJ", {}, {}},
+      ChunkPut{kTid, "IT-MOJ", 3, "00112233445566778899aabbccddeeff", ChunkBytes()},
+      ChunkPut{kTid, "IT-MOJ", 0, "", ChunkBytes(0)},
+      ChunkAck{kTid, 4, 40, Code::kOk, ""},
+      ChunkAck{kTid, 0, 0, Code::kMalformed, "chunk 7 out of order (stored 4)"},
+      ChunkDeliver{kTid, "NG-AGF", 3, ChunkBytes()},
+      ChunkDeliver{kTid, "NG-AGF", 4, ChunkBytes(), "00112233445566778899aabbccddeeff"},
+      ChunkReceived{kTid, 16, Code::kOk},
+      ChunkReceived{kTid, 16, Code::kTamperedCiphertext},
+      ChunkStatus{kTid},
   };
 }
 
@@ -153,6 +169,40 @@ TEST(CommandTest, BitFlipsGiveANamedRefusalOrAConsistentCommand) {
       }
     }
   }
+}
+
+TEST(CommandTest, ChunkCommandsCheckIdsAndAttachment) {
+  // Encoding refuses bad ids, decoding refuses them too.
+  EXPECT_EQ(EncodeCommand(ChunkPut{"ABC", "IT-MOJ", 0, "", ChunkBytes()}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ChunkPut{kTid, "", 0, "", ChunkBytes()}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ChunkPut{kTid, "IT MOJ", 0, "", ChunkBytes()}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ChunkPut{kTid, "IT-MOJ", 0, "xyz", ChunkBytes()}).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(ChunkStatus{"0123456789ABCDEF0123456789abcdef"}).status().code(), Code::kInvalidArgument);
+  {
+    flatbuffers::FlatBufferBuilder b;
+    auto tid = b.CreateString("../../etc/passwd");
+    auto body = wire::CreateChunkStatus(b, tid).Union();
+    wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::ChunkStatus, body));
+    Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+    EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+  }
+  // The attachment must be an EvidenceChunk, within the chunk limit (not the
+  // envelope limit).
+  Frames put = *EncodeCommand(ChunkPut{kTid, "IT-MOJ", 0, "", ChunkBytes()});
+  Frames wrong = put;
+  wrong[1] = ToBytes("MLE1 an envelope, not a chunk");
+  EXPECT_EQ(DecodeCommand(wrong).status().code(), Code::kMalformed);
+  EXPECT_EQ(DecodeCommand(Frames{put[0]}).status().code(), Code::kMalformed);
+  Frames big = *EncodeCommand(ChunkDeliver{kTid, "NG-AGF", 0, ChunkBytes(kMaxChunkAttachmentSize - 8)});
+  DecodeLimits limits;
+  limits.max_attachment_size = 1000;  // envelopes: does not apply to chunks
+  EXPECT_TRUE(DecodeCommand(big, limits).ok());
+  big[1].push_back(0);
+  EXPECT_EQ(DecodeCommand(big, limits).status().code(), Code::kOversize);
+  EXPECT_TRUE(IsBulk(ChunkPut{}));
+  EXPECT_TRUE(IsBulk(ChunkDeliver{}));
+  EXPECT_FALSE(IsBulk(Deliver{}));
+  EXPECT_FALSE(IsBulk(ChunkAck{}));
 }
 
 TEST(CommandTest, WrongIdentifierIsMalformed) {

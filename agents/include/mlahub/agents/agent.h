@@ -45,6 +45,7 @@
 #include "mlahub/agents/api.h"
 #include "mlahub/agents/auditor.h"
 #include "mlahub/agents/case_store.h"
+#include "mlahub/agents/cases.h"
 #include "mlahub/agents/evidence.h"
 #include "mlahub/agents/inbox.h"
 #include "mlahub/agents/outbox.h"
@@ -56,7 +57,14 @@
 #include "mlahub/transport/client.h"
 #include "mlahub/transport/command.h"
 
+namespace mlahub::evidence {
+class EvidenceStore;
+}
+
 namespace mlahub::agents {
+
+class ChunkShipper;
+class ChunkReceiver;
 
 inline constexpr std::string_view kCrashPointEnv = "MLAHUB_AGENT_CRASH_POINT";
 
@@ -98,6 +106,15 @@ class Agent final : public LocalApi, public AlarmSink {
   Result<nlohmann::json> MessageStatus(std::string_view message_id) const override;
   Result<nlohmann::json> Alarms(uint64_t after, size_t limit) const override;
   nlohmann::json Audit() const override;
+  // Evidence streams (agent_evidence.cc; agents/README.md "Evidence").
+  Result<nlohmann::json> AddEvidence(const std::vector<std::string>& paths,
+                                     const std::string& chain_of_custody) override;
+  Result<nlohmann::json> EvidenceOf(std::string_view message_id) const override;
+  Result<nlohmann::json> FetchEvidence(std::string_view message_id, const std::string& out_dir) const override;
+  // Cases (case_api.cc).
+  Result<nlohmann::json> ListCases(const CaseQuery& q) const override;
+  Result<nlohmann::json> ShowCase(std::string_view id) const override;
+  Result<nlohmann::json> Stats() const override;
 
   // AlarmSink: log audit.alarm (error), count, store.
   void RaiseAlarm(std::string kind, std::string message, nlohmann::json details) override;
@@ -143,6 +160,22 @@ class Agent final : public LocalApi, public AlarmSink {
   void WriteReady();
   void MarkBusy();
 
+  // Evidence streams (agent_evidence.cc). A route file per transfer
+  // (<data>/evidence/routes/<transfer>.json) ties it to its message and
+  // peer; outgoing routes are written before the message enters the outbox,
+  // chunks are shipped only once the case store records the message as
+  // accepted by the hub.
+  Status InitEvidence();
+  // API threads: the streamed files a message body announces (JSON objects
+  // with transfer_id and stream_key whose spool exists) get an outgoing
+  // route. Before the outbox takes the message.
+  Status NoteOutgoingStreams(const std::string& message_id, const std::string& recipient,
+                             const std::string& body_json);
+  // Network thread.
+  void ShipAccepted(const std::string& message_id);
+  void ExpectStreamsOf(const std::string& message_id);
+  void OnChunkDeliver(const transport::ChunkDeliver& d);
+
   config::AgentConfig config_;
   AgentOptions options_;
   std::unique_ptr<Clock> owned_clock_;
@@ -162,7 +195,16 @@ class Agent final : public LocalApi, public AlarmSink {
   std::unique_ptr<Auditor> auditor_;
   std::unique_ptr<Inbox> inbox_;
   std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<Cases> cases_;  // the legal workflow of each case (cases.h)
   std::unique_ptr<ApiServer> api_;
+  // Evidence streams: the store is thread-safe per transfer; the shipper and
+  // the receiver belong to the network thread.
+  std::unique_ptr<evidence::EvidenceStore> evstore_;
+  std::unique_ptr<ChunkShipper> shipper_;
+  std::unique_ptr<ChunkReceiver> receiver_;
+  // Test-only (MLAHUB_AGENT_CHUNK_PAUSE_MS): a pause after each received
+  // chunk, so that a test can interrupt a transfer of a few MiB mid-way.
+  int chunk_pause_ms_ = 0;
 
   // Alarms.
   std::mutex alarm_mu_;

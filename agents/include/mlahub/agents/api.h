@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,8 @@ struct SubmitOutcome {
 
 enum class Box : uint8_t { kIn, kOut };
 
+struct CaseQuery;  // cases.h
+
 class LocalApi {
  public:
   virtual ~LocalApi() = default;
@@ -57,6 +60,30 @@ class LocalApi {
   virtual Result<nlohmann::json> MessageStatus(std::string_view message_id) const = 0;
   virtual Result<nlohmann::json> Alarms(uint64_t after, size_t limit) const = 0;
   virtual nlohmann::json Audit() const = 0;
+  // Evidence streams (agents/README.md "Evidence"). Spools files on this
+  // machine and returns their manifest entries (EvidenceFile JSON, with the
+  // stream key: put them in the body of the message that carries them).
+  virtual Result<nlohmann::json> AddEvidence(const std::vector<std::string>& /*paths*/,
+                                             const std::string& /*chain_of_custody*/) {
+    return Status::Unavailable("evidence streams are not served here");
+  }
+  // Per file of a message (sent or received): state, bytes and chunks done.
+  virtual Result<nlohmann::json> EvidenceOf(std::string_view /*message_id*/) const {
+    return Status::Unavailable("evidence streams are not served here");
+  }
+  // Writes the complete files of a received message into out_dir, each
+  // after its SHA-256 check.
+  virtual Result<nlohmann::json> FetchEvidence(std::string_view /*message_id*/, const std::string& /*out_dir*/) const {
+    return Status::Unavailable("evidence streams are not served here");
+  }
+  // Cases (cases.h; agents/README.md "Local API"): GET /v1/cases, /v1/cases/{id}, /v1/stats.
+  virtual Result<nlohmann::json> ListCases(const CaseQuery& /*q*/) const {
+    return Status::Unavailable("cases are not served here");
+  }
+  virtual Result<nlohmann::json> ShowCase(std::string_view /*id*/) const {
+    return Status::Unavailable("cases are not served here");
+  }
+  virtual Result<nlohmann::json> Stats() const { return Status::Unavailable("cases are not served here"); }
 };
 
 // 400 invalid_argument/malformed, 401 permission_denied (bad token),

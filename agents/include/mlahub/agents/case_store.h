@@ -31,6 +31,7 @@
 //   audit/cp                   the latest verified hub checkpoint (signed note)
 //   audit/j/<BE64 index>       AuditJob (JSON), until its inclusion is verified
 //   stat/<name>                BE64 counters
+//   case/c/<id>, case/m/<id>   cases (cases.h)
 //
 // Thread-safety: as storage::Store, every method may be called from any
 // thread; the agent serialises its read-modify-write sequences itself.
@@ -126,6 +127,13 @@ class CaseStore {
   // ---- counters ----
   static void PutCounter(StoreBatch& b, std::string_view name, uint64_t value);
   Result<uint64_t> GetCounter(std::string_view name) const;
+
+  // ---- keys of the case workflow (cases.h: case/c/, case/m/) ----
+  Result<std::optional<std::string>> GetRaw(std::string_view key) const { return Get(key); }
+  Status ScanRaw(std::string_view prefix,
+                 const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+    return store_->Scan(prefix, "", fn);
+  }
 
  private:
   explicit CaseStore(std::unique_ptr<storage::Store> s) : store_(std::move(s)) {}

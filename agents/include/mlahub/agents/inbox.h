@@ -53,6 +53,9 @@ struct InboxOptions {
   // Called right after a new message's batch is durable, before its receipt
   // is due (the agent's test-only crash hook).
   std::function<void()> after_store;
+  // The agent's cases (cases.h): each stored request or step updates its case
+  // in the same batch. nullptr: transport only.
+  class Cases* cases = nullptr;
 };
 
 class Inbox {

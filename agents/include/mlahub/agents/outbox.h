@@ -47,8 +47,10 @@ class Outbox {
 
   // Stores a sealed envelope under `message_id` (its header's id). The same
   // id with the same bytes again is a duplicate (answered with the stored
-  // record); with other bytes kAlreadyExists.
-  Result<SubmitOutcome> Add(ByteView envelope, const std::string& message_id);
+  // record); with other bytes kAlreadyExists. `extra` adds records that must
+  // be stored atomically with the message (its case: cases.h).
+  Result<SubmitOutcome> Add(ByteView envelope, const std::string& message_id,
+                            const std::function<void(StoreBatch&)>& extra = {});
 
   // Network thread: entries added since the last call (local_seq, id).
   std::vector<std::pair<uint64_t, std::string>> TakeNew();

@@ -47,6 +47,10 @@ struct LedgerEntryFields {
   uint32_t attempt = 0;
   uint64_t directory_version = 0;
   Bytes directory_hash;     // 32 bytes or empty
+  // EvidenceComplete entries.
+  std::string transfer_id;
+  uint64_t chunk_count = 0;
+  Bytes chunks_root;        // 32 bytes or empty
 };
 
 // A finished FlatBuffer with the "MLAL" identifier.

@@ -175,9 +175,61 @@ struct StatusResponse {
   bool operator==(const StatusResponse&) const = default;
 };
 
+// Evidence streams (evidence/README.md): chunk frames ("MLEC") travel as the
+// attachment of ChunkPut and ChunkDeliver. The transport checks the command
+// (transfer id 32 lowercase hex, node ids, the attachment's identifier and
+// size); the broker and the agents decode the frame (evidence::DecodeChunk).
+// Bound on a chunk attachment: evidence::kMaxChunkFrameSize (4 MiB chunk +
+// 17 + 1 KiB), asserted equal where both headers are visible.
+inline constexpr size_t kMaxChunkAttachmentSize = (4u << 20) + 17 + 1024;
+inline constexpr size_t kMaxNodeIdSize = 64;
+
+struct ChunkPut {
+  std::string transfer_id;
+  std::string recipient;
+  uint64_t chunk_index = 0;
+  std::string message_id;  // may be empty
+  Bytes frame;             // attachment frame (EvidenceChunk)
+  bool operator==(const ChunkPut&) const = default;
+};
+struct ChunkAck {
+  std::string transfer_id;
+  uint64_t stored = 0;
+  uint64_t chunk_count = 0;
+  Code error = Code::kOk;
+  std::string message;
+  bool operator==(const ChunkAck&) const = default;
+};
+struct ChunkDeliver {
+  std::string transfer_id;
+  std::string sender;
+  uint64_t chunk_index = 0;
+  Bytes frame;  // attachment frame (EvidenceChunk)
+  std::string message_id;  // the envelope carrying the manifest; may be empty
+  bool operator==(const ChunkDeliver&) const = default;
+};
+struct ChunkReceived {
+  std::string transfer_id;
+  uint64_t durable = 0;
+  Code error = Code::kOk;
+  bool operator==(const ChunkReceived&) const = default;
+};
+struct ChunkStatus {
+  std::string transfer_id;
+  bool operator==(const ChunkStatus&) const = default;
+};
+
+// True for 32 lowercase hex characters (message and transfer ids).
+bool IsHexId(std::string_view id);
+
 using Command = std::variant<Hello, Submit, SubmitResult, Deliver, SubmitReceipt, ReceiptResult,
                              DirectoryUpdate, CheckpointUpdate, ProofRequest, ProofResponse, Ping,
-                             Pong, ErrorReply, Notice, StatusRequest, StatusResponse>;
+                             Pong, ErrorReply, Notice, StatusRequest, StatusResponse, ChunkPut, ChunkAck,
+                             ChunkDeliver, ChunkReceived, ChunkStatus>;
+
+// True for the commands that move evidence chunks (ChunkPut, ChunkDeliver):
+// bulk traffic, sent after every envelope, receipt and control command.
+bool IsBulk(const Command& command);
 
 // The schema name of a command ("Hello", "SubmitResult", ...).
 std::string_view CommandName(const Command& command);
@@ -187,6 +239,8 @@ struct DecodeLimits {
   // Envelope, SignedReceipt or SignedDirectory; the broker passes its
   // configured maximum envelope size.
   size_t max_attachment_size = static_cast<size_t>(kDefaultMaxFrameSize);
+  // EvidenceChunk attachments (ChunkPut, ChunkDeliver).
+  size_t max_chunk_attachment_size = kMaxChunkAttachmentSize;
 };
 
 // Encodes a command into its frames. kInvalidArgument for values the schema

@@ -1,0 +1,330 @@
+// The agent's evidence streams (issue 5, part 2; evidence/README.md,
+// docs/PROTOCOL.md 13.10): the EvidenceStore under <data>/evidence, the
+// ChunkShipper and ChunkReceiver of the network thread, and the API methods
+// POST /v1/evidence, GET /v1/evidence/<id>, POST /v1/evidence/<id>/fetch.
+//
+// Routes. <data>/evidence/routes/<transfer>.json = {"dir": "out"|"in",
+// "message_id", "peer"} ties a transfer to the message whose sealed body
+// carries its manifest and to the other node. No secret in it (the stream
+// key stays in the sealed spool / incoming spec). Written atomically:
+//  - out: by the API thread when a message body names a spooled transfer,
+//    before the message enters the outbox. The network thread ships the
+//    transfer only once the case store says the hub accepted that message
+//    (SubmitResult accepted, or at start-up for messages accepted earlier):
+//    the broker refuses chunks of a transfer without an accepted envelope.
+//  - in: by the network thread when it opens a stored message whose body
+//    announces streams (after the delivery batch is durable), or when a
+//    chunk arrives for a transfer it does not know yet (ChunkDeliver names
+//    the message).
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include "evidence_stream.h"
+#include "mlahub/agents/agent.h"
+#include "mlahub/core/file.h"
+#include "mlahub/crypto/kdf.h"
+#include "mlahub/crypto/secret.h"
+#include "mlahub/evidence/errors.h"
+#include "mlahub/evidence/store.h"
+#include "mlahub/ops/log.h"
+#include "mlahub/schemas/json_codec.h"
+
+namespace mlahub::agents {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxEvidencePaths = 1000;
+
+std::string RoutesDir(const std::string& data) { return data + "/evidence/routes"; }
+
+struct Route {
+  std::string transfer_id;
+  bool out = true;
+  std::string message_id;
+  std::string peer;
+};
+
+Status WriteRoute(const std::string& data, const Route& r) {
+  json j = {{"dir", r.out ? "out" : "in"}, {"message_id", r.message_id}, {"peer", r.peer}};
+  std::string text = j.dump() + "\n";
+  return WriteFileAtomic(RoutesDir(data) + "/" + r.transfer_id + ".json", AsBytes(text), 0600);
+}
+
+std::optional<Route> ReadRoute(const std::string& data, const std::string& tid) {
+  auto b = ReadFile(RoutesDir(data) + "/" + tid + ".json", 1 << 16);
+  if (!b.ok()) return std::nullopt;
+  json j = json::parse(b->begin(), b->end(), nullptr, false);
+  if (!j.is_object() || !j.contains("message_id") || !j["message_id"].is_string()) return std::nullopt;
+  Route r;
+  r.transfer_id = tid;
+  r.out = j.value("dir", "") == "out";
+  r.message_id = j["message_id"].get<std::string>();
+  r.peer = j.value("peer", "");
+  return r;
+}
+
+std::vector<Route> ListRoutes(const std::string& data) {
+  std::vector<Route> out;
+  DIR* d = ::opendir(RoutesDir(data).c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    constexpr std::string_view kExt = ".json";
+    if (name.size() != 32 + kExt.size() || name.compare(32, kExt.size(), kExt) != 0) continue;
+    std::string tid = name.substr(0, 32);
+    if (!transport::IsHexId(tid)) continue;
+    if (auto r = ReadRoute(data, tid)) out.push_back(std::move(*r));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](const Route& a, const Route& b) { return a.transfer_id < b.transfer_id; });
+  return out;
+}
+
+// Visits every JSON object that describes a streamed file (an EvidenceFile
+// with transfer_id and stream_key), wherever it sits in a body.
+void WalkStreams(const json& j, const std::function<void(const json&)>& f, int depth = 0) {
+  if (depth > 64) return;
+  if (j.is_object()) {
+    if (j.contains("transfer_id") && j["transfer_id"].is_string() && j.contains("stream_key")) {
+      f(j);
+      return;
+    }
+    for (auto it = j.begin(); it != j.end(); ++it) WalkStreams(*it, f, depth + 1);
+  } else if (j.is_array()) {
+    for (const auto& v : j) WalkStreams(v, f, depth + 1);
+  }
+}
+
+Result<evidence::StreamSpec> SpecFromJson(const json& obj) {
+  MLAHUB_ASSIGN_OR_RETURN(Bytes b, schemas::JsonCodec::Instance().ToBinary("EvidenceFile", obj.dump()));
+  auto spec = evidence::DecodeSpec(b);
+  crypto::Wipe(b.data(), b.size());
+  return spec;
+}
+
+json InfoJson(const evidence::TransferInfo& i) {
+  json j;
+  j["transfer_id"] = i.transfer_id;
+  j["direction"] = i.incoming ? "in" : "out";
+  j["file_name"] = i.file_name;
+  j["media_type"] = i.media_type;
+  j["size_bytes"] = i.size_bytes;
+  j["bytes_done"] = i.bytes_done;
+  j["chunk_count"] = i.chunk_count;
+  j["chunks_done"] = i.chunks_done;
+  if (!i.incoming) j["chunks_shipped"] = i.shipped;
+  j["state"] = std::string(evidence::TransferStateName(i.state));
+  j["summary"] = evidence::DescribeState(i);
+  if (!i.failure.empty()) j["failure"] = i.failure;
+  return j;
+}
+
+}  // namespace
+
+// ---- start-up ----
+
+Status Agent::InitEvidence() {
+  // The at-rest key: derived from the node's own secret key material, so
+  // only this node's keys open its evidence store.
+  evidence::AtRestKey key = crypto::DeriveKey(
+      "mlahub-evidence-at-rest-v1", {ByteView(keys_.enc.secret().data(), keys_.enc.secret().size()),
+                                     AsBytes(config_.node_id)});
+  auto st = evidence::EvidenceStore::Open(config_.data, std::move(key));
+  if (!st.ok()) return st.status().Annotate("evidence store " + config_.data + "/evidence");
+  evstore_ = std::move(*st);
+  MLAHUB_RETURN_IF_ERROR(MakeDirs(RoutesDir(config_.data), 0700));
+  if (const char* v = std::getenv("MLAHUB_AGENT_CHUNK_PAUSE_MS"); v != nullptr && *v != '\0') {
+    chunk_pause_ms_ = std::clamp(std::atoi(v), 0, 10000);
+    ops::Warn("agent.test_hook", {{"MLAHUB_AGENT_CHUNK_PAUSE_MS", int64_t{chunk_pause_ms_}}});
+  }
+  shipper_ = std::make_unique<ChunkShipper>(evstore_.get(), [this](const transport::Command& c) { return Send(c); });
+  receiver_ = std::make_unique<ChunkReceiver>(evstore_.get(), [this](const transport::Command& c) { return Send(c); });
+  // Outgoing transfers of messages the hub accepted before a restart resume
+  // from the spool's durable mark (the shipper asks the broker first).
+  size_t resumed = 0;
+  for (const Route& r : ListRoutes(config_.data)) {
+    if (!r.out) continue;
+    auto rec = store_->GetOutgoing(r.message_id);
+    if (!rec.ok() || !rec->has_value() || !(*rec)->ledger_index || (*rec)->state == OutState::kRejected) continue;
+    auto info = evstore_->Info(r.transfer_id);
+    if (info.ok() && info->chunk_count > 0 && info->shipped >= info->chunk_count) continue;  // all at the broker
+    Status s = shipper_->Add(r.transfer_id, r.peer, r.message_id);
+    if (!s.ok()) {
+      ops::Warn("evidence.resume_failed", {{"transfer", r.transfer_id}, {"error", s.ToString()}});
+      continue;
+    }
+    ++resumed;
+  }
+  if (resumed > 0) ops::Info("evidence.resumed", {{"outgoing", uint64_t{resumed}}});
+  return Status::Ok();
+}
+
+// ---- sending ----
+
+Status Agent::NoteOutgoingStreams(const std::string& message_id, const std::string& recipient,
+                                  const std::string& body_json) {
+  if (evstore_ == nullptr) return Status::Ok();
+  json body = json::parse(body_json, nullptr, false);
+  if (body.is_discarded()) return Status::Ok();  // BuildPayloadFromJson names the problem
+  Status result;
+  WalkStreams(body, [&](const json& f) {
+    if (!result.ok()) return;
+    std::string tid = f["transfer_id"].get<std::string>();
+    if (!transport::IsHexId(tid) || !FileExists(evstore_->OutgoingDir(tid) + "/state")) {
+      result = Status::NotFound("the body names transfer " + tid +
+                                " but this agent has no spool for it: add the file with POST /v1/evidence first");
+      return;
+    }
+    if (auto old = ReadRoute(config_.data, tid); old && old->message_id != message_id) {
+      result = Status::AlreadyExists("transfer " + tid + " already travels with message " + old->message_id);
+      return;
+    }
+    result = WriteRoute(config_.data, Route{tid, true, message_id, recipient});
+  });
+  return result;
+}
+
+void Agent::ShipAccepted(const std::string& message_id) {
+  for (const Route& r : ListRoutes(config_.data)) {
+    if (!r.out || r.message_id != message_id) continue;
+    Status s = shipper_->Add(r.transfer_id, r.peer, r.message_id);
+    if (!s.ok()) {
+      ops::Error("evidence.ship_failed", {{"transfer", r.transfer_id}, {"error", s.ToString()}});
+    } else {
+      ops::Info("evidence.shipping", {{"transfer", r.transfer_id}, {"message_id", message_id}, {"recipient", r.peer}});
+    }
+  }
+}
+
+// ---- receiving ----
+
+void Agent::ExpectStreamsOf(const std::string& message_id) {
+  auto shown = Show(message_id);
+  if (!shown.ok() || !shown->contains("body") || (*shown)["body"].is_null()) return;
+  std::string sender = (*shown)["message"].value("sender", "");
+  WalkStreams((*shown)["body"], [&](const json& f) {
+    auto spec = SpecFromJson(f);
+    if (!spec.ok()) {
+      ops::Warn("evidence.manifest_refused", {{"message_id", message_id}, {"error", spec.status().ToString()}});
+      return;
+    }
+    const std::string tid = spec->transfer_id;
+    if (auto old = ReadRoute(config_.data, tid); !old) {
+      Status w = WriteRoute(config_.data, Route{tid, false, message_id, sender});
+      if (!w.ok()) ops::Error("evidence.route_failed", {{"transfer", tid}, {"error", w.ToString()}});
+    }
+    Status s = receiver_->Expect(*spec);
+    if (!s.ok()) {
+      ops::Warn("evidence.expect_failed", {{"transfer", tid}, {"message_id", message_id}, {"error", s.ToString()}});
+      return;
+    }
+    ops::Info("evidence.expected", {{"transfer", tid}, {"message_id", message_id}, {"chunks", spec->chunk_count}});
+  });
+}
+
+void Agent::OnChunkDeliver(const transport::ChunkDeliver& d) {
+  // A transfer this agent has not seen yet (the agent stopped between
+  // storing the message and reading its manifest): open the message now.
+  if (!FileExists(evstore_->IncomingDir(d.transfer_id) + "/spec") && !d.message_id.empty()) {
+    auto in = store_->GetIncoming(d.message_id);
+    if (in.ok() && in->has_value() && (*in)->sender == d.sender) ExpectStreamsOf(d.message_id);
+  }
+  receiver_->OnDeliver(d);
+  if (chunk_pause_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(chunk_pause_ms_));
+}
+
+// ---- API ----
+
+Result<json> Agent::AddEvidence(const std::vector<std::string>& paths, const std::string& chain_of_custody) {
+  if (evstore_ == nullptr) return Status::Unavailable("the evidence store is not open");
+  if (paths.empty()) return Status::InvalidArgument("\"paths\" must name at least one file");
+  if (paths.size() > kMaxEvidencePaths)
+    return Status::InvalidArgument("at most " + std::to_string(kMaxEvidencePaths) + " files at once");
+  json files = json::array();
+  json transfers = json::array();
+  for (const std::string& p : paths) {
+    if (p.empty() || p.front() != '/') return Status::InvalidArgument("\"" + p + "\" is not an absolute path");
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return Status::NotFound("no file " + p + " on the agent's machine");
+    if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(p + " is not a regular file");
+    evidence::SpoolOptions so;
+    so.chain_of_custody = chain_of_custody;
+    MLAHUB_ASSIGN_OR_RETURN(auto spool, evstore_->CreateSpool(p, so));
+    Status run = spool->Run();
+    if (!run.ok()) return run.Annotate("spooling " + p);
+    MLAHUB_ASSIGN_OR_RETURN(evidence::StreamSpec spec, spool->Spec());
+    Bytes b = evidence::EncodeSpec(spec);
+    auto text = schemas::JsonCodec::Instance().ToJson("EvidenceFile", b);
+    crypto::Wipe(b.data(), b.size());
+    if (!text.ok()) return text.status().Annotate("manifest entry of " + p);
+    json entry = json::parse(*text, nullptr, false);
+    if (entry.is_discarded()) return Status::Internal("manifest entry of " + p + " is not JSON");
+    files.push_back(std::move(entry));
+    transfers.push_back(spool->transfer_id());
+    ops::Info("evidence.spooled", {{"transfer", spool->transfer_id()}, {"chunks", spool->chunk_count()}});
+  }
+  return json{{"files", std::move(files)}, {"transfer_ids", std::move(transfers)}};
+}
+
+Result<json> Agent::EvidenceOf(std::string_view message_id) const {
+  auto id = MessageId::Parse(message_id);
+  if (!id.ok()) return Status::InvalidArgument("message id: " + id.status().message());
+  json files = json::array();
+  std::string direction;
+  for (const Route& r : ListRoutes(config_.data)) {
+    if (r.message_id != message_id) continue;
+    direction = r.out ? "out" : "in";
+    auto info = evstore_->Info(r.transfer_id);
+    json j;
+    if (info.ok()) {
+      j = InfoJson(*info);
+    } else {
+      j = {{"transfer_id", r.transfer_id}, {"direction", direction}, {"state", "pending"},
+           {"summary", "pending"}};
+    }
+    j["peer"] = r.peer;
+    files.push_back(std::move(j));
+  }
+  if (files.empty()) {
+    auto out = store_->GetOutgoing(message_id);
+    auto in = store_->GetIncoming(message_id);
+    bool known = (out.ok() && out->has_value()) || (in.ok() && in->has_value());
+    if (!known) return Status::NotFound("no message " + std::string(message_id) + " in this agent's case store");
+  }
+  return json{{"message_id", std::string(message_id)}, {"direction", direction}, {"files", std::move(files)}};
+}
+
+Result<json> Agent::FetchEvidence(std::string_view message_id, const std::string& out_dir) const {
+  auto id = MessageId::Parse(message_id);
+  if (!id.ok()) return Status::InvalidArgument("message id: " + id.status().message());
+  if (out_dir.empty() || out_dir.front() != '/')
+    return Status::InvalidArgument("\"out_dir\" must be an absolute directory path on the agent's machine");
+  struct stat st {};
+  if (::stat(out_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::NotFound("no directory " + out_dir + " on the agent's machine");
+  json files = json::array();
+  for (const Route& r : ListRoutes(config_.data)) {
+    if (r.out || r.message_id != message_id) continue;
+    MLAHUB_ASSIGN_OR_RETURN(evidence::TransferInfo info, evstore_->Info(r.transfer_id));
+    if (info.state != evidence::TransferState::kComplete)
+      return Status::Unavailable("missing_chunk: transfer " + r.transfer_id + " (" + info.file_name + ") is " +
+                                 evidence::DescribeState(info) + ": not complete yet");
+    Status f = evstore_->Fetch(r.transfer_id, out_dir);
+    if (!f.ok()) return f.Annotate("fetching " + info.file_name);
+    json j = InfoJson(info);
+    j["path"] = out_dir + "/" + info.file_name;
+    files.push_back(std::move(j));
+  }
+  if (files.empty()) return Status::NotFound("message " + std::string(message_id) + " brought no evidence streams here");
+  return json{{"message_id", std::string(message_id)}, {"out_dir", out_dir}, {"files", std::move(files)}};
+}
+
+}  // namespace mlahub::agents

@@ -1,0 +1,333 @@
+// The cases part of the local API: GET /v1/cases, /v1/cases/{id}, /v1/stats
+// (agents/README.md "Local API"), the error bodies of refused steps, and the
+// Agent's LocalApi methods for them.
+#include <httplib.h>
+
+#include <algorithm>
+#include <map>
+
+#include "mlahub/agents/agent.h"
+#include "mlahub/agents/api.h"
+#include "mlahub/agents/cases.h"
+#include "mlahub/schemas/kinds.h"
+
+namespace mlahub::agents {
+
+using nlohmann::json;
+using workflow::Role;
+using workflow::Stage;
+
+namespace {
+
+bool IsOpenStage(Stage s) { return s != Stage::kClosed && s != Stage::kWithdrawn; }
+
+json ClockJson(const workflow::ClockStatus& c) {
+  json ext = json::array();
+  for (const workflow::Extension& e : c.extensions)
+    ext.push_back({{"at", TimeText(e.at_ms)},
+                   {"at_ms", e.at_ms},
+                   {"new_due", TimeText(e.new_due_ms)},
+                   {"new_due_ms", e.new_due_ms},
+                   {"reasons", e.reasons},
+                   {"legal_basis", e.legal_basis},
+                   {"beyond_allowed", e.beyond_allowed}});
+  return {{"name", c.name},
+          {"what", c.what},
+          {"citation", c.citation},
+          {"owner", std::string(workflow::RoleName(c.owner))},
+          {"started_ms", c.started_ms},
+          {"due", TimeText(c.due_ms)},
+          {"due_ms", c.due_ms},
+          {"time_left_ms", c.time_left_ms},
+          {"overdue", c.overdue},
+          {"extensions", std::move(ext)}};
+}
+
+json FollowUpsJson(const workflow::CaseState& s) {
+  json f = json::array();
+  for (const workflow::FollowUp& u : s.follow_ups)
+    f.push_back({{"what", u.what},
+                 {"citation", u.citation},
+                 {"opened_ms", u.opened_ms},
+                 {"closed_ms", u.closed_ms},
+                 {"open", u.open()}});
+  return f;
+}
+
+struct Computed {
+  workflow::CaseState state;
+  workflow::Clocks clocks;
+  bool overdue = false;
+  UnixMillis next_due_ms = 0;  // 0 = no open clock
+};
+
+Result<Computed> Compute(const Cases& cases, const CaseRecord& c, UnixMillis now) {
+  Computed k;
+  MLAHUB_ASSIGN_OR_RETURN(k.state, Replay(c));
+  k.clocks = workflow::ComputeClocks(k.state, cases.policy(), now);
+  for (const workflow::ClockStatus& cl : k.clocks.open) {
+    k.overdue = k.overdue || cl.overdue;
+    if (k.next_due_ms == 0 || cl.due_ms < k.next_due_ms) k.next_due_ms = cl.due_ms;
+  }
+  for (const workflow::Enquiry& e : k.clocks.enquiries) k.overdue = k.overdue || e.overdue;
+  return k;
+}
+
+json Summary(const CaseRecord& c, const Computed& k, UnixMillis now) {
+  json clocks = json::array();
+  for (const workflow::ClockStatus& cl : k.clocks.open) clocks.push_back(ClockJson(cl));
+  size_t refused = 0;
+  for (const CaseStepRecord& s : c.steps) refused += s.refused_code.empty() ? 0 : 1;
+  return {{"id", c.id},
+          {"kind", c.kind},
+          {"legal_basis", c.legal_basis},
+          {"partner", c.partner},
+          {"role", std::string(workflow::RoleName(c.role))},
+          {"case_ref", c.case_ref},
+          {"priority", c.priority},
+          {"opened", TimeText(c.info.received_ms)},
+          {"opened_ms", c.info.received_ms},
+          {"stage", std::string(workflow::StageName(k.state.stage))},
+          {"decision", std::string(workflow::OutcomeName(k.state.decision))},
+          {"open", IsOpenStage(k.state.stage)},
+          {"clocks", std::move(clocks)},
+          {"next_due", k.next_due_ms == 0 ? json(nullptr) : json(TimeText(k.next_due_ms))},
+          {"next_due_ms", k.next_due_ms == 0 ? json(nullptr) : json(k.next_due_ms)},
+          {"time_left_ms", k.next_due_ms == 0 ? json(nullptr) : json(k.next_due_ms - now)},
+          {"overdue", k.overdue},
+          {"follow_ups", FollowUpsJson(k.state)},
+          {"steps", c.steps.size()},
+          {"refused_steps", refused}};
+}
+
+int64_t Percentile(std::vector<int64_t> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+json Durations(const std::vector<int64_t>& v) {
+  if (v.empty()) return {{"count", 0}, {"median_ms", nullptr}, {"p90_ms", nullptr}};
+  return {{"count", v.size()}, {"median_ms", Percentile(v, 0.5)}, {"p90_ms", Percentile(v, 0.9)},
+          {"median_days", static_cast<double>(Percentile(v, 0.5)) / workflow::kDayMs},
+          {"p90_days", static_cast<double>(Percentile(v, 0.9)) / workflow::kDayMs}};
+}
+
+std::string OutcomeOf(const workflow::CaseState& s) {
+  if (s.stage == Stage::kWithdrawn) return "withdrawn";
+  if (s.stage == Stage::kExecuted) return "executed";
+  if (s.stage == Stage::kPartiallyExecuted) return "partially_executed";
+  if (s.decision != workflow::Outcome::kNone) return std::string(workflow::OutcomeName(s.decision));
+  return "pending";
+}
+
+}  // namespace
+
+Result<json> ListCasesJson(const Cases& cases, const CaseQuery& q, UnixMillis now) {
+  MLAHUB_ASSIGN_OR_RETURN(std::vector<CaseRecord> all, cases.All());
+  json items = json::array();
+  std::string kind_name;
+  if (!q.kind.empty()) {
+    auto k = schemas::ResolveKind(q.kind);
+    if (!k.ok()) return k.status();
+    kind_name = k->name;
+  }
+  for (const CaseRecord& c : all) {
+    if (!q.partner.empty() && c.partner != q.partner) continue;
+    if (!kind_name.empty() && c.kind != kind_name) continue;
+    MLAHUB_ASSIGN_OR_RETURN(Computed k, Compute(cases, c, now));
+    std::string stage(workflow::StageName(k.state.stage));
+    if (!q.state.empty()) {
+      bool open = IsOpenStage(k.state.stage);
+      if (q.state == "open" ? !open : q.state == "closed" ? open : q.state != stage) continue;
+    }
+    if (q.overdue && !k.overdue) continue;
+    if (q.due_within_ms >= 0 && (k.next_due_ms == 0 || k.next_due_ms > now + q.due_within_ms)) continue;
+    items.push_back(Summary(c, k, now));
+  }
+  // Soonest due first, then the rest by opening time.
+  std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+    int64_t da = a["next_due_ms"].is_null() ? INT64_MAX : a["next_due_ms"].get<int64_t>();
+    int64_t db = b["next_due_ms"].is_null() ? INT64_MAX : b["next_due_ms"].get<int64_t>();
+    if (da != db) return da < db;
+    return a["opened_ms"].get<int64_t>() < b["opened_ms"].get<int64_t>();
+  });
+  return json{{"now", TimeText(now)}, {"now_ms", now}, {"count", items.size()}, {"cases", std::move(items)}};
+}
+
+Result<json> CaseJson(const Cases& cases, const CaseStore& store, std::string_view id, UnixMillis now) {
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<std::string> case_id, cases.CaseOf(id));
+  if (!case_id) return Status::NotFound("no case " + std::string(id) + " in this agent's case store");
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<CaseRecord> c, cases.Get(*case_id));
+  if (!c) return Status::NotFound("no case " + *case_id + " in this agent's case store");
+  MLAHUB_ASSIGN_OR_RETURN(Computed k, Compute(cases, *c, now));
+  json j = Summary(*c, k, now);
+  j["exploitation_forms"] = c->exploitation_forms;
+  j["child_victim"] = c->child_victim ? json(*c->child_victim) : json(nullptr);
+  Role mine = c->role;
+  Role theirs = mine == Role::kRequesting ? Role::kRequested : Role::kRequesting;
+  j["allowed_steps"] = {{"mine", k.state.AllowedSteps(mine)}, {"partner", k.state.AllowedSteps(theirs)}};
+  json enquiries = json::array();
+  for (const workflow::Enquiry& e : k.clocks.enquiries)
+    enquiries.push_back({{"asked_ms", e.asked_ms}, {"due_ms", e.due_ms}, {"answered_ms", e.answered_ms},
+                         {"overdue", e.overdue}});
+  j["enquiries"] = std::move(enquiries);
+  // The timeline: the request, then every step, each with its transport evidence.
+  auto transport = [&](const std::string& mid, const std::string& dir) -> json {
+    if (dir == "out") {
+      auto r = store.GetOutgoing(mid);
+      if (!r.ok() || !r->has_value()) return nullptr;
+      json t = {{"state", std::string(OutStateName((*r)->state))}, {"timeline", json::array()}};
+      for (const EvidenceEvent& e : (*r)->timeline) t["timeline"].push_back(ToJson(e));
+      return t;
+    }
+    auto r = store.GetIncoming(mid);
+    if (!r.ok() || !r->has_value()) return nullptr;
+    json t = {{"state", (*r)->receipt_recorded ? "receipted" : "stored"}, {"timeline", json::array()}};
+    for (const EvidenceEvent& e : (*r)->timeline) t["timeline"].push_back(ToJson(e));
+    return t;
+  };
+  json tl = json::array();
+  std::string req_dir = c->role == Role::kRequesting ? "out" : "in";
+  tl.push_back({{"message_id", c->id},
+                {"kind", c->kind},
+                {"direction", req_dir},
+                {"actor", "requesting"},
+                {"at", TimeText(c->info.received_ms)},
+                {"at_ms", c->info.received_ms},
+                {"transport", transport(c->id, req_dir)}});
+  for (const CaseStepRecord& s : c->steps) {
+    json e = {{"message_id", s.message_id},
+              {"kind", wire::EnumNameMessageKind(s.step.kind)},
+              {"direction", s.direction},
+              {"actor", std::string(workflow::RoleName(s.actor))},
+              {"at", TimeText(s.step.at_ms)},
+              {"at_ms", s.step.at_ms},
+              {"step", StepToJson(s.step)},
+              {"transport", transport(s.message_id, s.direction)}};
+    if (!s.refused_code.empty()) e["workflow_refused"] = {{"code", s.refused_code}, {"reason", s.refused_reason}};
+    tl.push_back(std::move(e));
+  }
+  j["timeline"] = std::move(tl);
+  return j;
+}
+
+Result<json> StatsJson(const Cases& cases, UnixMillis now) {
+  MLAHUB_ASSIGN_OR_RETURN(std::vector<CaseRecord> all, cases.All());
+  std::map<std::string, uint64_t> by_kind, by_partner, by_outcome, by_role, by_stage;
+  std::map<std::string, std::map<std::string, uint64_t>> by_form;  // form -> outcome -> n
+  std::map<std::string, uint64_t> victims;                         // child / adult
+  std::vector<int64_t> to_ack, to_exec;
+  uint64_t overdue = 0;
+  for (const CaseRecord& c : all) {
+    MLAHUB_ASSIGN_OR_RETURN(Computed k, Compute(cases, c, now));
+    std::string outcome = OutcomeOf(k.state);
+    ++by_kind[c.kind];
+    ++by_partner[c.partner];
+    ++by_outcome[outcome];
+    ++by_role[std::string(workflow::RoleName(c.role))];
+    ++by_stage[std::string(workflow::StageName(k.state.stage))];
+    if (k.overdue) ++overdue;
+    for (const std::string& f : c.exploitation_forms) {
+      ++by_form[f]["cases"];
+      ++by_form[f][outcome];
+    }
+    if (c.child_victim) ++victims[*c.child_victim ? "child" : "adult"];
+    bool acked = false, executed = false;
+    for (const CaseStepRecord& s : c.steps) {
+      if (!s.refused_code.empty()) continue;
+      if (!acked && s.step.kind == wire::MessageKind::Acknowledgement) {
+        acked = true;
+        to_ack.push_back(s.step.at_ms - c.info.received_ms);
+      }
+      if (!executed && s.step.kind == wire::MessageKind::ExecutionReport && s.step.completeness == "Full") {
+        executed = true;
+        to_exec.push_back(s.step.at_ms - c.info.received_ms);
+      }
+    }
+  }
+  json forms = json::object();
+  for (auto& [f, m] : by_form) forms[f] = m;
+  return json{{"now", TimeText(now)},
+              {"cases", all.size()},
+              {"overdue", overdue},
+              {"by_kind", by_kind},
+              {"by_partner", by_partner},
+              {"by_role", by_role},
+              {"by_stage", by_stage},
+              {"by_outcome", by_outcome},
+              {"by_exploitation_form", std::move(forms)},
+              {"victims", victims},
+              {"time_to_acknowledge", Durations(to_ack)},
+              {"time_to_execute", Durations(to_exec)}};
+}
+
+bool CaseErrorBody(const Status& s, int* http_status, json* body) {
+  const std::string& m = s.message();
+  if (m.rfind(kStepRefusedPrefix, 0) == 0) {
+    *http_status = 409;
+    *body = {{"error", std::string(CodeName(s.code()))}, {"refusal", "step_refused"}, {"message", m}};
+    return true;
+  }
+  if (m.rfind(kIncompletePrefix, 0) == 0) {
+    *http_status = 422;
+    *body = {{"error", std::string(CodeName(s.code()))}, {"refusal", "incomplete_request"}, {"message", m}};
+    return true;
+  }
+  return false;
+}
+
+void AddCaseRoutes(httplib::Server& server, LocalApi& api) {
+  auto reply = [](httplib::Response& res, const Result<json>& r) {
+    if (!r.ok()) {
+      res.status = HttpStatusFor(r.status().code());
+      res.set_content(ErrorBody(r.status()).dump(), "application/json");
+      return;
+    }
+    res.status = 200;
+    res.set_content(r->dump(), "application/json");
+  };
+  server.Get("/v1/cases", [&api, reply](const httplib::Request& req, httplib::Response& res) {
+    CaseQuery q;
+    if (req.has_param("state")) q.state = req.get_param_value("state");
+    if (req.has_param("partner")) q.partner = req.get_param_value("partner");
+    if (req.has_param("kind")) q.kind = req.get_param_value("kind");
+    if (req.has_param("overdue")) {
+      std::string v = req.get_param_value("overdue");
+      q.overdue = v == "1" || v == "true";
+    }
+    if (req.has_param("due_within_ms")) {
+      std::string v = req.get_param_value("due_within_ms");
+      if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+        return reply(res, Status::InvalidArgument("due_within_ms must be a non-negative integer (milliseconds)"));
+      q.due_within_ms = std::stoll(v);
+    }
+    reply(res, api.ListCases(q));
+  });
+  server.Get(R"(/v1/cases/([^/]+))", [&api, reply](const httplib::Request& req, httplib::Response& res) {
+    reply(res, api.ShowCase(req.matches[1].str()));
+  });
+  server.Get("/v1/stats", [&api, reply](const httplib::Request&, httplib::Response& res) {
+    reply(res, api.Stats());
+  });
+}
+
+// ---- the Agent's side ----
+
+Result<json> Agent::ListCases(const CaseQuery& q) const {
+  if (!cases_) return Status::Unavailable("cases are not kept by this agent");
+  return ListCasesJson(*cases_, q, clock_->NowMillis());
+}
+
+Result<json> Agent::ShowCase(std::string_view id) const {
+  if (!cases_) return Status::Unavailable("cases are not kept by this agent");
+  return CaseJson(*cases_, *store_, id, clock_->NowMillis());
+}
+
+Result<json> Agent::Stats() const {
+  if (!cases_) return Status::Unavailable("cases are not kept by this agent");
+  return StatsJson(*cases_, clock_->NowMillis());
+}
+
+}  // namespace mlahub::agents

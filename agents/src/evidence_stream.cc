@@ -1,0 +1,182 @@
+#include "evidence_stream.h"
+
+#include <algorithm>
+
+#include "mlahub/evidence/errors.h"
+#include "mlahub/ops/log.h"
+
+namespace mlahub::agents {
+
+// ---- ChunkShipper -----------------------------------------------------------
+
+ChunkShipper::ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window)
+    : store_(store), send_(std::move(send)), window_(std::max<uint64_t>(1, window)) {}
+
+Status ChunkShipper::Add(const std::string& transfer_id, const std::string& recipient,
+                         const std::string& message_id) {
+  if (out_.count(transfer_id) != 0) return Status::Ok();
+  MLAHUB_ASSIGN_OR_RETURN(auto spool, store_->OpenSpool(transfer_id));
+  if (!spool->sealed()) return Status::InvalidArgument("spool " + transfer_id + " is not sealed yet");
+  Out o;
+  o.acked = spool->shipped();
+  o.next = o.acked;
+  o.recipient = recipient;
+  o.message_id = message_id;
+  o.spool = std::move(spool);
+  // Where the broker is may differ from what the spool recorded (an ack
+  // lost before MarkShipped): ask first.
+  o.waiting_status = true;
+  auto& ref = out_.emplace(transfer_id, std::move(o)).first->second;
+  if (!send_(transport::ChunkStatus{transfer_id})) ref.waiting_status = true;
+  return Status::Ok();
+}
+
+void ChunkShipper::OnConnected() {
+  for (auto& [tid, o] : out_) {
+    if (o.acked >= o.spool->chunk_count() || !o.failure.ok()) continue;
+    o.waiting_status = true;
+    send_(transport::ChunkStatus{tid});
+  }
+}
+
+void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
+  auto it = out_.find(ack.transfer_id);
+  if (it == out_.end()) return;
+  Out& o = it->second;
+  const uint64_t count = o.spool->chunk_count();
+  if (ack.error != Code::kOk) {
+    // A refusal names what the broker holds; resend from there unless the
+    // refusal is permanent (the chunk itself or the transfer is wrong).
+    ops::Warn("evidence.chunk_refused",
+              {{"transfer", ack.transfer_id}, {"code", CodeName(ack.error)}, {"reason", ack.message}});
+    if (ack.error == Code::kUnavailable || ack.error == Code::kInvalidArgument) {
+      o.next = std::min(ack.stored, count);
+    } else {
+      o.failure = Status(ack.error, ack.message);
+      return;
+    }
+  }
+  uint64_t stored = std::min(ack.stored, count);
+  if (o.waiting_status) {
+    o.waiting_status = false;
+    o.next = stored;
+  }
+  if (stored > o.acked) {
+    o.acked = stored;
+    if (Status s = o.spool->MarkShipped(stored); !s.ok())
+      ops::Error("evidence.mark_shipped_failed", {{"transfer", ack.transfer_id}, {"error", s.ToString()}});
+  }
+  o.next = std::max(o.next, o.acked);
+  if (o.acked == count) ops::Info("evidence.shipped", {{"transfer", ack.transfer_id}, {"chunks", count}});
+  Pump();
+}
+
+void ChunkShipper::Pump() {
+  for (auto& [tid, o] : out_) {
+    if (o.waiting_status || !o.failure.ok()) continue;
+    const uint64_t count = o.spool->chunk_count();
+    while (o.next < count && o.next < o.acked + window_) {
+      auto frame = o.spool->ReadChunkFrame(o.next);
+      if (!frame.ok()) {
+        o.failure = frame.status();
+        ops::Error("evidence.spool_unreadable", {{"transfer", tid}, {"error", frame.status().ToString()}});
+        break;
+      }
+      if (!send_(transport::ChunkPut{tid, o.recipient, o.next, o.message_id, std::move(*frame)})) return;
+      ++o.next;
+    }
+  }
+}
+
+uint64_t ChunkShipper::shipped(const std::string& transfer_id) const {
+  auto it = out_.find(transfer_id);
+  return it == out_.end() ? 0 : it->second.acked;
+}
+
+bool ChunkShipper::done(const std::string& transfer_id) const {
+  auto it = out_.find(transfer_id);
+  return it != out_.end() && it->second.acked == it->second.spool->chunk_count();
+}
+
+Status ChunkShipper::failure(const std::string& transfer_id) const {
+  auto it = out_.find(transfer_id);
+  return it == out_.end() ? Status::NotFound("transfer " + transfer_id) : it->second.failure;
+}
+
+// ---- ChunkReceiver ----------------------------------------------------------
+
+ChunkReceiver::ChunkReceiver(evidence::EvidenceStore* store, SendFn send, uint32_t sync_every)
+    : store_(store), send_(std::move(send)), sync_every_(std::max<uint32_t>(1, sync_every)) {}
+
+Status ChunkReceiver::Expect(const evidence::StreamSpec& spec) {
+  if (in_.count(spec.transfer_id) != 0) return Status::Ok();
+  evidence::AssemblerOptions ao;
+  ao.sync_every = sync_every_;
+  auto a = store_->Receive(spec, ao);
+  if (!a.ok()) return a.status();
+  in_.emplace(spec.transfer_id, std::move(*a));
+  return Status::Ok();
+}
+
+evidence::Assembler* ChunkReceiver::Get(const std::string& transfer_id) {
+  auto it = in_.find(transfer_id);
+  if (it != in_.end()) return it->second.get();
+  // After a restart: the transfer is on disk (Expect ran before).
+  evidence::AssemblerOptions ao;
+  ao.sync_every = sync_every_;
+  auto a = store_->OpenIncoming(transfer_id, ao);
+  if (!a.ok()) return nullptr;
+  return in_.emplace(transfer_id, std::move(*a)).first->second.get();
+}
+
+void ChunkReceiver::Report(const std::string& transfer_id, evidence::Assembler& a, Code error) {
+  auto it = reported_.find(transfer_id);
+  if (error == Code::kOk && it != reported_.end() && it->second == a.durable()) return;
+  if (send_(transport::ChunkReceived{transfer_id, a.durable(), error})) reported_[transfer_id] = a.durable();
+}
+
+void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
+  evidence::Assembler* a = Get(d.transfer_id);
+  if (a == nullptr) {
+    // No manifest for it (yet): nothing is acknowledged; the broker sends it
+    // again after the next Hello.
+    ops::Warn("evidence.chunk_unexpected", {{"transfer", d.transfer_id}, {"sender", d.sender}});
+    return;
+  }
+  if (a->state() == evidence::TransferState::kComplete) {
+    Report(d.transfer_id, *a, Code::kOk);
+    return;
+  }
+  auto r = a->Accept(d.frame);
+  if (!r.ok()) {
+    auto errc = evidence::ErrcOf(r.status());
+    if (errc == evidence::Errc::kDuplicateChunk) {
+      reported_.erase(d.transfer_id);  // repeat the mark
+      Report(d.transfer_id, *a, Code::kOk);
+      return;
+    }
+    ops::Warn("evidence.chunk_refused",
+              {{"transfer", d.transfer_id}, {"index", d.chunk_index}, {"error", r.status().ToString()}});
+    Code c = r.status().code();
+    if (c == Code::kOk) c = Code::kInternal;
+    // Out of order (a chunk before it was lost) or refused: the broker
+    // sends again from the durable mark.
+    Report(d.transfer_id, *a, c);
+    return;
+  }
+  if (*r == evidence::Assembler::Outcome::kComplete)
+    ops::Info("evidence.received", {{"transfer", d.transfer_id}, {"sender", d.sender}});
+  Report(d.transfer_id, *a, Code::kOk);
+}
+
+uint64_t ChunkReceiver::durable(const std::string& transfer_id) const {
+  auto it = in_.find(transfer_id);
+  return it == in_.end() ? 0 : it->second->durable();
+}
+
+bool ChunkReceiver::complete(const std::string& transfer_id) const {
+  auto it = in_.find(transfer_id);
+  return it != in_.end() && it->second->state() == evidence::TransferState::kComplete;
+}
+
+}  // namespace mlahub::agents

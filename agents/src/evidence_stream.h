@@ -1,0 +1,99 @@
+// The agent's side of evidence streams over the transport (issue 5, part 2;
+// docs/PROTOCOL.md 13.10). Network-thread only; no I/O of their own beyond
+// the EvidenceStore (files under the agent's data dir) and `send`.
+//
+// ChunkShipper (sender): ships sealed spools to the broker, in order, with at
+// most `window` ChunkPuts without a ChunkAck per transfer; a ChunkAck{stored}
+// is made durable with Spool::MarkShipped. After every (re)connection
+// (OnConnected) it asks ChunkStatus for each unfinished transfer and resumes
+// at the broker's `stored`. Only bulk traffic: the agent calls Pump after its
+// envelopes and receipts.
+//
+// ChunkReceiver (receiver): an Assembler per transfer (created by Expect from
+// the StreamSpec of an opened manifest, or reopened from disk after a
+// restart); every ChunkDeliver goes through Assembler::Accept, and each time
+// the durable mark moves (every `sync_every` chunks, and at the end) a
+// ChunkReceived{durable} returns credit to the broker. A duplicate is
+// acknowledged again; a refused chunk is reported with its error (the broker
+// sends again from the durable mark).
+//
+// Not yet wired into Agent (agent.cc): the agent must persist which
+// transfer goes to whom (Add again after a restart), call Expect when it
+// opens a body whose EvidenceFile has stream fields, and route ChunkAck /
+// ChunkDeliver here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "mlahub/core/status.h"
+#include "mlahub/evidence/store.h"
+#include "mlahub/transport/command.h"
+
+namespace mlahub::agents {
+
+using SendFn = std::function<bool(const transport::Command&)>;
+
+class ChunkShipper {
+ public:
+  ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window = 8);
+
+  // Ships (or resumes shipping) the sealed spool `transfer_id` to
+  // `recipient`. kInvalidArgument if the spool is not sealed.
+  Status Add(const std::string& transfer_id, const std::string& recipient, const std::string& message_id = {});
+  // After a (re)connection: ask where the broker is for every transfer.
+  void OnConnected();
+  void OnAck(const transport::ChunkAck& ack);
+  // Sends what the windows allow.
+  void Pump();
+
+  // Chunks the broker holds (0 if unknown); all done when == chunk_count.
+  uint64_t shipped(const std::string& transfer_id) const;
+  bool done(const std::string& transfer_id) const;
+  // The last refusal of a transfer, if any.
+  Status failure(const std::string& transfer_id) const;
+
+ private:
+  struct Out {
+    std::unique_ptr<evidence::Spool> spool;
+    std::string recipient;
+    std::string message_id;
+    uint64_t acked = 0;  // broker's stored
+    uint64_t next = 0;   // next index to put
+    bool waiting_status = false;
+    Status failure;
+  };
+  evidence::EvidenceStore* store_;
+  SendFn send_;
+  uint64_t window_;
+  std::map<std::string, Out> out_;
+};
+
+class ChunkReceiver {
+ public:
+  ChunkReceiver(evidence::EvidenceStore* store, SendFn send, uint32_t sync_every = 4);
+
+  // A transfer announced by an opened manifest (idempotent: an existing
+  // incoming transfer with the same spec is reopened).
+  Status Expect(const evidence::StreamSpec& spec);
+  void OnDeliver(const transport::ChunkDeliver& d);
+
+  // The state of a transfer known to this receiver (durable chunks).
+  uint64_t durable(const std::string& transfer_id) const;
+  bool complete(const std::string& transfer_id) const;
+
+ private:
+  evidence::Assembler* Get(const std::string& transfer_id);
+  void Report(const std::string& transfer_id, evidence::Assembler& a, Code error);
+
+  evidence::EvidenceStore* store_;
+  SendFn send_;
+  uint32_t sync_every_;
+  std::map<std::string, std::unique_ptr<evidence::Assembler>> in_;
+  std::map<std::string, uint64_t> reported_;
+};
+
+}  // namespace mlahub::agents

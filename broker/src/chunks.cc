@@ -1,0 +1,379 @@
+#include "chunks.h"
+
+#include <algorithm>
+
+#include "mlahub/core/bytes.h"
+#include "mlahub/evidence/chunk.h"
+#include "mlahub/ops/log.h"
+
+namespace mlahub::broker {
+namespace {
+
+static_assert(transport::kMaxChunkAttachmentSize == evidence::kMaxChunkFrameSize,
+              "the transport's chunk attachment bound must be the evidence frame bound");
+
+constexpr uint8_t kRecordVersion = 1;
+
+void PutStr(Bytes& out, std::string_view s) {
+  PutU64Be(out, s.size());
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+struct Reader {
+  ByteView b;
+  size_t pos = 0;
+  bool ok = true;
+  uint64_t U64() {
+    if (b.size() - pos < 8) {
+      ok = false;
+      return 0;
+    }
+    uint64_t v = GetU64Be(b.data() + pos);
+    pos += 8;
+    return v;
+  }
+  std::string Str() {
+    uint64_t n = U64();
+    if (!ok || n > 256 || b.size() - pos < n) {
+      ok = false;
+      return {};
+    }
+    std::string s(reinterpret_cast<const char*>(b.data() + pos), n);
+    pos += n;
+    return s;
+  }
+  void Arr(std::array<uint8_t, 32>& a) {
+    if (b.size() - pos < 32) {
+      ok = false;
+      return;
+    }
+    std::copy_n(b.data() + pos, 32, a.begin());
+    pos += 32;
+  }
+};
+
+bool IsZero(const std::array<uint8_t, 32>& a) {
+  return std::all_of(a.begin(), a.end(), [](uint8_t x) { return x == 0; });
+}
+
+}  // namespace
+
+Bytes EncodeTransferRecord(const TransferRecord& r) {
+  Bytes out;
+  out.push_back(kRecordVersion);
+  PutStr(out, r.sender);
+  PutStr(out, r.recipient);
+  PutStr(out, r.message_id);
+  PutU64Be(out, r.chunk_count);
+  PutU64Be(out, r.stored);
+  PutU64Be(out, r.received);
+  out.insert(out.end(), r.root.begin(), r.root.end());
+  out.insert(out.end(), r.expected.begin(), r.expected.end());
+  PutU64Be(out, static_cast<uint64_t>(r.completed_ms));
+  out.push_back(r.purged ? 1 : 0);
+  return out;
+}
+
+Result<TransferRecord> DecodeTransferRecord(ByteView b) {
+  if (b.empty() || b[0] != kRecordVersion) return Status::Corruption("transfer record: unknown version");
+  Reader rd{b, 1};
+  TransferRecord r;
+  r.sender = rd.Str();
+  r.recipient = rd.Str();
+  r.message_id = rd.Str();
+  r.chunk_count = rd.U64();
+  r.stored = rd.U64();
+  r.received = rd.U64();
+  rd.Arr(r.root);
+  rd.Arr(r.expected);
+  r.completed_ms = static_cast<int64_t>(rd.U64());
+  if (!rd.ok || rd.pos + 1 != b.size() || b[rd.pos] > 1) return Status::Corruption("transfer record: malformed");
+  r.purged = b[rd.pos] == 1;
+  if (r.chunk_count == 0 || r.stored > r.chunk_count || r.received > r.stored)
+    return Status::Corruption("transfer record: inconsistent counts");
+  return r;
+}
+
+std::string TransferKey(std::string_view transfer_id) { return "et/" + std::string(transfer_id); }
+
+std::string ChunkKey(std::string_view recipient, std::string_view transfer_id, uint64_t index) {
+  std::string k = "ec/" + std::string(recipient) + "/" + std::string(transfer_id) + "/";
+  Bytes be;
+  PutU64Be(be, index);
+  k.append(reinterpret_cast<const char*>(be.data()), be.size());
+  return k;
+}
+
+ChunkRelay::ChunkRelay(const storage::Ledger* ledger, Hooks hooks, ChunkRelayOptions options)
+    : ledger_(ledger), hooks_(std::move(hooks)), options_(options) {
+  options_.window = std::max<uint64_t>(1, options_.window);
+  options_.max_unstored = std::max<uint64_t>(1, options_.max_unstored);
+}
+
+Status ChunkRelay::Restore() {
+  Status bad;
+  Status s = ledger_->ScanState("et/", "", [&](std::string_view key, ByteView value) {
+    std::string tid(key.substr(3));
+    auto rec = DecodeTransferRecord(value);
+    if (!rec.ok() || !transport::IsHexId(tid)) {
+      bad = Status::Corruption("transfer record " + tid + ": " + rec.status().message());
+      return false;
+    }
+    Transfer t;
+    t.rec = *rec;
+    t.accepted = rec->stored;
+    t.accepted_expected = rec->expected;
+    t.sent = rec->received;
+    by_recipient_[rec->recipient].insert(tid);
+    transfers_.emplace(tid, std::move(t));
+    return true;
+  });
+  if (!s.ok()) return s;
+  return bad;
+}
+
+const TransferRecord* ChunkRelay::Find(const std::string& transfer_id) const {
+  auto it = transfers_.find(transfer_id);
+  return it == transfers_.end() ? nullptr : &it->second.rec;
+}
+
+void ChunkRelay::Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code,
+                     std::string message) {
+  transport::ChunkAck a;
+  a.transfer_id = tid;
+  if (t != nullptr) {
+    a.stored = t->rec.purged ? t->rec.chunk_count : t->rec.stored;
+    a.chunk_count = t->rec.chunk_count;
+  }
+  a.error = code;
+  a.message = std::move(message);
+  if (code != Code::kOk)
+    ops::Warn("evidence.chunk_refused",
+              {{"agent", node}, {"transfer", tid}, {"code", CodeName(code)}, {"reason", a.message}});
+  hooks_.send(node, a);
+}
+
+void ChunkRelay::Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,
+                         std::function<void(const Status&)> then) {
+  // Writes commit in queue order: when this one is durable, so is every
+  // chunk accepted before it.
+  TransferRecord r = t.rec;
+  r.stored = t.accepted;
+  r.expected = t.accepted_expected;
+  extra.push_back(storage::StateWrite::Put(TransferKey(tid), EncodeTransferRecord(r)));
+  hooks_.write_state(std::move(extra), std::move(then));
+}
+
+void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put) {
+  const std::string tid = put.transfer_id;
+  if (Status s = hooks_.check_node(node); !s.ok()) return Ack(node, tid, nullptr, s.code(), s.message());
+  auto it = transfers_.find(tid);
+  Transfer* t = it == transfers_.end() ? nullptr : &it->second;
+  if (t != nullptr && t->rec.sender != node) {
+    // Someone else's transfer: say nothing about it.
+    return Ack(node, tid, nullptr, Code::kSenderMismatch, "transfer " + tid + " belongs to another sender");
+  }
+  auto frame = evidence::DecodeChunk(put.frame);
+  if (!frame.ok()) {
+    Code c = frame.status().code() == Code::kTamperedCiphertext ? Code::kTamperedCiphertext : Code::kMalformed;
+    return Ack(node, tid, t, c, "chunk " + std::to_string(put.chunk_index) + ": " + frame.status().message());
+  }
+  if (frame->transfer_id != tid || frame->chunk_index != put.chunk_index) {
+    return Ack(node, tid, t, Code::kMalformed, "ChunkPut names another transfer or index than its frame");
+  }
+  if (t == nullptr) {
+    if (put.chunk_index != 0) {
+      return Ack(node, tid, nullptr, Code::kNotFound,
+                 "unknown transfer " + tid + ": start at chunk 0, got " + std::to_string(put.chunk_index));
+    }
+    if (Status s = hooks_.check_node(put.recipient); !s.ok()) {
+      Code c = s.code() == Code::kUnknownSender ? Code::kUnknownRecipient : s.code();
+      return Ack(node, tid, nullptr, c, "recipient " + put.recipient + ": " + s.message());
+    }
+    if (put.recipient == node) return Ack(node, tid, nullptr, Code::kWrongRecipient, "a transfer to oneself");
+    if (hooks_.check_message) {
+      // The transfer's quota is tied to an envelope the broker accepted
+      // from this sender for this recipient (its sealed manifest announced
+      // the transfer): no chunks without an accepted envelope.
+      if (put.message_id.empty())
+        return Ack(node, tid, nullptr, Code::kNotFound,
+                   "chunk 0 must name the accepted message that carries the manifest (message_id)");
+      if (Status s = hooks_.check_message(node, put.recipient, put.message_id); !s.ok())
+        return Ack(node, tid, nullptr, s.code(), s.message());
+    }
+    Transfer nt;
+    nt.rec.sender = node;
+    nt.rec.recipient = put.recipient;
+    nt.rec.message_id = put.message_id;
+    nt.rec.chunk_count = frame->chunk_count;
+    it = transfers_.emplace(tid, std::move(nt)).first;
+    t = &it->second;
+    by_recipient_[put.recipient].insert(tid);
+    ops::Info("evidence.transfer_opened", {{"sender", node},
+                                           {"recipient", put.recipient},
+                                           {"transfer", tid},
+                                           {"chunks", frame->chunk_count},
+                                           {"message_id", put.message_id}});
+  }
+  if (t->rec.recipient != put.recipient || t->rec.chunk_count != frame->chunk_count) {
+    // Permanent for this transfer id (kInvalidArgument means "resend from stored").
+    return Ack(node, tid, t, Code::kAlreadyExists, "ChunkPut disagrees with the transfer's recipient or count");
+  }
+  if (t->rec.purged || put.chunk_index < t->accepted) {
+    // Already held (a resend after a lost ChunkAck): acknowledge again. An
+    // ack for a chunk not yet durable comes with the write in flight.
+    if (put.chunk_index < t->rec.stored || t->rec.purged) Ack(node, tid, t, Code::kOk, "");
+    return;
+  }
+  if (put.chunk_index > t->accepted) {
+    return Ack(node, tid, t, Code::kInvalidArgument,
+               "chunk " + std::to_string(put.chunk_index) + " out of order: the broker holds " +
+                   std::to_string(t->accepted));
+  }
+  if (t->accepted - t->rec.stored >= options_.max_unstored) {
+    return Ack(node, tid, t, Code::kUnavailable, "too many chunks in flight; wait for ChunkAck");
+  }
+  evidence::Link link = evidence::ChainLink(frame->chunk_index, frame->ciphertext_hash, frame->next_link);
+  const bool last = frame->chunk_index + 1 == frame->chunk_count;
+  if ((frame->chunk_index > 0 && link != t->accepted_expected) || (last != IsZero(frame->next_link))) {
+    return Ack(node, tid, t, Code::kTamperedCiphertext,
+               "chunk " + std::to_string(put.chunk_index) + " does not continue the hash chain");
+  }
+  if (frame->chunk_index == 0) t->rec.root = link;
+  t->accepted = frame->chunk_index + 1;
+  t->accepted_expected = frame->next_link;
+  // The record written with this chunk says what is durable once it is.
+  TransferRecord after = t->rec;
+  after.stored = t->accepted;
+  after.expected = frame->next_link;
+  std::vector<storage::StateWrite> writes;
+  writes.push_back(storage::StateWrite::Put(ChunkKey(t->rec.recipient, tid, put.chunk_index), std::move(put.frame)));
+  writes.push_back(storage::StateWrite::Put(TransferKey(tid), EncodeTransferRecord(after)));
+  const uint64_t stored = t->accepted;
+  const evidence::Link expected = frame->next_link;
+  hooks_.write_state(std::move(writes), [this, node, tid, stored, expected](const Status& s) {
+    if (!s.ok()) return;  // the broker stops (Fatal); the sender resends after its restart
+    auto it = transfers_.find(tid);
+    if (it == transfers_.end()) return;
+    Transfer& tr = it->second;
+    if (stored > tr.rec.stored) {
+      tr.rec.stored = stored;
+      tr.rec.expected = expected;
+    }
+    Ack(node, tid, &tr, Code::kOk, "");
+    if (tr.rec.stored == tr.rec.chunk_count)
+      ops::Info("evidence.transfer_stored", {{"transfer", tid}, {"chunks", tr.rec.chunk_count}});
+    Pump(tr.rec.recipient);
+  });
+}
+
+void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkReceived& r) {
+  auto it = transfers_.find(r.transfer_id);
+  if (it == transfers_.end() || it->second.rec.recipient != node) {
+    ops::Warn("evidence.receipt_unknown", {{"agent", node}, {"transfer", r.transfer_id}});
+    return;
+  }
+  Transfer& t = it->second;
+  uint64_t durable = std::min(r.durable, t.rec.stored);
+  if (r.error != Code::kOk) {
+    ops::Warn("evidence.receiver_error",
+              {{"agent", node}, {"transfer", r.transfer_id}, {"durable", r.durable}, {"code", CodeName(r.error)}});
+    // Send again from the receiver's mark (the receiver refused what came
+    // after it and kept its state).
+    t.sent = std::max(durable, t.rec.received);
+  }
+  if (durable > t.rec.received) {
+    t.rec.received = durable;
+    t.progress_ms = hooks_.now_ms();
+    t.sent = std::max(t.sent, durable);
+    bool ledgered = false;
+    if (durable == t.rec.chunk_count && t.rec.completed_ms == 0) {
+      t.rec.completed_ms = hooks_.now_ms();
+      ops::Info("evidence.transfer_complete",
+                {{"transfer", r.transfer_id}, {"recipient", node}, {"chunks", t.rec.chunk_count}});
+      if (hooks_.ledger_completion) {
+        // The completion entry and the record saying "complete" commit in
+        // one batch: after a crash either both are there or neither (and
+        // the receiver's repeated mark completes it again).
+        TransferRecord rec = t.rec;
+        rec.stored = t.accepted;
+        rec.expected = t.accepted_expected;
+        std::vector<storage::StateWrite> writes;
+        writes.push_back(storage::StateWrite::Put(TransferKey(r.transfer_id), EncodeTransferRecord(rec)));
+        hooks_.ledger_completion(r.transfer_id, rec, std::move(writes));
+        ledgered = true;
+      }
+    }
+    if (!ledgered) Persist(r.transfer_id, t, {}, [](const Status&) {});
+    if (t.rec.completed_ms != 0 && options_.retention_ms <= 0) Purge(r.transfer_id, t);
+  }
+  Pump(node);
+}
+
+void ChunkRelay::OnStatus(const std::string& node, const transport::ChunkStatus& s) {
+  auto it = transfers_.find(s.transfer_id);
+  if (it == transfers_.end() || (it->second.rec.sender != node && it->second.rec.recipient != node)) {
+    return Ack(node, s.transfer_id, nullptr, Code::kOk, "");  // nothing held: start at 0
+  }
+  Ack(node, s.transfer_id, &it->second, Code::kOk, "");
+}
+
+void ChunkRelay::OnHello(const std::string& node) {
+  auto bit = by_recipient_.find(node);
+  if (bit == by_recipient_.end()) return;
+  for (const auto& tid : bit->second) {
+    auto it = transfers_.find(tid);
+    if (it != transfers_.end()) it->second.sent = it->second.rec.received;
+  }
+}
+
+void ChunkRelay::Pump(const std::string& node) {
+  auto bit = by_recipient_.find(node);
+  if (bit == by_recipient_.end() || !hooks_.online(node)) return;
+  // Round robin over the node's transfers, one chunk each per round.
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (const auto& tid : bit->second) {
+      auto it = transfers_.find(tid);
+      if (it == transfers_.end()) continue;
+      Transfer& t = it->second;
+      if (t.rec.purged || t.sent >= t.rec.stored || t.sent >= t.rec.received + options_.window) continue;
+      auto frame = ledger_->GetState(ChunkKey(node, tid, t.sent));
+      if (!frame.ok() || !frame->has_value()) {
+        ops::Error("evidence.chunk_unreadable",
+                   {{"transfer", tid}, {"index", t.sent}, {"error", frame.ok() ? "missing" : frame.status().ToString()}});
+        continue;
+      }
+      transport::ChunkDeliver d{tid, t.rec.sender, t.sent, std::move(**frame), t.rec.message_id};
+      if (!hooks_.send(node, d)) return;
+      if (t.sent == t.rec.received) t.progress_ms = hooks_.now_ms();
+      ++t.sent;
+      progress = true;
+    }
+  }
+}
+
+void ChunkRelay::Purge(const std::string& tid, Transfer& t) {
+  std::vector<storage::StateWrite> writes;
+  for (uint64_t i = 0; i < t.rec.stored; ++i) writes.push_back(storage::StateWrite::Delete(ChunkKey(t.rec.recipient, tid, i)));
+  t.rec.purged = true;
+  ops::Info("evidence.transfer_purged", {{"transfer", tid}, {"chunks", t.rec.stored}});
+  Persist(tid, t, std::move(writes), [](const Status&) {});
+}
+
+void ChunkRelay::Periodic() {
+  int64_t now = hooks_.now_ms();
+  std::set<std::string> pump;
+  for (auto& [tid, t] : transfers_) {
+    if (!t.rec.purged && t.rec.completed_ms != 0 && now - t.rec.completed_ms >= options_.retention_ms) Purge(tid, t);
+    if (!t.rec.purged && t.sent > t.rec.received && now - t.progress_ms >= options_.resend_ms) {
+      ops::Info("evidence.resend", {{"transfer", tid}, {"from", t.rec.received}, {"sent", t.sent}});
+      t.sent = t.rec.received;
+      pump.insert(t.rec.recipient);
+    }
+  }
+  for (const auto& node : pump) Pump(node);
+}
+
+}  // namespace mlahub::broker

@@ -1,0 +1,137 @@
+// The broker's evidence chunk relay (issue 5; evidence/README.md, "What the
+// broker and the agents need"; docs/PROTOCOL.md, "Evidence chunks").
+//
+// Socket-thread only. The relay is blind: it sees transfer ids, indices,
+// counts, ciphertext, its hash and the chain links, never a key or a name.
+// For each transfer it:
+//  - accepts ChunkPut from the transfer's first sender only, in order
+//    (index == accepted count; a lower index is acknowledged again), after
+//    evidence::DecodeChunk and the chain check (frame i's link must be the
+//    link frame i-1 announced; the last frame announces the zero link), so a
+//    transfer the broker holds is always one consistent chain with root L(0);
+//  - stores the frame and the transfer's record in the ledger's state CF
+//    (keys "ec/<recipient>/<transfer>/<u64be index>" and "et/<transfer>"),
+//    through Ledger::WriteStateAsync (group commit, fsync), and answers
+//    ChunkAck{stored} only once that is durable;
+//  - forwards stored chunks to the recipient in order with at most `window`
+//    in flight per transfer beyond the recipient's durable mark
+//    (ChunkReceived), always after the recipient's envelopes (the broker
+//    calls Pump after its envelope pump);
+//  - once the recipient's durable mark reaches the count, records the
+//    completion time together with a ledger completion entry (Hooks::
+//    ledger_completion: transfer id, message id, chunk count, L(0)) and,
+//    after `retention_ms`, deletes the frames (the transfer record stays,
+//    so a repeated put is acknowledged, not stored).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "mlahub/core/status.h"
+#include "mlahub/storage/ledger.h"
+#include "mlahub/transport/command.h"
+
+namespace mlahub::broker {
+
+struct ChunkRelayOptions {
+  // Chunks sent to a recipient beyond its durable mark, per transfer.
+  uint64_t window = 8;
+  // Chunks accepted from a sender and not yet durable, per transfer.
+  uint64_t max_unstored = 16;
+  // Frames are kept this long after the recipient completed.
+  int64_t retention_ms = 72LL * 3600 * 1000;
+  // Chunks sent and not acknowledged by the recipient for this long are
+  // sent again from its durable mark (lost on a live connection).
+  int64_t resend_ms = 30 * 1000;
+};
+
+// One transfer as the broker records it ("et/<transfer>").
+struct TransferRecord {
+  std::string sender;
+  std::string recipient;
+  std::string message_id;  // may be empty
+  uint64_t chunk_count = 0;
+  uint64_t stored = 0;     // durable at the broker
+  uint64_t received = 0;   // recipient's durable mark
+  std::array<uint8_t, 32> root{};      // L(0), from frame 0
+  std::array<uint8_t, 32> expected{};  // link the next frame must have
+  int64_t completed_ms = 0;            // recipient complete (0 = not yet)
+  bool purged = false;
+  bool operator==(const TransferRecord&) const = default;
+};
+Bytes EncodeTransferRecord(const TransferRecord& r);
+Result<TransferRecord> DecodeTransferRecord(ByteView b);
+std::string TransferKey(std::string_view transfer_id);
+std::string ChunkKey(std::string_view recipient, std::string_view transfer_id, uint64_t index);
+
+class ChunkRelay {
+ public:
+  struct Hooks {
+    // Sends a command to a connected node; false if it could not be sent.
+    std::function<bool(const std::string& node, const transport::Command& cmd)> send;
+    // Queues durable state writes; `done` runs later on the socket thread.
+    std::function<void(std::vector<storage::StateWrite> writes, std::function<void(const Status&)> done)>
+        write_state;
+    // Is the node connected and writable now?
+    std::function<bool(const std::string& node)> online;
+    // Checks the node may send (directory: known, not revoked) / receive.
+    std::function<Status(const std::string& node)> check_node;
+    // Checks that message `message_id` is an envelope the broker accepted
+    // from `sender` for `recipient` (binds a transfer to it). Unset: no check.
+    std::function<Status(const std::string& sender, const std::string& recipient, const std::string& message_id)>
+        check_message;
+    std::function<int64_t()> now_ms;
+    // Ledgers the completion of a transfer (the recipient's durable mark
+    // reached the count): an EvidenceComplete entry appended together with
+    // `writes` (the transfer record saying it is complete) in one durable
+    // batch. Unset: the record is only written.
+    std::function<void(const std::string& transfer_id, const TransferRecord& rec,
+                       std::vector<storage::StateWrite> writes)>
+        ledger_completion;
+  };
+
+  ChunkRelay(const storage::Ledger* ledger, Hooks hooks, ChunkRelayOptions options);
+
+  // Reads the transfer records back after a restart.
+  Status Restore();
+
+  void OnPut(const std::string& node, transport::ChunkPut put);
+  void OnReceived(const std::string& node, const transport::ChunkReceived& r);
+  void OnStatus(const std::string& node, const transport::ChunkStatus& s);
+  // The node (re)connected: everything not durable at it is sent again.
+  void OnHello(const std::string& node);
+  // Sends what the windows allow to `node`.
+  void Pump(const std::string& node);
+  // Purges completed transfers past their retention; resends what the
+  // recipient has not acknowledged for resend_ms.
+  void Periodic();
+
+  size_t transfers() const { return transfers_.size(); }
+  const TransferRecord* Find(const std::string& transfer_id) const;
+
+ private:
+  struct Transfer {
+    TransferRecord rec;       // durable view (as last written)
+    uint64_t accepted = 0;    // frames accepted, durable or not
+    std::array<uint8_t, 32> accepted_expected{};  // link after `accepted`
+    uint64_t sent = 0;        // next index to send to the recipient
+    int64_t progress_ms = 0;  // last send from the mark or recipient progress
+  };
+  void Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code, std::string message);
+  void Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,
+               std::function<void(const Status&)> then);
+  void Purge(const std::string& tid, Transfer& t);
+
+  const storage::Ledger* ledger_;
+  Hooks hooks_;
+  ChunkRelayOptions options_;
+  std::map<std::string, Transfer> transfers_;
+  std::map<std::string, std::set<std::string>> by_recipient_;
+};
+
+}  // namespace mlahub::broker

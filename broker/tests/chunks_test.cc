@@ -1,0 +1,225 @@
+// ChunkRelay in-process against a real ledger, with recorded hooks: the
+// transfer record's encoding, purge after completion, restore after reopen.
+#include "chunks.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <random>
+
+#include "mlahub/crypto/random.h"
+#include "mlahub/crypto/sign.h"
+#include "mlahub/evidence/chunk.h"
+#include "mlahub/storage/ledger_entry.h"
+#include "mlahub/storage/note.h"
+
+namespace mlahub::broker {
+namespace {
+
+std::vector<Bytes> Frames(const std::string& tid, uint64_t count) {
+  std::vector<Bytes> ct(count);
+  std::vector<evidence::Link> h(count), link(count + 1);
+  for (uint64_t i = 0; i < count; ++i) {
+    ct[i] = crypto::RandomBytes(1024 + 17);
+    h[i] = evidence::HashCiphertext(ct[i]);
+  }
+  link[count].fill(0);
+  for (uint64_t i = count; i-- > 0;) link[i] = evidence::ChainLink(i, h[i], link[i + 1]);
+  std::vector<Bytes> out;
+  for (uint64_t i = 0; i < count; ++i) out.push_back(evidence::EncodeChunk({tid, i, count, ct[i], h[i], link[i + 1]}));
+  return out;
+}
+
+class ChunkRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("broker_chunks_test_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
+    Open();
+  }
+  void TearDown() override {
+    relay_.reset();
+    if (ledger_) EXPECT_TRUE(ledger_->Close().ok());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void Open() {
+    if (!signer_) {
+      auto signer = storage::Ed25519NoteSigner::Create("test.mlahub/ledger", crypto::SigningKey::Generate());
+      ASSERT_TRUE(signer.ok());
+      signer_ = std::shared_ptr<const storage::NoteSigner>(std::move(*signer));
+    }
+    storage::LedgerOptions o;
+    o.create_if_missing = true;
+    o.origin = "test.mlahub/ledger";
+    o.signer = signer_;
+    auto l = storage::Ledger::Open(dir_.string(), std::move(o));
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ledger_ = std::move(*l);
+    ChunkRelay::Hooks h;
+    h.send = [this](const std::string& node, const transport::Command& c) {
+      sent_.emplace_back(node, c);
+      return true;
+    };
+    // Synchronous durable writes (the broker group-commits them).
+    h.write_state = [this](std::vector<storage::StateWrite> w, std::function<void(const Status&)> done) {
+      std::promise<Status> p;
+      ledger_->WriteStateAsync(std::move(w), [&p](const Status& s, uint64_t) { p.set_value(s); });
+      Status s = p.get_future().get();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      done(s);
+    };
+    h.online = [](const std::string&) { return true; };
+    h.check_node = [](const std::string& n) {
+      return n == "IT-MOJ" || n == "NG-AGF" ? Status::Ok() : Status(Code::kUnknownSender, n + " unknown");
+    };
+    h.now_ms = [this] { return now_; };
+    // The completion entry, appended with the record in one batch.
+    h.ledger_completion = [this](const std::string& tid, const TransferRecord& r,
+                                 std::vector<storage::StateWrite> w) {
+      storage::LedgerEntryFields e;
+      e.event = wire::LedgerEvent::EvidenceComplete;
+      e.message_id = r.message_id;
+      e.sender = r.sender;
+      e.recipient = r.recipient;
+      e.transfer_id = tid;
+      e.chunk_count = r.chunk_count;
+      e.chunks_root.assign(r.root.begin(), r.root.end());
+      Bytes entry = storage::EncodeLedgerEntry(e);
+      completions_.push_back(entry);
+      std::promise<Status> p;
+      ledger_->AppendAsync(std::move(entry), "", std::move(w), [&p](const Status& s, uint64_t) { p.set_value(s); });
+      Status s = p.get_future().get();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    };
+    ChunkRelayOptions ro;
+    ro.retention_ms = 1000;
+    ro.resend_ms = 500;
+    relay_ = std::make_unique<ChunkRelay>(ledger_.get(), std::move(h), ro);
+    ASSERT_TRUE(relay_->Restore().ok());
+  }
+  void Reopen() {
+    sent_.clear();
+    relay_.reset();
+    ASSERT_TRUE(ledger_->Close().ok());
+    ledger_.reset();
+    Open();
+  }
+  template <typename T>
+  std::vector<T> Sent(const std::string& node) {
+    std::vector<T> out;
+    for (auto& [n, c] : sent_)
+      if (n == node && std::holds_alternative<T>(c)) out.push_back(std::get<T>(c));
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<const storage::NoteSigner> signer_;
+  std::unique_ptr<storage::Ledger> ledger_;
+  std::unique_ptr<ChunkRelay> relay_;
+  std::vector<std::pair<std::string, transport::Command>> sent_;
+  std::vector<Bytes> completions_;  // EvidenceComplete entries appended
+  int64_t now_ = 1'000'000;
+};
+
+TEST(TransferRecordTest, RoundTripsAndRefusesDamage) {
+  TransferRecord r{"IT-MOJ", "NG-AGF", "00112233445566778899aabbccddeeff", 10, 7, 4, {}, {}, 0, false};
+  r.root.fill(1);
+  r.expected.fill(2);
+  Bytes b = EncodeTransferRecord(r);
+  auto back = DecodeTransferRecord(b);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, r);
+  for (size_t n = 0; n < b.size(); ++n) {
+    Bytes cut(b.begin(), b.begin() + n);
+    EXPECT_FALSE(DecodeTransferRecord(cut).ok()) << n;
+  }
+  TransferRecord bad = r;
+  bad.received = 8;  // more than stored
+  EXPECT_EQ(DecodeTransferRecord(EncodeTransferRecord(bad)).status().code(), Code::kCorruption);
+}
+
+TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
+  const std::string tid = evidence::NewTransferId();
+  auto frames = Frames(tid, 10);
+  for (uint64_t i = 0; i < 10; ++i) relay_->OnPut("IT-MOJ", {tid, "NG-AGF", i, "", frames[i]});
+  auto acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 10u);
+  EXPECT_EQ(acks.back().stored, 10u);
+  EXPECT_EQ(acks.back().error, Code::kOk);
+  // Forwarded under the window (8 beyond the receiver's mark 0).
+  auto delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 8u);
+  for (uint64_t i = 0; i < 8; ++i) EXPECT_EQ(delivered[i].frame, frames[i]);
+  // Nothing acknowledged for resend_ms: sent again from the mark (0).
+  relay_->Periodic();
+  EXPECT_EQ(Sent<transport::ChunkDeliver>("NG-AGF").size(), 8u);
+  now_ += 500;
+  relay_->Periodic();
+  delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 16u);
+  EXPECT_EQ(delivered[8].chunk_index, 0u);
+  EXPECT_EQ(delivered[15].chunk_index, 7u);
+  relay_->OnReceived("NG-AGF", {tid, 4, Code::kOk});
+  EXPECT_EQ(Sent<transport::ChunkDeliver>("NG-AGF").size(), 18u);
+  // Someone else's ChunkReceived changes nothing.
+  relay_->OnReceived("IT-MOJ", {tid, 10, Code::kOk});
+  EXPECT_EQ(relay_->Find(tid)->received, 4u);
+
+  // Restart: the record and frames are back; the receiver resumes at 4.
+  Reopen();
+  ASSERT_NE(relay_->Find(tid), nullptr);
+  EXPECT_EQ(relay_->Find(tid)->stored, 10u);
+  EXPECT_EQ(relay_->Find(tid)->received, 4u);
+  relay_->OnHello("NG-AGF");
+  relay_->Pump("NG-AGF");
+  auto again = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(again.size(), 6u);
+  EXPECT_EQ(again.front().chunk_index, 4u);
+  EXPECT_EQ(again.back().frame, frames[9]);
+
+  // Complete, then purged after the retention only.
+  EXPECT_TRUE(completions_.empty());
+  relay_->OnReceived("NG-AGF", {tid, 10, Code::kOk});
+  sent_.clear();
+  EXPECT_NE(relay_->Find(tid)->completed_ms, 0);
+  // One completion entry: ids, count and L(0), nothing else.
+  ASSERT_EQ(completions_.size(), 1u);
+  {
+    auto e = storage::DecodeLedgerEntry(completions_[0]);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_EQ((*e)->event(), wire::LedgerEvent::EvidenceComplete);
+    EXPECT_EQ((*e)->transfer_id()->str(), tid);
+    EXPECT_EQ((*e)->chunk_count(), 10u);
+    EXPECT_EQ((*e)->sender()->str(), "IT-MOJ");
+    EXPECT_EQ((*e)->recipient()->str(), "NG-AGF");
+    ASSERT_NE((*e)->chunks_root(), nullptr);
+    auto root = relay_->Find(tid)->root;
+    EXPECT_TRUE(std::equal(root.begin(), root.end(), (*e)->chunks_root()->begin()));
+    EXPECT_EQ(ledger_->Size(), 1u);
+  }
+  relay_->OnReceived("NG-AGF", {tid, 10, Code::kOk});  // a repeated mark ledgers nothing more
+  EXPECT_EQ(completions_.size(), 1u);
+  relay_->Periodic();
+  EXPECT_FALSE(relay_->Find(tid)->purged);
+  EXPECT_TRUE(Sent<transport::ChunkDeliver>("NG-AGF").empty());  // nothing to resend once complete
+  EXPECT_TRUE(ledger_->GetState(ChunkKey("NG-AGF", tid, 0))->has_value());
+  now_ += 1000;
+  relay_->Periodic();
+  EXPECT_TRUE(relay_->Find(tid)->purged);
+  for (uint64_t i = 0; i < 10; ++i) EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, i))->has_value()) << i;
+  // A late resend is acknowledged as held, not stored again.
+  sent_.clear();
+  relay_->OnPut("IT-MOJ", {tid, "NG-AGF", 3, "", frames[3]});
+  acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].error, Code::kOk);
+  EXPECT_EQ(acks[0].stored, 10u);
+  EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, 3))->has_value());
+  Reopen();
+  EXPECT_TRUE(relay_->Find(tid)->purged);
+}
+
+}  // namespace
+}  // namespace mlahub::broker
