@@ -33,6 +33,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT/logs"
 cd "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# The first N lines of a command's captured output. Not `cmd | head`: with
+# pipefail, head closing the pipe early fails the demo with SIGPIPE (141).
+first() { sed -n "1,$1p" <<<"$2"; }
 
 PIDS=()
 cleanup() {
@@ -116,7 +119,7 @@ step "1. A local network: operator, hub, and three central authorities"
 BASE=$(free_base)
 "$MLAHUB" network init --dir net --nodes IT-MOJ,NG-AGF,TH-OAG --network palermo-demo --base-port "$BASE"
 ls -l net/nodes/IT-MOJ/keys
-"$MLAHUB" directory show --directory net/directory.bin --root net/operator/keys/identity.json | head -n 12
+first 12 "$("$MLAHUB" directory show --directory net/directory.bin --root net/operator/keys/identity.json)"
 
 step "2. The hub and the three agents, each from its config file"
 start_broker
@@ -138,7 +141,7 @@ echo "(the hub holds no personal data: grep for the victim's city in its store a
 
 step "4. Nigeria reads the request and acknowledges it"
 "$MLAHUB" inbox --agent "$NG"
-"$MLAHUB" show --agent "$NG" "$MID" | head -n 24
+first 24 "$("$MLAHUB" show --agent "$NG" "$MID")"
 echo "..."
 ACK=$(echo '{}' | "$MLAHUB" send --agent "$NG" --to IT-MOJ --kind Acknowledgement --in-reply-to "$MID" \
   --case-ref NG-AGF/MLA/2026/17 --body -)
@@ -171,8 +174,8 @@ for id in IT-MOJ NG-AGF TH-OAG; do
 done
 "$MLAHUB" alarms --agent "$IT"
 METRICS=$(python3 -c 'import json; print(json.load(open("net/hub/data/ready.json"))["metrics"])')
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://$METRICS/metrics').read().decode())" \
-  | grep -E '^mlahub_broker_(accepted|delivered|receipts|refused)' | head -n 12
+first 12 "$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://$METRICS/metrics').read().decode())" \
+  | grep -E '^mlahub_broker_(accepted|delivered|receipts|refused)')"
 
 step "8. Everything stops cleanly; anyone can check the hub's ledger"
 for id in IT-MOJ NG-AGF TH-OAG; do stop "${AGENT[$id]}" "$id"; done
@@ -182,7 +185,7 @@ LEDGER=net/hub/data/ledger
 "$MLAHUB" ledger public-key --ledger "$LEDGER"
 "$MLAHUB" ledger checkpoint --ledger "$LEDGER"
 "$MLAHUB" ledger prove --index 1 --ledger "$LEDGER" --json | cut -c1-300
-"$MLAHUB" ledger show --index 1 --ledger "$LEDGER" | head -n 16
+first 16 "$("$MLAHUB" ledger show --index 1 --ledger "$LEDGER")"
 "$MLAHUB" ledger verify --ledger "$LEDGER"
 
 step "Done. Everything is in $OUT (network in net/, daemon logs in logs/)"
