@@ -39,6 +39,8 @@ namespace mlahub::sim {
 namespace {
 
 namespace fs = std::filesystem;
+using rules::Percentile;
+using rules::Summarise;
 using json = nlohmann::json;
 using K = wire::MessageKind;
 using workflow::Role;
@@ -104,28 +106,6 @@ struct Node {
   int64_t clock_origin_ms = 0;
   SteadyClock::time_point clock_real_origin;
 };
-
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return -1;
-  size_t idx = static_cast<size_t>(std::ceil(p * v.size())) - (p > 0 ? 1 : 0);
-  if (idx >= v.size()) idx = v.size() - 1;
-  std::nth_element(v.begin(), v.begin() + idx, v.end());
-  return v[idx];
-}
-
-Percentiles Summarise(std::vector<double> v) {
-  Percentiles p;
-  p.count = static_cast<int64_t>(v.size());
-  if (v.empty()) return p;
-  double sum = 0;
-  for (double x : v) sum += x;
-  p.mean = sum / v.size();
-  p.max = *std::max_element(v.begin(), v.end());
-  p.p50 = Percentile(v, 0.5);
-  p.p90 = Percentile(v, 0.9);
-  p.p99 = Percentile(v, 0.99);
-  return p;
-}
 
 bool PortFree(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

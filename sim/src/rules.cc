@@ -7,6 +7,29 @@
 
 namespace mlahub::sim::rules {
 
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return -1;
+  size_t idx = static_cast<size_t>(std::ceil(p * v.size())) - (p > 0 ? 1 : 0);
+  if (idx >= v.size()) idx = v.size() - 1;
+  std::nth_element(v.begin(), v.begin() + idx, v.end());
+  return v[idx];
+}
+
+Percentiles Summarise(std::vector<double> v) {
+  Percentiles p;
+  p.count = static_cast<int64_t>(v.size());
+  if (v.empty()) return p;
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / v.size();
+  p.max = *std::max_element(v.begin(), v.end());
+  p.p50 = Percentile(v, 0.5);
+  p.p90 = Percentile(v, 0.9);
+  p.p99 = Percentile(v, 0.99);
+  return p;
+}
+
+
 namespace {
 constexpr int64_t kDay = workflow::kDayMs;
 }

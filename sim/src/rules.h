@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "mlahub/sim/model.h"  // Percentiles
 #include "mlahub/sim/random.h"
 #include "mlahub/sim/scenario.h"
 
@@ -24,6 +25,11 @@ using K = wire::MessageKind;
 inline bool IsVerification(K k) {
   return k == K::DocumentVerificationRequest || k == K::NationalityVerificationRequest;
 }
+
+// The p-quantile of a sample (nearest rank; reorders v), -1 when empty.
+double Percentile(std::vector<double>& v, double p);
+// Count, mean, p50 / p90 / p99 and max of a sample (ms).
+Percentiles Summarise(std::vector<double> v);
 
 // True if a selector list (ids, "group:NAME", "*") matches the state.
 bool Matches(const std::vector<std::string>& sel, const State& s);
