@@ -11,6 +11,7 @@
 
 #include "mlahub/agents/api_client.h"
 #include "mlahub/core/file.h"
+#include "daemons_fixture.h"
 #include "process.h"
 #include "test_bodies.h"
 #include "test_network.h"
@@ -26,8 +27,9 @@ using testing::WaitFor;
 constexpr std::chrono::milliseconds kLong = seconds(180);
 const std::string kBin = MLAHUB_BIN_DIR;
 
-class CaseFlowTest : public ::testing::Test {
+class CaseFlowTest : public testing::DaemonsTest {
  protected:
+  CaseFlowTest() : DaemonsTest(kLong) {}
   void SetUp() override {
     if (!FileExists(kBin + "/mlahub-broker") || !FileExists(kBin + "/mlahub-agent") || !FileExists(kBin + "/mlahub"))
       GTEST_SKIP() << "build mlahub-broker, mlahub-agent and mlahub first";
@@ -37,27 +39,11 @@ class CaseFlowTest : public ::testing::Test {
     ASSERT_TRUE(net.ok()) << net.status().ToString();
     net_ = *net;
   }
-  void TearDown() override {
-    for (auto& [id, p] : agents_) p.Signal(SIGTERM);
-    broker_.Signal(SIGTERM);
-    for (auto& [id, p] : agents_) p.Wait(seconds(30));
-    broker_.Wait(seconds(30));
-    if (HasFailure()) {
-      std::cerr << "test directory kept for inspection: " << dir_ << "\n";
-    } else if (!dir_.empty()) {
-      testing::RemoveTree(dir_);
-    }
-  }
   void Start() {
-    auto b = Process::Spawn(kBin + "/mlahub-broker", {"--config", net_.broker_config()}, {}, dir_ + "/broker.log");
-    ASSERT_TRUE(b.ok());
-    broker_ = std::move(*b);
-    ASSERT_TRUE(testing::WaitReady(net_.broker_data() + "/ready.json", broker_, kLong).ok());
+    StartBroker();
     for (const std::string& id : net_.nodes) {
-      auto p = Process::Spawn(kBin + "/mlahub-agent", {"--config", net_.agent_config(id)}, {}, dir_ + "/" + id + ".log");
-      ASSERT_TRUE(p.ok());
-      agents_[id] = std::move(*p);
-      ASSERT_TRUE(testing::WaitReady(net_.agent_data(id) + "/ready.json", agents_[id], kLong).ok());
+      if (HasFatalFailure()) return;
+      StartAgent(id);
     }
   }
   ApiClient Api(const std::string& id) {
@@ -76,10 +62,6 @@ class CaseFlowTest : public ::testing::Test {
     return testing::RunCommand(kBin + "/mlahub " + args + " --agent " + net_.agent_config(at), out);
   }
 
-  std::string dir_;
-  testing::TestNetwork net_;
-  Process broker_;
-  std::map<std::string, Process> agents_;
 };
 
 TEST_F(CaseFlowTest, RequestAcknowledgeFurtherInformationRefuse) {

@@ -18,6 +18,7 @@
 #include "mlahub/crypto/encoding.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/crypto/random.h"
+#include "daemons_fixture.h"
 #include "process.h"
 #include "test_network.h"
 
@@ -55,8 +56,9 @@ std::string Sha256File(const std::string& path) {
   return crypto::ToHex(ByteView(d.data(), d.size()));
 }
 
-class EvidenceIntegrationTest : public ::testing::Test {
+class EvidenceIntegrationTest : public testing::DaemonsTest {
  protected:
+  EvidenceIntegrationTest() : DaemonsTest(kLong) {}
   void SetUp() override {
     if (!FileExists(kBin + "/mlahub-broker") || !FileExists(kBin + "/mlahub-agent") || !FileExists(kBin + "/mlahub"))
       GTEST_SKIP() << "build mlahub-broker, mlahub-agent and mlahub first";
@@ -71,35 +73,6 @@ class EvidenceIntegrationTest : public ::testing::Test {
                     c.reconnect_max_ms = 1000;
                   }).ok());
     }
-  }
-
-  void TearDown() override {
-    for (auto& [id, p] : agents_) p.Signal(SIGTERM);
-    broker_.Signal(SIGTERM);
-    for (auto& [id, p] : agents_) p.Wait(seconds(30));
-    broker_.Wait(seconds(30));
-    if (HasFailure()) {
-      std::cerr << "test directory kept for inspection: " << dir_ << "\n";
-    } else if (!dir_.empty()) {
-      testing::RemoveTree(dir_);
-    }
-  }
-
-  void StartBroker() {
-    auto p = Process::Spawn(kBin + "/mlahub-broker", {"--config", net_.broker_config()}, {}, dir_ + "/broker.log");
-    ASSERT_TRUE(p.ok());
-    broker_ = std::move(*p);
-    Status st = testing::WaitReady(net_.broker_data() + "/ready.json", broker_, kLong);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/broker.log";
-  }
-
-  void StartAgent(const std::string& id, std::vector<std::string> env = {}) {
-    auto p = Process::Spawn(kBin + "/mlahub-agent", {"--config", net_.agent_config(id)}, env,
-                            dir_ + "/" + id + ".log");
-    ASSERT_TRUE(p.ok());
-    agents_[id] = std::move(*p);
-    Status st = testing::WaitReady(net_.agent_data(id) + "/ready.json", agents_[id], kLong);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/" << id << ".log";
   }
 
   json Get(const std::string& id, const std::string& path) {
@@ -118,10 +91,6 @@ class EvidenceIntegrationTest : public ::testing::Test {
     std::cout << "[ peak RSS ] " << what << " (pid " << pid << "): " << kib / 1024.0 << " MiB (VmHWM)" << std::endl;
   }
 
-  std::string dir_;
-  testing::TestNetwork net_;
-  Process broker_;
-  std::map<std::string, Process> agents_;
   std::map<std::string, uint64_t> peaks_;
 };
 

@@ -19,6 +19,7 @@
 #include "mlahub/schemas/json_codec.h"
 #include "mlahub/storage/ledger.h"
 #include "mlahub/storage/ledger_entry.h"
+#include "daemons_fixture.h"
 #include "process.h"
 #include "test_bodies.h"
 #include "test_network.h"
@@ -35,8 +36,9 @@ using testing::WaitFor;
 constexpr milliseconds kLong = seconds(180);
 const std::string kBin = MLAHUB_BIN_DIR;
 
-class AgentIntegrationTest : public ::testing::Test {
+class AgentIntegrationTest : public testing::DaemonsTest {
  protected:
+  AgentIntegrationTest() : DaemonsTest(kLong) {}
   void SetUp() override {
     if (!FileExists(kBin + "/mlahub-broker") || !FileExists(kBin + "/mlahub-agent"))
       GTEST_SKIP() << "build mlahub-broker and mlahub-agent first";
@@ -60,35 +62,6 @@ class AgentIntegrationTest : public ::testing::Test {
                   c.redeliver_initial_ms = 500;
                   c.redeliver_max_ms = 3000;
                 }).ok());
-  }
-
-  void TearDown() override {
-    for (auto& [id, p] : agents_) p.Signal(SIGTERM);
-    broker_.Signal(SIGTERM);
-    for (auto& [id, p] : agents_) p.Wait(seconds(30));
-    broker_.Wait(seconds(30));
-    if (HasFailure()) {
-      std::cerr << "test directory kept for inspection: " << dir_ << "\n";
-    } else if (!dir_.empty()) {
-      testing::RemoveTree(dir_);
-    }
-  }
-
-  void StartBroker() {
-    auto p = Process::Spawn(kBin + "/mlahub-broker", {"--config", net_.broker_config()}, {}, dir_ + "/broker.log");
-    ASSERT_TRUE(p.ok());
-    broker_ = std::move(*p);
-    Status st = testing::WaitReady(net_.broker_data() + "/ready.json", broker_, kLong);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/broker.log";
-  }
-
-  void StartAgent(const std::string& id, std::vector<std::string> env = {}) {
-    auto p = Process::Spawn(kBin + "/mlahub-agent", {"--config", net_.agent_config(id)}, env,
-                            dir_ + "/" + id + ".log");
-    ASSERT_TRUE(p.ok());
-    agents_[id] = std::move(*p);
-    Status st = testing::WaitReady(net_.agent_data(id) + "/ready.json", agents_[id], kLong);
-    ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/" << id << ".log";
   }
 
   void StopAgent(const std::string& id) {
@@ -167,10 +140,6 @@ class AgentIntegrationTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
-  testing::TestNetwork net_;
-  Process broker_;
-  std::map<std::string, Process> agents_;
 };
 
 // A request and its answer between two agents, with signed receipts both
