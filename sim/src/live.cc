@@ -26,12 +26,12 @@
 #include "mlahub/core/file.h"
 #include "mlahub/crypto/random.h"
 #include "mlahub/envelope/envelope.h"
+#include "mlahub/ops/process.h"
 #include "mlahub/sim/report.h"
 #include "mlahub/workflow/deadlines.h"
 #include "mlahub/workflow/workflow.h"
 #include "api.h"
 #include "bodies.h"
-#include "process.h"
 #include "rules.h"
 
 namespace mlahub::sim {
@@ -39,6 +39,9 @@ namespace mlahub::sim {
 namespace {
 
 namespace fs = std::filesystem;
+using ops::Child;
+using ops::RunCommand;
+using ops::RunOutput;
 using rules::Percentile;
 using rules::Summarise;
 using json = nlohmann::json;

@@ -1,6 +1,6 @@
-// Child processes for the live engine: spawn a daemon with its output in a
-// log file, signal it, wait for it; run a command to completion and read its
-// standard output. POSIX fork / exec; not thread-safe (one driver thread).
+// Child processes for the simulator's live engine and `mlahub demo`: spawn a
+// daemon with its output in a log file, signal it, wait for it; run a command
+// to completion and read its standard output. POSIX fork / exec; not thread-safe (one driver thread).
 #pragma once
 
 #include <sys/types.h>
@@ -12,7 +12,7 @@
 
 #include "mlahub/core/status.h"
 
-namespace mlahub::sim {
+namespace mlahub::ops {
 
 class Child {
  public:
@@ -44,4 +44,4 @@ struct RunOutput {
 Result<RunOutput> RunCommand(const std::vector<std::string>& argv, const std::string& log_file,
                              std::chrono::milliseconds timeout);
 
-}  // namespace mlahub::sim
+}  // namespace mlahub::ops

@@ -1,4 +1,4 @@
-#include "process.h"
+#include "mlahub/ops/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <thread>
 
-namespace mlahub::sim {
+namespace mlahub::ops {
 
 namespace {
 
@@ -147,4 +147,4 @@ Result<RunOutput> RunCommand(const std::vector<std::string>& argv, const std::st
   return r;
 }
 
-}  // namespace mlahub::sim
+}  // namespace mlahub::ops
