@@ -70,10 +70,6 @@ constexpr auto kFinalFlush = 100ms;
 constexpr auto kMinReloadInterval = 50ms;
 constexpr size_t kMaxDirectoryBytes = size_t{64} << 20;
 
-double SecondsSince(SteadyTime t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
 Result<crypto::SignPublicKey> LoadRootKey(const std::string& spec) {
   if (spec.starts_with("ed25519:")) {
     auto raw = crypto::FromBase64(spec.substr(8));
@@ -511,8 +507,13 @@ Status Broker::Impl::Init() {
   } else if (cfg.clock_rate == 1.0) {
     clock = &SystemClock::Instance();
   } else {
-    owned_clock =
-        std::make_unique<ScaledClock>(SystemClock::Instance().NowMillis(), cfg.clock_rate);
+    // Simulated now = origin + (real now - origin) * rate, with origin the
+    // config's clock_origin_ms (0: now), so a restarted broker resumes the
+    // simulated time it shares with the agents.
+    const UnixMillis real_now = SystemClock::Instance().NowMillis();
+    const UnixMillis origin = cfg.clock_origin_ms > 0 ? cfg.clock_origin_ms : real_now;
+    owned_clock = std::make_unique<ScaledClock>(
+        origin + static_cast<UnixMillis>(static_cast<double>(real_now - origin) * cfg.clock_rate), cfg.clock_rate);
     clock = owned_clock.get();
   }
   if (options.registry != nullptr) {

@@ -71,10 +71,6 @@ bool KeyIdEquals(const flatbuffers::Vector<uint8_t>* v, const identity::KeyId& i
   return v != nullptr && v->size() == id.size() && std::equal(v->begin(), v->end(), id.begin());
 }
 
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 std::optional<std::string> OwnMessageId(std::string_view node, ByteView envelope,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -22,6 +23,11 @@
 #include "mlahub/envelope/receipt.h"
 
 namespace mlahub::broker {
+
+// Seconds elapsed since t0 on the steady clock (latency metrics).
+inline double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 struct SubmitLimits {
   size_t max_envelope_bytes = 16u << 20;

@@ -5,6 +5,7 @@
 #include "mlahub/core/bytes.h"
 #include "mlahub/evidence/chunk.h"
 #include "mlahub/ops/log.h"
+#include "record_codec.h"
 
 namespace mlahub::broker {
 namespace {
@@ -12,45 +13,8 @@ namespace {
 static_assert(transport::kMaxChunkAttachmentSize == evidence::kMaxChunkFrameSize,
               "the transport's chunk attachment bound must be the evidence frame bound");
 
-constexpr uint8_t kRecordVersion = 1;
-
-void PutStr(Bytes& out, std::string_view s) {
-  PutU64Be(out, s.size());
-  out.insert(out.end(), s.begin(), s.end());
-}
-
-struct Reader {
-  ByteView b;
-  size_t pos = 0;
-  bool ok = true;
-  uint64_t U64() {
-    if (b.size() - pos < 8) {
-      ok = false;
-      return 0;
-    }
-    uint64_t v = GetU64Be(b.data() + pos);
-    pos += 8;
-    return v;
-  }
-  std::string Str() {
-    uint64_t n = U64();
-    if (!ok || n > 256 || b.size() - pos < n) {
-      ok = false;
-      return {};
-    }
-    std::string s(reinterpret_cast<const char*>(b.data() + pos), n);
-    pos += n;
-    return s;
-  }
-  void Arr(std::array<uint8_t, 32>& a) {
-    if (b.size() - pos < 32) {
-      ok = false;
-      return;
-    }
-    std::copy_n(b.data() + pos, 32, a.begin());
-    pos += 32;
-  }
-};
+// Version 2: strings with a 16-bit length (the broker's shared record codec).
+constexpr uint8_t kRecordVersion = 2;
 
 bool IsZero(const std::array<uint8_t, 32>& a) {
   return std::all_of(a.begin(), a.end(), [](uint8_t x) { return x == 0; });
@@ -61,9 +25,9 @@ bool IsZero(const std::array<uint8_t, 32>& a) {
 Bytes EncodeTransferRecord(const TransferRecord& r) {
   Bytes out;
   out.push_back(kRecordVersion);
-  PutStr(out, r.sender);
-  PutStr(out, r.recipient);
-  PutStr(out, r.message_id);
+  record::PutStr(out, r.sender);
+  record::PutStr(out, r.recipient);
+  record::PutStr(out, r.message_id);
   PutU64Be(out, r.chunk_count);
   PutU64Be(out, r.stored);
   PutU64Be(out, r.received);
@@ -75,22 +39,20 @@ Bytes EncodeTransferRecord(const TransferRecord& r) {
 }
 
 Result<TransferRecord> DecodeTransferRecord(ByteView b) {
-  if (b.empty() || b[0] != kRecordVersion) return Status::Corruption("transfer record: unknown version");
-  Reader rd{b, 1};
+  record::Reader rd(b, "transfer");
+  uint8_t version = 0, purged = 0;
+  uint64_t completed = 0;
   TransferRecord r;
-  r.sender = rd.Str();
-  r.recipient = rd.Str();
-  r.message_id = rd.Str();
-  r.chunk_count = rd.U64();
-  r.stored = rd.U64();
-  r.received = rd.U64();
-  rd.Arr(r.root);
-  rd.Arr(r.expected);
-  r.completed_ms = static_cast<int64_t>(rd.U64());
-  if (!rd.ok || rd.pos + 1 != b.size() || b[rd.pos] > 1) return Status::Corruption("transfer record: malformed");
-  r.purged = b[rd.pos] == 1;
-  if (r.chunk_count == 0 || r.stored > r.chunk_count || r.received > r.stored)
-    return Status::Corruption("transfer record: inconsistent counts");
+  if (!rd.U8(&version)) return rd.Bad("empty");
+  if (version != kRecordVersion) return rd.Bad("unknown version " + std::to_string(version));
+  if (!rd.Str(&r.sender) || !rd.Str(&r.recipient) || !rd.Str(&r.message_id) || !rd.U64(&r.chunk_count) ||
+      !rd.U64(&r.stored) || !rd.U64(&r.received) || !rd.Fixed(r.root.data(), r.root.size()) ||
+      !rd.Fixed(r.expected.data(), r.expected.size()) || !rd.U64(&completed) || !rd.U8(&purged))
+    return rd.Bad("truncated");
+  if (!rd.AtEnd() || purged > 1) return rd.Bad("malformed");
+  r.completed_ms = static_cast<int64_t>(completed);
+  r.purged = purged == 1;
+  if (r.chunk_count == 0 || r.stored > r.chunk_count || r.received > r.stored) return rd.Bad("inconsistent counts");
   return r;
 }
 

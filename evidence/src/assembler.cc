@@ -17,9 +17,7 @@ using internal::RecordReader;
 using internal::RecordWriter;
 constexpr uint32_t kIncomingVersion = 1;
 
-uint64_t EndOffset(uint64_t size, uint32_t chunk_size, uint64_t k) {
-  return std::min<uint64_t>(k * chunk_size, size) + k * kChunkOverhead;
-}
+using internal::EndOffset;
 }  // namespace
 
 std::string_view TransferStateName(TransferState s) {

@@ -3,15 +3,23 @@
 // at-rest key) and a small length-prefixed record encoding.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "mlahub/core/bytes.h"
 #include "mlahub/core/status.h"
+#include "mlahub/evidence/chunk.h"
 #include "mlahub/evidence/manifest.h"
 
 namespace mlahub::evidence::internal {
+
+// Where the ciphertext file of a stream of `size` plaintext bytes ends after
+// its first k chunks (each chunk adds kChunkOverhead bytes).
+inline uint64_t EndOffset(uint64_t size, uint32_t chunk_size, uint64_t k) {
+  return std::min<uint64_t>(k * chunk_size, size) + k * kChunkOverhead;
+}
 
 class Fd {
  public:

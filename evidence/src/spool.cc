@@ -43,9 +43,7 @@ Result<SourceStamp> StampOf(const std::string& path) {
 }
 
 // Offset of the end of the first k ciphertext chunks.
-uint64_t EndOffset(uint64_t size, uint32_t chunk_size, uint64_t k) {
-  return std::min<uint64_t>(k * chunk_size, size) + k * kChunkOverhead;
-}
+using internal::EndOffset;
 
 void CopyKey(const AtRestKey& from, AtRestKey& to) {
   std::memcpy(to.data(), from.data(), from.size());

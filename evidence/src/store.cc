@@ -18,9 +18,7 @@
 namespace mlahub::evidence {
 namespace {
 
-uint64_t EndOffset(uint64_t size, uint32_t chunk_size, uint64_t k) {
-  return std::min<uint64_t>(k * chunk_size, size) + k * kChunkOverhead;
-}
+using internal::EndOffset;
 
 Status CheckId(const std::string& id) {
   if (!IsValidTransferId(id))

@@ -29,6 +29,7 @@
 #include "append_memtable.h"
 #include "ledger_keys.h"
 #include "mlahub/core/file.h"
+#include "rocks.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/crypto/random.h"
 
@@ -38,17 +39,6 @@ namespace L = layout;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound() || s.IsPathNotFound()) return Status::NotFound(msg);
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Status::Unavailable(msg);
-  return Status::IoError(msg);
-}
-
-rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // Names the calling thread (top, perf, /proc/<pid>/task/*/comm).
 void NameThread(const char* name) { pthread_setname_np(pthread_self(), name); }

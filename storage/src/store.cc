@@ -7,24 +7,9 @@
 #include <rocksdb/write_batch.h>
 
 #include "mlahub/core/file.h"
+#include "rocks.h"
 
 namespace mlahub::storage {
-namespace {
-
-rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(msg);
-  if (s.IsNotFound()) return Status::NotFound(msg);
-  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
-    return Status::Unavailable(msg + " (is another process using this store?)");
-  return Status::IoError(msg);
-}
-
-}  // namespace
 
 void StoreBatch::Put(std::string_view key, ByteView value) {
   ops_.push_back({std::string(key), std::string(reinterpret_cast<const char*>(value.data()), value.size())});
