@@ -11,7 +11,7 @@
 namespace mlahub::bench {
 namespace {
 
-struct Args {
+struct EnvelopeArgs {
   int rounds = 9;
   int iterations = 1000;
   bool json = false;
@@ -101,7 +101,7 @@ Pair Interleaved(int rounds, int iters, E&& env, R&& raw) {
   return {Median(e), Median(r), Median(q)};
 }
 
-int Run(const Args& a) {
+int RunEnvelope(const EnvelopeArgs& a) {
   if (sodium_init() < 0) return 1;
   FakeClock clock(1795824000000);
   auto sender = identity::GenerateNodeKeys(*NodeId::Parse("IT-MOJ"), identity::Role::kAuthority, clock.NowMillis());
@@ -168,13 +168,13 @@ int Run(const Args& a) {
 }  // namespace
 
 void RegisterEnvelopeBench(CLI::App& app, int& rc) {
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<EnvelopeArgs>();
   CLI::App* c = app.add_subcommand("envelope", "Seal and open of 1 KiB and 64 KiB bodies beside raw libsodium");
   c->add_option("--rounds", a->rounds, "Rounds (the median is reported)")->capture_default_str();
   c->add_option("--iterations", a->iterations, "Operations per round (1 KiB; a quarter for 64 KiB)")
       ->capture_default_str();
   c->add_flag("--json", a->json, "JSON output");
-  c->callback([a, &rc] { rc = Run(*a); });
+  c->callback([a, &rc] { rc = RunEnvelope(*a); });
 }
 
 }  // namespace mlahub::bench

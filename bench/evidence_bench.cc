@@ -45,7 +45,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-struct Args {
+struct EvidenceArgs {
   std::string dir;
   uint64_t size_mib = 1024;
   uint32_t chunk_kib = 256;
@@ -199,7 +199,7 @@ Status WriteGeneratedFile(const std::string& path, uint64_t bytes) {
   return f ? Status::Ok() : Status::Unavailable("short write to " + path);
 }
 
-HubFigures ThroughTheHub(const Args& a) {
+HubFigures ThroughTheHub(const EvidenceArgs& a) {
   HubFigures h;
   const std::string net = a.dir + "/net", mlahub = a.bin_dir + "/mlahub";
   std::error_code ec;
@@ -342,7 +342,7 @@ HubFigures ThroughTheHub(const Args& a) {
   return h;
 }
 
-int Run(const Args& a) {
+int RunEvidence(const EvidenceArgs& a) {
   if (a.size_mib == 0 || a.chunk_kib == 0 || a.window <= 0) {
     std::cerr << "mlahub-bench evidence: --size-mib, --chunk-kib and --window must be > 0\n";
     return 2;
@@ -420,7 +420,7 @@ int Run(const Args& a) {
 }  // namespace
 
 void RegisterEvidenceBench(CLI::App& app, int& rc) {
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<EvidenceArgs>();
   a->dir = (fs::temp_directory_path() / ("mlahub-bench-evidence-" + std::to_string(getpid()))).string();
   std::error_code ec;
   auto exe = fs::read_symlink("/proc/self/exe", ec);
@@ -435,7 +435,7 @@ void RegisterEvidenceBench(CLI::App& app, int& rc) {
   s->add_flag("--keep", a->keep, "Keep the generated file");
   s->add_option("--bin-dir", a->bin_dir, "Where mlahub, mlahub-broker and mlahub-agent are (default: beside this program)");
   s->add_flag("--json", a->json_out, "JSON output");
-  s->callback([a, &rc] { rc = Run(*a); });
+  s->callback([a, &rc] { rc = RunEvidence(*a); });
 }
 
 }  // namespace mlahub::bench

@@ -41,7 +41,7 @@ namespace {
 
 using storage::Ledger;
 
-struct Args {
+struct LedgerArgs {
   uint64_t entries = 1000000;
   std::string dir;
   std::string origin = "hub.mlahub.example/ledger";
@@ -179,7 +179,7 @@ struct AppendResult {
   double p50_ack_us = 0;
 };
 
-Result<AppendResult> RunAppends(Ledger& ledger, const Args& a) {
+Result<AppendResult> RunAppends(Ledger& ledger, const LedgerArgs& a) {
   AppendResult r;
   std::atomic<uint64_t> acked{0};
   std::atomic<uint64_t> bytes{0};
@@ -298,12 +298,6 @@ struct ProofTimes {
   double inclusion_p50 = 0, inclusion_p99 = 0, consistency_p50 = 0, consistency_p99 = 0;
 };
 
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
-}
-
 Result<ProofTimes> TimeProofs(const Ledger& l, uint64_t size, int samples) {
   ProofTimes t;
   t.size = size;
@@ -418,7 +412,7 @@ void Row(const std::string& figure, const std::string& value, const std::string&
   std::printf("| %-44s | %-22s | %-40s | %-5s |\n", figure.c_str(), value.c_str(), bound.c_str(), r);
 }
 
-int Run(const Args& a) {
+int RunLedger(const LedgerArgs& a) {
   auto signer = LoadOrCreateSigner(a.dir, a.origin);
   if (!signer.ok()) {
     std::fprintf(stderr, "mlahub-bench: %s\n", signer.status().ToString().c_str());
@@ -575,7 +569,7 @@ int RunVerifyChildMain(const std::string& dir) {
 }  // namespace
 
 void RegisterLedgerBench(CLI::App& app, int& rc) {
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<LedgerArgs>();
   CLI::App* c = app.add_subcommand(
       "ledger",
       "Durable ledger appends vs raw synced RocksDB WriteBatches, proof times at 1M/10M entries, verify "
@@ -595,7 +589,7 @@ void RegisterLedgerBench(CLI::App& app, int& rc) {
   c->add_flag("--skip-raw", a->skip_raw, "Do not run the raw RocksDB baseline");
   c->add_flag("--no-index", a->no_index, "Append without message-id index keys (to see what the index costs)");
   c->add_flag("--thread-cpu", a->thread_cpu, "Print the CPU time of each thread after the appends (stderr)");
-  c->callback([a, &rc] { rc = Run(*a); });
+  c->callback([a, &rc] { rc = RunLedger(*a); });
 
   auto dir = std::make_shared<std::string>();
   CLI::App* v = app.add_subcommand("ledger-verify-child", "(internal) verify DIR, print entries, seconds, peak RSS");

@@ -52,7 +52,7 @@ using namespace std::chrono_literals;
 constexpr const char* kProducer = "IT-MOJ";
 constexpr const char* kConsumer = "NG-AGF";
 
-struct Args {
+struct BrokerArgs {
   std::string dir;
   double seconds = 5;
   int runs = 3;
@@ -75,13 +75,6 @@ std::string BinDir() {
   return ec ? std::string("build/bin") : exe.parent_path().string();
 }
 
-double Percentile(std::vector<double>& v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(std::min<double>(v.size() - 1, std::floor(q * (v.size() - 1) + 0.5)));
-  return v[i];
-}
-
 // ---- the network and the broker process ----
 
 struct Network {
@@ -93,7 +86,7 @@ struct Network {
   identity::PublicIdentity consumer_pub;
 };
 
-Result<Network> MakeNetwork(const Args& a) {
+Result<Network> MakeNetwork(const BrokerArgs& a) {
   Network n;
   n.dir = a.dir + "/net";
   std::error_code ec;
@@ -122,7 +115,7 @@ struct Broker {
   pid_t pid() const { return process.pid(); }
 };
 
-Result<Broker> StartBroker(const Args& a, const Network& n, const std::vector<int>& cpus) {
+Result<Broker> StartBroker(const BrokerArgs& a, const Network& n, const std::vector<int>& cpus) {
   std::error_code ec;
   fs::remove_all(n.dir + "/hub/data", ec);  // a fresh ledger and queues for every run
   Broker b;
@@ -401,7 +394,7 @@ void SetCpu(int cpu) {
 }
 
 // One closed-loop run of `seconds` with P x W producers and a consumer.
-Result<RunResult> ClosedRun(const Args& a, const Network& n, const Pool& pool, int producers, int window,
+Result<RunResult> ClosedRun(const BrokerArgs& a, const Network& n, const Pool& pool, int producers, int window,
                             bool with_consumer, const std::vector<int>& broker_cpus, int client_cpu) {
   MLAHUB_ASSIGN_OR_RETURN(auto broker, StartBroker(a, n, broker_cpus));
   MLAHUB_ASSIGN_OR_RETURN(auto ctx, transport::Context::Create(1));
@@ -437,7 +430,7 @@ Result<RunResult> ClosedRun(const Args& a, const Network& n, const Pool& pool, i
   return r;
 }
 
-Result<RunResult> OpenRun(const Args& a, const Network& n, const Pool& pool, double rate, double seconds,
+Result<RunResult> OpenRun(const BrokerArgs& a, const Network& n, const Pool& pool, double rate, double seconds,
                           const std::vector<int>& broker_cpus, int client_cpu) {
   MLAHUB_ASSIGN_OR_RETURN(auto broker, StartBroker(a, n, broker_cpus));
   MLAHUB_ASSIGN_OR_RETURN(auto ctx, transport::Context::Create(1));
@@ -501,8 +494,8 @@ constexpr Peer kPeers[] = {
     {"RabbitMQ 3.10 classic v1 durable", {2552, 13087, 25569, 12548}, "383 / 837 us"},
 };
 
-int Run(const Args& args_in) {
-  Args a = args_in;
+int RunBroker(const BrokerArgs& args_in) {
+  BrokerArgs a = args_in;
   std::string bin = BinDir();
   if (a.broker_bin.empty()) a.broker_bin = bin + "/mlahub-broker";
   if (a.mlahub_bin.empty()) a.mlahub_bin = bin + "/mlahub";
@@ -701,7 +694,7 @@ int Run(const Args& args_in) {
 }  // namespace
 
 void RegisterBrokerBench(CLI::App& app, int& rc) {
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<BrokerArgs>();
   CLI::App* c = app.add_subcommand(
       "broker",
       "The real mlahub-broker under load: ingest, end to end with receipts, open-loop latency, the peers' "
@@ -724,7 +717,7 @@ void RegisterBrokerBench(CLI::App& app, int& rc) {
   c->add_option("--broker-bin", args->broker_bin, "mlahub-broker to run (default: beside this program)");
   c->add_option("--mlahub-bin", args->mlahub_bin, "mlahub to run for network init (default: beside this program)");
   c->add_flag("--json", args->json, "Also print the figures as JSON");
-  c->callback([args, &rc] { rc = Run(*args); });
+  c->callback([args, &rc] { rc = RunBroker(*args); });
 }
 
 }  // namespace mlahub::bench

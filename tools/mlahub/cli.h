@@ -32,6 +32,15 @@ inline constexpr int kExitIo = 5;
 inline constexpr int kExitCorrupt = 6;
 inline constexpr int kExitBadPassphrase = 7;
 
+// The largest signed directory file the tool reads.
+inline constexpr size_t kMaxDirectoryBytes = 64u << 20;
+
+// `s` padded with spaces to at least `w` characters (table columns).
+inline std::string PadRight(std::string s, size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s;
+}
+
 int ExitCodeFor(const Status& s);
 
 // Prints the error ("mlahub: <code>: <message>" on stderr, or a JSON object

@@ -15,7 +15,6 @@
 namespace mlahub::cli {
 namespace {
 
-constexpr size_t kMaxDirectoryBytes = 64u << 20;
 
 struct Common {
   std::string file;

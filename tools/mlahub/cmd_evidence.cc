@@ -67,18 +67,13 @@ uint64_t U(const json& j, const char* key) {
   return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
 }
 
-std::string Pad(std::string s, size_t w) {
-  if (s.size() < w) s.append(w - s.size(), ' ');
-  return s;
-}
-
 std::string Mib(uint64_t b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / (1024.0 * 1024.0));
   return buf;
 }
 
-int RunList(const EvidenceArgs& a) {
+int RunEvidenceList(const EvidenceArgs& a) {
   auto client = EvidenceClient(a);
   if (!client.ok()) return Fail(client.status(), a.json);
   auto r = client->Get("/v1/evidence/" + a.id);
@@ -92,14 +87,14 @@ int RunList(const EvidenceArgs& a) {
     std::cout << "message " << a.id << " carries no evidence streams\n";
     return kExitOk;
   }
-  std::cout << Pad("FILE", 32) << Pad("DIR", 4) << Pad("SIZE", 12) << Pad("DONE", 12) << Pad("CHUNKS", 12)
+  std::cout << PadRight("FILE", 32) << PadRight("DIR", 4) << PadRight("SIZE", 12) << PadRight("DONE", 12) << PadRight("CHUNKS", 12)
             << "STATE\n";
   for (const json& f : files) {
     std::string name = S(f, "file_name");
     if (name.empty()) name = S(f, "transfer_id");
-    std::cout << Pad(name, 32) << Pad(S(f, "direction"), 4) << Pad(Mib(U(f, "size_bytes")), 12)
-              << Pad(Mib(U(f, "bytes_done")), 12)
-              << Pad(S(f, "chunks_done") + "/" + S(f, "chunk_count"), 12) << S(f, "summary") << "\n";
+    std::cout << PadRight(name, 32) << PadRight(S(f, "direction"), 4) << PadRight(Mib(U(f, "size_bytes")), 12)
+              << PadRight(Mib(U(f, "bytes_done")), 12)
+              << PadRight(S(f, "chunks_done") + "/" + S(f, "chunk_count"), 12) << S(f, "summary") << "\n";
   }
   return kExitOk;
 }
@@ -113,7 +108,7 @@ void Show(const EvidenceArgs& a, bool tty, const std::string& name, const char* 
     j["phase"] = phase;
     std::cout << j.dump() << std::endl;
   } else if (tty) {
-    std::cerr << "\r" << Pad(name.substr(0, 24), 25) << Pad(phase, 10) << evidence::ProgressBar(p) << "   "
+    std::cerr << "\r" << PadRight(name.substr(0, 24), 25) << PadRight(phase, 10) << evidence::ProgressBar(p) << "   "
               << std::flush;
     if (p.finished) std::cerr << "\n";
   }
@@ -231,7 +226,7 @@ void RegisterEvidenceCommands(CLI::App& app) {
   auto list = std::make_shared<EvidenceArgs>();
   CLI::App* l = ev->add_subcommand("list", "Files of a message: state (receiving 12/40, complete, ...), bytes, chunks");
   add_common(l, *list);
-  l->callback([list] { ExitCode() = RunList(*list); });
+  l->callback([list] { ExitCode() = RunEvidenceList(*list); });
 
   auto fetch = std::make_shared<EvidenceArgs>();
   CLI::App* f = ev->add_subcommand(

@@ -24,19 +24,19 @@ using storage::Ledger;
 
 std::string B64(const Hash& h) { return crypto::ToBase64(ByteView(h.data(), h.size())); }
 
-struct Common {
+struct LedgerArgs {
   std::string ledger;
   bool json = false;
 };
 
-void AddCommon(CLI::App* c, Common& a, bool json) {
+void AddLedgerOptions(CLI::App* c, LedgerArgs& a, bool json) {
   c->add_option("--ledger", a.ledger,
                 "Ledger directory (opened read-only; safe while the broker runs)")
       ->required();
   if (json) c->add_flag("--json", a.json, "Machine-readable output");
 }
 
-Result<std::unique_ptr<Ledger>> OpenView(const Common& a) { return Ledger::OpenReadOnly(a.ledger); }
+Result<std::unique_ptr<Ledger>> OpenView(const LedgerArgs& a) { return Ledger::OpenReadOnly(a.ledger); }
 
 // The size proofs default to: the newest signed checkpoint.
 Result<uint64_t> DefaultSize(const Ledger& l) {
@@ -46,7 +46,7 @@ Result<uint64_t> DefaultSize(const Ledger& l) {
 }
 
 // ---- public-key ----
-int RunPublicKey(const Common& a) {
+int RunPublicKey(const LedgerArgs& a) {
   auto l = OpenView(a);
   if (!l.ok()) return Fail(l.status(), a.json);
   if (a.json) {
@@ -63,7 +63,7 @@ int RunPublicKey(const Common& a) {
 }
 
 // ---- checkpoint ----
-struct CheckpointArgs : Common {
+struct CheckpointArgs : LedgerArgs {
   std::optional<uint64_t> size;
   bool list = false;
 };
@@ -98,7 +98,7 @@ int RunCheckpoint(const CheckpointArgs& a) {
 }
 
 // ---- prove ----
-struct ProveArgs : Common {
+struct ProveArgs : LedgerArgs {
   uint64_t index = 0;
   std::optional<uint64_t> size;
 };
@@ -144,7 +144,7 @@ int RunProve(const ProveArgs& a) {
 }
 
 // ---- consistency ----
-struct ConsistencyArgs : Common {
+struct ConsistencyArgs : LedgerArgs {
   uint64_t old_size = 0;
   std::optional<uint64_t> new_size;
 };
@@ -187,7 +187,7 @@ int RunConsistency(const ConsistencyArgs& a) {
 }
 
 // ---- verify ----
-struct VerifyArgs : Common {
+struct VerifyArgs : LedgerArgs {
   bool quiet = false;
 };
 
@@ -248,13 +248,13 @@ int RunVerify(const VerifyArgs& a) {
 }
 
 // ---- show ----
-struct ShowArgs : Common {
+struct ShowArgs : LedgerArgs {
   std::optional<uint64_t> index;
   std::string message_id;
   bool raw = false;
 };
 
-int RunShow(const ShowArgs& a) {
+int RunLedgerShow(const ShowArgs& a) {
   if (!a.index.has_value() == a.message_id.empty())
     return Fail(Status::InvalidArgument("give exactly one of --index and --message-id"), a.json);
   auto l = OpenView(a);
@@ -306,18 +306,18 @@ void RegisterLedgerCommands(CLI::App& app) {
       "(docs/LEDGER.md). Reads a ledger directory with --ledger DIR (read-only, safe while the broker runs).");
   g->require_subcommand(1);
 
-  auto pk = std::make_shared<Common>();
+  auto pk = std::make_shared<LedgerArgs>();
   CLI::App* c = g->add_subcommand("public-key",
                                   "Print the C2SP verifier key of the checkpoint signer: "
                                   "<name>+<8 hex key id>+<base64(0x01 || Ed25519 public key)>");
-  AddCommon(c, *pk, true);
+  AddLedgerOptions(c, *pk, true);
   c->callback([pk] { ExitCode() = RunPublicKey(*pk); });
 
   auto cp = std::make_shared<CheckpointArgs>();
   c = g->add_subcommand("checkpoint",
                         "Print a signed checkpoint (C2SP tlog-checkpoint as a signed note), byte for byte: "
                         "the newest, or the one signed at --size");
-  AddCommon(c, *cp, true);
+  AddLedgerOptions(c, *cp, true);
   c->add_option("--size", cp->size, "Tree size of a stored checkpoint (default: the newest)");
   c->add_flag("--list", cp->list, "List the tree sizes of all stored checkpoints instead");
   c->callback([cp] { ExitCode() = RunCheckpoint(*cp); });
@@ -326,7 +326,7 @@ void RegisterLedgerCommands(CLI::App& app) {
   c = g->add_subcommand("prove",
                         "Print the RFC 9162 inclusion proof of entry --index in the tree of --size entries "
                         "(default: the newest checkpoint's size), with the entry bytes");
-  AddCommon(c, *pr, true);
+  AddLedgerOptions(c, *pr, true);
   c->add_option("--index", pr->index, "Entry index, from 0")->required();
   c->add_option("--size", pr->size, "Tree size (default: size of the newest checkpoint)");
   c->callback([pr] { ExitCode() = RunProve(*pr); });
@@ -335,7 +335,7 @@ void RegisterLedgerCommands(CLI::App& app) {
   c = g->add_subcommand("consistency",
                         "Print the RFC 9162 consistency proof that the tree of --old entries is a prefix "
                         "of the tree of --new entries");
-  AddCommon(c, *co, true);
+  AddLedgerOptions(c, *co, true);
   c->add_option("--old", co->old_size, "Older tree size")->required();
   c->add_option("--new", co->new_size, "Newer tree size (default: size of the newest checkpoint)");
   c->callback([co] { ExitCode() = RunConsistency(*co); });
@@ -344,7 +344,7 @@ void RegisterLedgerCommands(CLI::App& app) {
   c = g->add_subcommand("verify",
                         "Recompute every leaf and node hash and check every stored checkpoint's signature "
                         "and root, streaming. On tampering names the first bad index and exits 6");
-  AddCommon(c, *ve, true);
+  AddLedgerOptions(c, *ve, true);
   c->add_flag("--quiet", ve->quiet, "No progress on standard error");
   c->callback([ve] { ExitCode() = RunVerify(*ve); });
 
@@ -352,11 +352,11 @@ void RegisterLedgerCommands(CLI::App& app) {
   c = g->add_subcommand("show",
                         "Print a ledger entry as JSON (FlatBuffers JSON of mlahub.wire.LedgerEntry), by "
                         "--index or all entries of a --message-id");
-  AddCommon(c, *sh, true);
+  AddLedgerOptions(c, *sh, true);
   c->add_option("--index", sh->index, "Entry index, from 0");
   c->add_option("--message-id", sh->message_id, "Message id: list every entry about this message");
   c->add_flag("--raw", sh->raw, "Print the entry bytes as base64 instead of decoding them");
-  c->callback([sh] { ExitCode() = RunShow(*sh); });
+  c->callback([sh] { ExitCode() = RunLedgerShow(*sh); });
 }
 
 }  // namespace mlahub::cli

@@ -35,7 +35,6 @@ using workflow::Finding;
 using workflow::Severity;
 
 constexpr size_t kMaxRequestBytes = 16u << 20;
-constexpr size_t kMaxDirectoryBytes = 64u << 20;
 
 // A signed directory file (directory.bin), or the JSON of an unsigned
 // Directory table (as `mlahub directory show --json` prints it). The signature
