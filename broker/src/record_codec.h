@@ -14,11 +14,11 @@
 
 namespace mlahub::broker::record {
 
-void PutU16Be(Bytes& out, uint16_t v) {
+inline void PutU16Be(Bytes& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
   out.push_back(static_cast<uint8_t>(v));
 }
-void PutStr(Bytes& out, std::string_view s) {
+inline void PutStr(Bytes& out, std::string_view s) {
   // Callers pass ids and short texts; anything longer is cut (a record never
   // fails to encode).
   size_t n = std::min<size_t>(s.size(), 0xFFFF);
