@@ -66,6 +66,7 @@ struct Key {
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
 constexpr int64_t kDay = 24LL * 60 * 60 * 1000;
+constexpr int64_t kMaxClockOriginMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 
 #define MLAHUB_REF(Type, member) [](Type& c) -> Ref { return &c.member; }
 
@@ -117,6 +118,10 @@ const std::vector<Key<BrokerConfig>>& BrokerKeys() {
         {"broker", "clock_rate", MLAHUB_REF(C, clock_rate),
          "Clock rate for simulations: 1.0 = real time, 60.0 = a real second is a simulated minute.", Check::kNone,
          false, 1},
+        {"broker", "clock_origin_ms", MLAHUB_REF(C, clock_origin_ms),
+         "Simulations: origin (Unix ms) of the scaled clock, now = origin + (real now - origin) * clock_rate; "
+         "0 = the process's start. Give every daemon the same origin so restarts keep one simulated time.",
+         Check::kNone, false, 0, kMaxClockOriginMs},
         {"broker", "verify_threads", MLAHUB_REF(C, verify_threads),
          "Signature verification threads; 0 = one per core.", Check::kNone, false, 0, 1024},
         {"delivery", "redeliver_initial_ms", MLAHUB_REF(C, redeliver_initial_ms),
@@ -168,6 +173,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
         {"agent", "clock_rate", MLAHUB_REF(C, clock_rate),
          "Clock rate for simulations: 1.0 = real time, 60.0 = a real second is a simulated minute.", Check::kNone,
          false, 1},
+        {"agent", "clock_origin_ms", MLAHUB_REF(C, clock_origin_ms),
+         "Simulations: origin (Unix ms) of the scaled clock, now = origin + (real now - origin) * clock_rate; "
+         "0 = the process's start. Give every daemon the same origin so restarts keep one simulated time.",
+         Check::kNone, false, 0, kMaxClockOriginMs},
         {"reconnect", "initial_ms", MLAHUB_REF(C, reconnect_initial_ms),
          "First reconnection delay (ms) after the broker is lost.", Check::kNone, false, 1, kDay},
         {"reconnect", "max_ms", MLAHUB_REF(C, reconnect_max_ms), "Cap (ms) of the reconnection backoff.",

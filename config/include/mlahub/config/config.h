@@ -72,6 +72,10 @@ struct BrokerConfig {
   // Clock rate for simulations (mlahub-sim live engine): 1 = real time;
   // 60 = one real second is a simulated minute. Timeouts scale with it.
   double clock_rate = 1.0;
+  // Origin of the scaled clock (Unix ms; 0 = the process's start): simulated
+  // now = origin + (real now - origin) * clock_rate, so daemons restarted
+  // with the same origin resume one common simulated time.
+  int64_t clock_origin_ms = 0;
   // Verification worker threads; 0 = one per core.
   int verify_threads = 0;
   // [delivery]
@@ -102,6 +106,7 @@ struct AgentConfig {
   uint64_t max_envelope_bytes = 16u << 20;
   int64_t max_clock_skew_ms = 5 * 60 * 1000;
   double clock_rate = 1.0;
+  int64_t clock_origin_ms = 0;  // as for the broker
   // [reconnect] the agent's own backoff (on top of libzmq's)
   int64_t reconnect_initial_ms = 100;
   int64_t reconnect_max_ms = 30000;
