@@ -35,8 +35,8 @@ class DaemonsTest : public ::testing::Test {
     }
   }
 
-  void StartBroker() {
-    auto p = Process::Spawn(bin_ + "/mlahub-broker", {"--config", net_.broker_config()}, {}, dir_ + "/broker.log");
+  void StartBroker(std::vector<std::string> env = {}) {
+    auto p = Process::Spawn(bin_ + "/mlahub-broker", {"--config", net_.broker_config()}, env, dir_ + "/broker.log");
     ASSERT_TRUE(p.ok());
     broker_ = std::move(*p);
     Status st = WaitReady(net_.broker_data() + "/ready.json", broker_, ready_timeout_);

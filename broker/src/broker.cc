@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -757,7 +758,12 @@ Status Broker::Impl::InitChunks() {
     tag.message_id = r.message_id;
     Append(storage::EncodeLedgerEntry(e), "", std::move(writes), std::move(tag));
   };
-  chunks = std::make_unique<ChunkRelay>(ledger.get(), std::move(h), ChunkRelayOptions{});
+  ChunkRelayOptions chunk_options;
+  if (const char* v = std::getenv("MLAHUB_BROKER_TAMPER_CHUNK"); v != nullptr && *v != '\0') {
+    chunk_options.tamper_chunk = std::strtoll(v, nullptr, 10);  // test-only (chunks.h)
+    ops::Warn("broker.test_hook", {{"MLAHUB_BROKER_TAMPER_CHUNK", chunk_options.tamper_chunk}});
+  }
+  chunks = std::make_unique<ChunkRelay>(ledger.get(), std::move(h), chunk_options);
   MLAHUB_RETURN_IF_ERROR(chunks->Restore().Annotate("evidence transfers"));
   if (chunks->transfers() > 0) ops::Info("evidence.restored", {{"transfers", chunks->transfers()}});
   return Status::Ok();

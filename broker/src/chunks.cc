@@ -308,6 +308,12 @@ void ChunkRelay::Pump(const std::string& node) {
         continue;
       }
       transport::ChunkDeliver d{tid, t.rec.sender, t.sent, std::move(**frame), t.rec.message_id};
+      if (options_.tamper_chunk >= 0 && t.sent == uint64_t(options_.tamper_chunk) && !t.tampered &&
+          !d.frame.empty()) {
+        d.frame[d.frame.size() / 2] ^= 0x01;  // inside the ciphertext of a full chunk
+        t.tampered = true;
+        ops::Warn("broker.test_hook", {{"tampered_chunk", options_.tamper_chunk}, {"transfer", tid}});
+      }
       if (!hooks_.send(node, d)) return;
       if (t.sent == t.rec.received) t.progress_ms = hooks_.now_ms();
       ++t.sent;

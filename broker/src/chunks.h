@@ -48,6 +48,11 @@ struct ChunkRelayOptions {
   // Chunks sent and not acknowledged by the recipient for this long are
   // sent again from its durable mark (lost on a live connection).
   int64_t resend_ms = 30 * 1000;
+  // Test-only fault injection (MLAHUB_BROKER_TAMPER_CHUNK=K, logged as
+  // broker.test_hook): the first delivery of chunk K of each transfer goes
+  // out with one ciphertext byte flipped, as if altered on the way; later
+  // deliveries are intact. -1: off.
+  int64_t tamper_chunk = -1;
 };
 
 // One transfer as the broker records it ("et/<transfer>").
@@ -121,6 +126,7 @@ class ChunkRelay {
     std::array<uint8_t, 32> accepted_expected{};  // link after `accepted`
     uint64_t sent = 0;        // next index to send to the recipient
     int64_t progress_ms = 0;  // last send from the mark or recipient progress
+    bool tampered = false;    // test hook: tamper_chunk already altered once
   };
   void Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code, std::string message);
   void Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,

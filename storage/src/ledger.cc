@@ -325,6 +325,10 @@ struct Ledger::Impl final : public NodeSource {
     if (options.memtable_bytes > 0 && name != L::kCfDefault)
       o.write_buffer_size = std::min(o.write_buffer_size, std::max<size_t>(options.memtable_bytes / 4, size_t{1} << 20));
     if (name == L::kCfDefault) o.write_buffer_size = size_t{4} << 20;
+    // State records include evidence chunks of 256 KiB and more: a small
+    // memtable bounds what a large transfer holds in memory (two of them,
+    // one being flushed) before it is on disk.
+    if (name == L::kCfState) o.write_buffer_size = std::min(o.write_buffer_size, size_t{8} << 20);
     return o;
   }
 
@@ -377,10 +381,13 @@ struct Ledger::Impl final : public NodeSource {
     return Status::Ok();
   }
 
-  Result<std::optional<std::string>> GetOpt(rocksdb::ColumnFamilyHandle* cf, std::string_view key) const {
+  Result<std::optional<std::string>> GetOpt(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                                            bool fill_cache = true) const {
     if (db == nullptr) return Status::Unavailable("ledger is closed");
     std::string v;
-    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, AsSlice(key), &v);
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = fill_cache;
+    rocksdb::Status s = db->Get(ro, cf, AsSlice(key), &v);
     if (s.IsNotFound()) return std::optional<std::string>();
     if (!s.ok()) return FromRocks(s, "ledger read failed");
     return std::optional<std::string>(std::move(v));
@@ -1447,7 +1454,10 @@ Result<std::vector<uint64_t>> Ledger::CheckpointSizes() const {
 Result<std::optional<Bytes>> Ledger::GetState(std::string_view key) const {
   if (impl_->db == nullptr) return Status::Unavailable("ledger is closed");
   if (impl_->cf_state == nullptr) return std::optional<Bytes>();
-  MLAHUB_ASSIGN_OR_RETURN(auto v, impl_->GetOpt(impl_->cf_state, key));
+  // State records are mostly read once (a queued envelope on delivery, an
+  // evidence chunk on forwarding): they bypass the block cache, which stays
+  // for the proofs, and a large transfer does not grow the process.
+  MLAHUB_ASSIGN_OR_RETURN(auto v, impl_->GetOpt(impl_->cf_state, key, /*fill_cache=*/false));
   if (!v) return std::optional<Bytes>();
   return std::optional<Bytes>(Bytes(v->begin(), v->end()));
 }
@@ -1456,7 +1466,9 @@ Status Ledger::ScanState(std::string_view prefix, std::string_view start,
                          const std::function<bool(std::string_view key, ByteView value)>& visit) const {
   if (impl_->db == nullptr) return Status::Unavailable("ledger is closed");
   if (impl_->cf_state == nullptr) return Status::Ok();
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf_state));
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;  // as GetState
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf_state));
   std::string from = start.empty() || start < prefix ? std::string(prefix) : std::string(start);
   for (it->Seek(AsSlice(from)); it->Valid() && it->key().starts_with(AsSlice(prefix)); it->Next()) {
     rocksdb::Slice v = it->value();
