@@ -74,6 +74,7 @@ TEST_F(ConfigTest, BrokerDefaultsAndDerivedValues) {
   EXPECT_EQ(c.max_envelope_bytes, d.max_envelope_bytes);
   EXPECT_EQ(c.max_clock_skew_ms, d.max_clock_skew_ms);
   EXPECT_EQ(c.clock_rate, 1.0);
+  EXPECT_EQ(c.clock_origin_ms, 0);
   EXPECT_EQ(c.verify_threads, 0);
   EXPECT_EQ(c.redeliver_initial_ms, d.redeliver_initial_ms);
   EXPECT_EQ(c.redeliver_max_ms, d.redeliver_max_ms);
@@ -159,6 +160,7 @@ BrokerConfig EveryBrokerKeySet(const fs::path& dir) {
   c.max_envelope_bytes = 12345678;
   c.max_clock_skew_ms = 1234;
   c.clock_rate = 0.1 + 0.2;  // not exactly representable in short decimal
+  c.clock_origin_ms = 1764400000123;
   c.verify_threads = 3;
   c.redeliver_initial_ms = 5;
   c.redeliver_max_ms = 77;
@@ -184,6 +186,7 @@ AgentConfig EveryAgentKeySet(const fs::path& dir) {
   c.max_envelope_bytes = 2048;
   c.max_clock_skew_ms = 60000;
   c.clock_rate = 60;
+  c.clock_origin_ms = 1;
   c.reconnect_initial_ms = 1;
   c.reconnect_max_ms = 2;
   c.api_listen = "localhost:0";
@@ -232,7 +235,7 @@ TEST_F(ConfigTest, AgentRoundTrip) {
 TEST_F(ConfigTest, WrittenFileHasEveryKeyWithAComment) {
   std::string toml = AgentConfigToToml(EveryAgentKeySet(dir_));
   for (const char* key : {"node_id =", "keys =", "passphrase_env =", "broker =", "data =", "max_envelope_bytes =",
-                          "max_clock_skew_ms =", "clock_rate =", "initial_ms =", "max_ms =", "listen =",
+                          "max_clock_skew_ms =", "clock_rate =", "clock_origin_ms =", "initial_ms =", "max_ms =", "listen =",
                           "token_file =", "accept_warning_ms =", "accept_failure_ms =", "delivery_warning_ms =",
                           "delivery_failure_ms =", "receipt_warning_ms =", "receipt_failure_ms =", "interval_ms =",
                           "file =", "root_key =", "reload_interval_ms =", "level =", "format ="})
@@ -251,7 +254,7 @@ TEST_F(ConfigTest, WrittenFileHasEveryKeyWithAComment) {
     }
     prev = line;
   }
-  EXPECT_EQ(keys, 26);
+  EXPECT_EQ(keys, 27);
 
   // Relative paths are written as given.
   BrokerConfig b;
@@ -368,6 +371,48 @@ TEST_F(ConfigTest, BadValuesNameKeyAndLine) {
                                  "[directory]\nfile = \"d\"\nroot_key = \"r\"\n"));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("agent.toml:3: [agent] broker"), std::string::npos) << r.status().message();
+}
+
+TEST_F(ConfigTest, ClockOrigin) {
+  // Both daemons: an integer of Unix ms, 0 (the default) = the process's start.
+  std::string broker = std::string(kMinimalBroker);
+  broker.insert(broker.find("[directory]"), "clock_rate = 3600.0\nclock_origin_ms = 1767225600000\n");
+  auto b = LoadBrokerConfig(Write("hub/broker.toml", broker));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->clock_origin_ms, 1767225600000);
+  EXPECT_EQ(b->clock_rate, 3600.0);
+  // Written and read back.
+  auto b2 = LoadBrokerConfig(Write("hub/broker2.toml", BrokerConfigToToml(*b)));
+  ASSERT_TRUE(b2.ok()) << b2.status().ToString();
+  EXPECT_EQ(b2->clock_origin_ms, 1767225600000);
+  EXPECT_NE(BrokerConfigToToml(*b).find("clock_origin_ms = 1767225600000\n"), std::string::npos);
+
+  std::string agent = std::string(kMinimalAgent);
+  agent.insert(agent.find("[directory]"), "clock_origin_ms = 42\n");
+  auto a = LoadAgentConfig(Write("nodes/IT-MOJ/agent.toml", agent));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->clock_origin_ms, 42);
+  auto d = LoadAgentConfig(Write("nodes/IT-MOJ/agent.toml", kMinimalAgent));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->clock_origin_ms, 0);
+  EXPECT_NE(AgentConfigToToml(*a).find("clock_origin_ms = 42\n"), std::string::npos);
+
+  // Errors name the key and its line.
+  std::string neg = std::string(kMinimalBroker);
+  neg.insert(neg.find("[directory]"), "clock_origin_ms = -1\n");
+  ExpectBrokerError(neg, Code::kInvalidArgument, {"broker.toml:5: [broker] clock_origin_ms", "out of range"});
+  std::string huge = std::string(kMinimalBroker);
+  huge.insert(huge.find("[directory]"), "clock_origin_ms = 253402300800000\n");
+  ExpectBrokerError(huge, Code::kInvalidArgument, {"[broker] clock_origin_ms", "out of range"});
+  std::string text = std::string(kMinimalBroker);
+  text.insert(text.find("[directory]"), "clock_origin_ms = \"2026-01-01\"\n");
+  ExpectBrokerError(text, Code::kInvalidArgument, {"broker.toml:5: [broker] clock_origin_ms", "integer"});
+  std::string agent_neg = std::string(kMinimalAgent);
+  agent_neg.insert(agent_neg.find("[directory]"), "clock_origin_ms = -5\n");
+  auto an = LoadAgentConfig(Write("nodes/IT-MOJ/agent.toml", agent_neg));
+  ASSERT_FALSE(an.ok());
+  EXPECT_NE(an.status().message().find("agent.toml:5: [agent] clock_origin_ms"), std::string::npos)
+      << an.status().message();
 }
 
 TEST_F(ConfigTest, AcceptsListenVariants) {

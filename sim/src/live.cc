@@ -32,11 +32,15 @@
 #include "mlahub/workflow/workflow.h"
 #include "api.h"
 #include "bodies.h"
+#include "relay.h"
 #include "rules.h"
 
 namespace mlahub::sim {
 
-namespace {
+// A named namespace, not an anonymous one: in a unity build this file may
+// share a translation unit with model.cc, whose anonymous namespace has
+// its own Ev, Msg, Case, kDay.
+namespace live_engine {
 
 namespace fs = std::filesystem;
 using ops::Child;
@@ -105,9 +109,7 @@ struct Node {
   std::deque<uint32_t> outbox;  // messages the office has not handed to its agent yet
   uint64_t inbox_after = 0;
   int32_t open_cases = 0;
-  // The agent's scaled clock: clock(real) = origin_ms + (real - real_origin) * rate.
-  int64_t clock_origin_ms = 0;
-  SteadyClock::time_point clock_real_origin;
+  std::unique_ptr<Relay> relay;  // between the agent and the broker (added network delay), or null
 };
 
 bool PortFree(uint16_t port) {
@@ -169,9 +171,10 @@ class Live {
   SteadyClock::time_point RealAt(int64_t t) const {
     return real0_ + std::chrono::microseconds(static_cast<int64_t>((t - sc_.start_ms) * 1000.0 / rate_));
   }
-  int64_t AgentClock(const Node& n) const {
-    double real = std::chrono::duration<double, std::milli>(SteadyClock::now() - n.clock_real_origin).count();
-    return n.clock_origin_ms + static_cast<int64_t>(real * rate_);
+  // Every daemon's scaled clock: clock_origin_ms + (real now - clock_origin_ms) * rate.
+  int64_t AgentClock() const {
+    int64_t real = SystemClock::Instance().NowMillis() - clock_origin_ms_;
+    return clock_origin_ms_ + static_cast<int64_t>(static_cast<double>(real) * rate_);
   }
   size_t DayOf(int64_t t) const {
     int64_t d = (t - sc_.start_ms) / kDay;
@@ -209,6 +212,7 @@ class Live {
   rules::Rules rules_;
   Random rng_;
   double rate_ = 1;
+  int64_t clock_origin_ms_ = 0;
   std::string bin_, net_dir_, log_dir_;
   SteadyClock::time_point real0_;
   std::priority_queue<Ev, std::vector<Ev>, std::greater<Ev>> events_;
@@ -259,23 +263,47 @@ Status Live::Setup() {
     return Status::Unavailable("mlahub network init failed (exit " + std::to_string(init.exit_code) + "; see " +
                                log_dir_ + "/network-init.log)");
 
-  // Clock rate and a clock skew that tolerates restarted daemons: each
-  // ScaledClock starts at the real time of its process's start, so a daemon
-  // restarted after R real seconds is R * rate behind the others.
-  // The configs allow at most 30 days (and 1 day for the timers below).
-  const int64_t skew = 30 * kDay;
+  // Clock rate and one clock origin for every daemon: each computes
+  // simulated now = origin + (real now - origin) * rate, so a daemon
+  // restarted late in the run resumes the time the others keep. The skew
+  // allowed covers what real time can put between two processes' readings
+  // (scheduling, the whole real ms their clocks count in): 200 real ms, at
+  // least a simulated day, at most the configs' 30 days.
+  clock_origin_ms_ = SystemClock::Instance().NowMillis();
+  live_.clock_origin_ms = clock_origin_ms_;
+  const int64_t skew = std::clamp<int64_t>(static_cast<int64_t>(200 * rate_), kDay, 30 * kDay);
   broker_config_ = net_dir_ + "/hub/broker.toml";
   broker_data_ = net_dir_ + "/hub/data";
+  uint16_t broker_port = 0;
   {
     MLAHUB_ASSIGN_OR_RETURN(config::BrokerConfig bc, config::LoadBrokerConfig(broker_config_));
     bc.clock_rate = rate_;
+    bc.clock_origin_ms = clock_origin_ms_;
     bc.max_clock_skew_ms = skew;
+    if (auto colon = bc.listen.rfind(':'); colon != std::string::npos)
+      broker_port = static_cast<uint16_t>(std::atoi(bc.listen.c_str() + colon + 1));
     // Timers read the scaled clock: keep them sane in real time (redelivery
     // after 0.2 s, at most every 3 s) instead of a busy loop at high rates.
     bc.redeliver_initial_ms = std::clamp<int64_t>(static_cast<int64_t>(200 * rate_), bc.redeliver_initial_ms, kDay);
     bc.redeliver_max_ms = std::clamp<int64_t>(static_cast<int64_t>(3000 * rate_), bc.redeliver_max_ms, kDay);
     bc.redeliver_initial_ms = std::min(bc.redeliver_initial_ms, bc.redeliver_max_ms);
     MLAHUB_RETURN_IF_ERROR(WriteFileAtomic(broker_config_, AsBytes(config::BrokerConfigToToml(bc)), 0644));
+  }
+  // Added network delay: a relay per agent, in simulated time (divided by
+  // the clock rate) or in real time ([live] network = "real").
+  const bool delayed = sc_.delay_ms > 0 || sc_.jitter_ms > 0 || sc_.bandwidth_bps > 0;
+  RelayOptions ro;
+  const double scale = sc_.live_network_real ? 1.0 : 1.0 / rate_;
+  ro.target_port = broker_port;
+  ro.delay_ms = static_cast<double>(sc_.delay_ms) * scale;
+  ro.jitter_mean_ms = static_cast<double>(sc_.jitter_ms) * scale;
+  ro.bytes_per_ms = sc_.bandwidth_bps / 1000.0 / scale;
+  live_.network_mode = sc_.live_network_real ? "real" : "scaled";
+  if (delayed) {
+    if (broker_port == 0) return Status::Internal("cannot read the broker's port from " + broker_config_);
+    live_.relay_delay_ms = ro.delay_ms;
+    live_.relay_jitter_ms = ro.jitter_mean_ms;
+    live_.relay_bytes_per_ms = ro.bytes_per_ms;
   }
   for (const auto& id : rules_.agent_ids()) {
     Node n;
@@ -285,7 +313,14 @@ Status Live::Setup() {
     n.log = log_dir_ + "/" + id + ".log";
     MLAHUB_ASSIGN_OR_RETURN(config::AgentConfig ac, config::LoadAgentConfig(n.config));
     ac.clock_rate = rate_;
+    ac.clock_origin_ms = clock_origin_ms_;
     ac.max_clock_skew_ms = skew;
+    if (delayed) {
+      ro.seed = sc_.seed * 1000003 + nodes_.size();
+      MLAHUB_ASSIGN_OR_RETURN(n.relay, Relay::Start(ro));
+      ac.broker = n.relay->endpoint();
+      ++live_.relays;
+    }
     // The audit cadence reads the scaled clock (about once a real second);
     // libzmq's reconnect interval is real time (at most 2 s after a broker restart).
     ac.audit_interval_ms = std::clamp<int64_t>(static_cast<int64_t>(1000 * rate_), ac.audit_interval_ms, kDay);
@@ -306,13 +341,9 @@ Status Live::StartBroker() {
 }
 
 Status Live::StartAgent(Node& n) {
-  auto real_spawn = SteadyClock::now();
-  int64_t wall_spawn = SystemClock::Instance().NowMillis();
   MLAHUB_ASSIGN_OR_RETURN(n.proc, Child::Spawn({bin_ + "/mlahub-agent", "--config", n.config}, n.log));
   Status st = WaitReady(n.data + "/ready.json", n.proc, milliseconds(opt_.ready_timeout_ms));
   if (!st.ok()) return Status::Unavailable("agent " + n.id + ": " + st.message() + "; see " + n.log);
-  n.clock_origin_ms = wall_spawn;
-  n.clock_real_origin = real_spawn;
   if (!n.api) {
     MLAHUB_ASSIGN_OR_RETURN(AgentApi c, AgentApi::FromConfigFile(n.config));
     n.api = std::make_unique<AgentApi>(std::move(c));
@@ -362,6 +393,9 @@ Result<LiveResults> Live::Run() {
   res_.backlog.assign(res_.days.size(), std::vector<int32_t>(nodes_.size(), 0));
   res_.queued.assign(res_.days.size(), std::vector<int32_t>(nodes_.size(), 0));
 
+  if (live_.relays > 0)
+    Note("live: network delay " + std::to_string(live_.relay_delay_ms).substr(0, 8) + " ms real per hop (" +
+         live_.network_mode + "), one relay per agent");
   Note("live: network in " + net_dir_ + ", clock rate " + std::to_string(static_cast<int64_t>(rate_)) +
        " (a simulated day = " + std::to_string(kDay / rate_ / 1000.0).substr(0, 6) + " s)");
   MLAHUB_RETURN_IF_ERROR(StartBroker());
@@ -641,7 +675,7 @@ bool Live::Post(Node& n, uint32_t mi) {
   bp.request_kind = c.kind;
   bp.extension_kind = c.extension_kind;
   // The extension's new date on the agents' clock (their epoch is not the scenario's).
-  bp.new_deadline_ms = AgentClock(n) + (c.extension_due - t);
+  bp.new_deadline_ms = AgentClock() + (c.extension_due - t);
   json req = {{"to", nodes_[m.to].id},
               {"kind", wire::EnumNameMessageKind(m.kind)},
               {"body", BodyFor(bp)},
@@ -651,7 +685,7 @@ bool Live::Post(Node& n, uint32_t mi) {
               {"priority", c.urgent ? "Urgent" : "Normal"},
               // within the envelope's maximum lifetime on the sender's clock, far
               // beyond any skew of the other (restarted) daemons' clocks
-              {"expires_ms", AgentClock(n) + envelope::kMaxLifetimeMs - 10 * kDay}};
+              {"expires_ms", AgentClock() + envelope::kMaxLifetimeMs - 10 * kDay}};
   if (static_cast<int>(m.kind) >= 32) req["in_reply_to"] = c.request_id;
   auto r = n.api->PostJson("/v1/messages", req);
   if (!r.ok()) {
@@ -895,6 +929,17 @@ void Live::DoAction(uint32_t cid, Action a, int64_t t) {
   }
 }
 
+// "150 ms", "7.2 h", "2.5 d".
+std::string FormatSimDuration(double ms) {
+  char b[64];
+  if (ms < 1000) std::snprintf(b, sizeof b, "%.0f ms", ms);
+  else if (ms < 60000) std::snprintf(b, sizeof b, "%.1f s", ms / 1000);
+  else if (ms < 3600000) std::snprintf(b, sizeof b, "%.1f min", ms / 60000);
+  else if (ms < 86400000) std::snprintf(b, sizeof b, "%.1f h", ms / 3600000);
+  else std::snprintf(b, sizeof b, "%.1f d", ms / 86400000);
+  return b;
+}
+
 // Lists a box of an agent: message id -> (state, times listed).
 Result<std::map<std::string, std::pair<std::string, int>>> ListBox(const AgentApi& api, const char* box) {
   std::map<std::string, std::pair<std::string, int>> out;
@@ -996,6 +1041,13 @@ Status Live::Account() {
     live_.errors.push_back("the broker did not stop cleanly on SIGTERM (" +
                            (rc ? "exit " + std::to_string(*rc) : std::string("timeout")) + ")");
   StopAll(SIGKILL);
+  for (auto& n : nodes_) {
+    if (!n.relay) continue;
+    RelayStats rs = n.relay->stats();
+    live_.relay_connections += static_cast<int64_t>(rs.accepted);
+    live_.relay_refused += static_cast<int64_t>(rs.refused);
+    live_.relay_bytes += static_cast<int64_t>(rs.bytes_up + rs.bytes_down);
+  }
 
   // The hub's ledger, verified by the tool.
   auto v = RunCommand({bin_ + "/mlahub", "ledger", "verify", "--ledger", broker_data_ + "/ledger", "--json", "--quiet"},
@@ -1015,16 +1067,30 @@ Status Live::Account() {
   return Status::Ok();
 }
 
-}  // namespace
+}  // namespace live_engine
 
 Result<LiveResults> RunLive(const Scenario& scenario, const LiveOptions& options) {
-  Live live(scenario, options);
+  live_engine::Live live(scenario, options);
   return live.Run();
 }
 
 std::string LiveJson(const LiveCounts& c) {
   nlohmann::ordered_json j;
   j["clock_rate"] = c.clock_rate;
+  j["clock_origin_ms"] = c.clock_origin_ms;
+  {
+    nlohmann::ordered_json n;
+    n["mode"] = c.network_mode;
+    n["relays"] = c.relays;
+    n["delay_ms"] = std::round(c.relay_delay_ms * 1000) / 1000;
+    n["jitter_ms"] = std::round(c.relay_jitter_ms * 1000) / 1000;
+    n["bytes_per_ms"] = std::round(c.relay_bytes_per_ms * 1000) / 1000;
+    n["simulated_delay_ms"] = std::round(c.relay_delay_ms * c.clock_rate);
+    n["connections"] = c.relay_connections;
+    n["refused"] = c.relay_refused;
+    n["bytes"] = c.relay_bytes;
+    j["network"] = n;
+  }
   j["posted"] = c.posted;
   j["post_retries"] = c.post_retries;
   j["api_refused"] = c.api_refused;
@@ -1079,6 +1145,19 @@ std::string LiveSummaryTable(const LiveResults& r, const std::string& out_dir) {
   char num[64];
   std::snprintf(num, sizeof num, "%.0f", c.clock_rate);
   row("clock rate", std::string(num) + " simulated ms per real ms");
+  if (c.relays > 0) {
+    char d[256];
+    std::snprintf(d, sizeof d, "%.3f ms + exp(%.3f ms) real per hop (%s; = %s simulated), %lld relays", c.relay_delay_ms,
+                  c.relay_jitter_ms, c.network_mode.c_str(),
+                  live_engine::FormatSimDuration(c.relay_delay_ms * c.clock_rate).c_str(), static_cast<long long>(c.relays));
+    row("network delay", d);
+    std::snprintf(d, sizeof d, "%lld accepted (%lld refused: broker down), %lld bytes",
+                  static_cast<long long>(c.relay_connections), static_cast<long long>(c.relay_refused),
+                  static_cast<long long>(c.relay_bytes));
+    row("relay connections", d);
+  } else {
+    row("network delay", "none (no [network] delay)");
+  }
   row("messages posted / accepted", std::to_string(c.posted) + " / " + std::to_string(c.accepted) + " (" +
                                         std::to_string(c.receipted) + " receipted)");
   row("LOST", std::to_string(c.lost));

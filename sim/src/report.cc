@@ -14,13 +14,13 @@ namespace mlahub::sim {
 
 namespace {
 
-using json = nlohmann::ordered_json;
+using ReportJson = nlohmann::ordered_json;
 constexpr double kDayMs = 86400000.0;
 
 int64_t Ms(double v) { return static_cast<int64_t>(std::llround(v)); }
 
-json ComplianceJson(const Compliance& c) {
-  json j;
+ReportJson ComplianceJson(const Compliance& c) {
+  ReportJson j;
   j["met"] = c.met;
   j["missed"] = c.missed;
   j["pending"] = c.pending;
@@ -28,8 +28,8 @@ json ComplianceJson(const Compliance& c) {
   return j;
 }
 
-json PercentilesJson(const Percentiles& p) {
-  json j;
+ReportJson PercentilesJson(const Percentiles& p) {
+  ReportJson j;
   j["count"] = p.count;
   j["mean_ms"] = Ms(p.mean);
   j["p50_ms"] = Ms(p.p50);
@@ -75,7 +75,7 @@ std::vector<double> DayAxis(const Results& r) {
 }  // namespace
 
 std::string MetricsJson(const Results& r) {
-  json j;
+  ReportJson j;
   j["scenario"] = r.scenario;
   j["seed"] = r.seed;
   j["engine"] = "model";
@@ -86,7 +86,7 @@ std::string MetricsJson(const Results& r) {
   j["agents"] = r.agents;
   j["events"] = r.events;
   j["arrival_candidates_rejected"] = r.arrival_candidates_rejected;
-  json t;
+  ReportJson t;
   t["requests"] = r.requests;
   t["delivered"] = r.delivered;
   t["completed"] = r.completed;
@@ -99,20 +99,20 @@ std::string MetricsJson(const Results& r) {
   t["workflow_rejections"] = r.workflow_rejections;
   j["totals"] = t;
   j["latency"] = PercentilesJson(r.latency);
-  json lk = json::object();
+  ReportJson lk = ReportJson::object();
   for (const auto& [k, p] : r.latency_by_kind) lk[k] = PercentilesJson(p);
   j["latency_by_kind"] = lk;
   j["compliance"] = ComplianceJson(r.compliance);
   for (auto [name, m] : {std::pair<const char*, const std::map<std::string, Compliance>*>{"compliance_by_basis", &r.by_basis},
                          {"compliance_by_state", &r.by_state},
                          {"compliance_by_clock", &r.by_clock}}) {
-    json o = json::object();
+    ReportJson o = ReportJson::object();
     for (const auto& [k, c] : *m) o[k] = ComplianceJson(c);
     j[name] = o;
   }
-  json faults = json::array();
+  ReportJson faults = ReportJson::array();
   for (const auto& f : r.faults) {
-    json x;
+    ReportJson x;
     x["what"] = f.what;
     x["at_ms"] = f.at_ms;
     x["for_ms"] = f.for_ms;
@@ -124,7 +124,7 @@ std::string MetricsJson(const Results& r) {
     faults.push_back(x);
   }
   j["faults"] = faults;
-  json days = json::array();
+  ReportJson days = ReportJson::array();
   for (size_t d = 0; d < r.days.size(); ++d) {
     const DayStats& s = r.days[d];
     int64_t backlog = 0, queued = 0;
@@ -300,7 +300,7 @@ std::string SummaryTable(const Results& r, const std::string& out_dir) {
 }
 
 std::string SummaryJson(const Results& r, const std::string& out_dir) {
-  json j;
+  ReportJson j;
   j["scenario"] = r.scenario;
   j["engine"] = "model";
   j["seed"] = r.seed;

@@ -414,7 +414,13 @@ Result<Scenario> Parse(const Ctx& c, const toml::table& doc) {
   if (auto* n = top("live")) {
     const toml::table* t = Table(*n);
     if (t == nullptr) return c.Err(n, "live", "must be a section [live]");
-    MLAHUB_RETURN_IF_ERROR(CheckKeys(c, *t, "live", {"clock_rate", "drain_timeout"}));
+    MLAHUB_RETURN_IF_ERROR(CheckKeys(c, *t, "live", {"clock_rate", "drain_timeout", "network"}));
+    if (auto* v = t->get("network")) {
+      MLAHUB_ASSIGN_OR_RETURN(std::string mode, String(c, *v, "live.network"));
+      if (mode != "scaled" && mode != "real")
+        return c.Err(v, "live.network", "must be \"scaled\" (network delay in simulated time) or \"real\" (in real time)");
+      sc.live_network_real = mode == "real";
+    }
     if (auto* v = t->get("clock_rate")) {
       MLAHUB_ASSIGN_OR_RETURN(sc.live_clock_rate, Number(c, *v, "live.clock_rate"));
       if (!(sc.live_clock_rate >= 1) || sc.live_clock_rate > 1e8)

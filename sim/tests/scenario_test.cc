@@ -30,10 +30,10 @@ void ExpectError(const std::string& text, int line, const std::string& key, cons
 }
 
 TEST(ScenarioTest, ShippedScenariosParse) {
-  for (const char* name : {"smoke", "palermo-30", "global-190", "smoke-live", "live-bench"}) {
+  for (const char* name : {"smoke", "palermo-30", "global-190", "smoke-live", "live-bench", "live-restart"}) {
     auto r = LoadScenario(std::string(MLAHUB_SOURCE_DIR) + "/scenarios/" + name + ".toml");
     ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
-    EXPECT_GE(r->states.size(), 4u);
+    EXPECT_GE(r->states.size(), 3u) << name;
   }
   auto smoke = LoadScenario(std::string(MLAHUB_SOURCE_DIR) + "/scenarios/smoke.toml");
   ASSERT_TRUE(smoke.ok());
@@ -97,7 +97,15 @@ TEST(ScenarioTest, Errors) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->live_clock_rate, 3600);
     EXPECT_EQ(r->live_drain_timeout_ms, 90000);
+    EXPECT_FALSE(r->live_network_real);  // default: network delay in simulated time
   }
+  {
+    auto r = ParseScenario(kTwoStates + "[live]\nnetwork = \"real\"\n", "t.toml");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->live_network_real);
+  }
+  ExpectError(kTwoStates + "[live]\nnetwork = \"fast\"\n", -1, "live.network", "\"scaled\"");
+  ExpectError(kTwoStates + "[live]\nnetwork = 1\n", -1, "live.network", "string");
   ExpectError("duration = \"ten days\"\n", 1, "duration", "is not a duration");
   ExpectError("duration = 10\n", 1, "duration", "must be a string");
   ExpectError("duration = \"10d\"\n[[states]]\nid = \"A\"\n", 2, "states", "at least two states");

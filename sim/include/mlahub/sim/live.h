@@ -46,7 +46,19 @@ struct LiveOptions {
 // What only the live engine measures.
 struct LiveCounts {
   double clock_rate = 0;
+  int64_t clock_origin_ms = 0;   // the daemons' shared clock_origin_ms (Unix ms, real)
   std::string network_dir;
+  // Added network delay: one TCP relay per agent between it and the broker
+  // (none when the scenario has no [network] delay, jitter or bandwidth).
+  // One-way per hop, real time.
+  int64_t relays = 0;
+  std::string network_mode;      // "scaled" or "real" ([live] network)
+  double relay_delay_ms = 0;     // fixed part
+  double relay_jitter_ms = 0;    // mean of the exponential part
+  double relay_bytes_per_ms = 0; // 0 = unlimited
+  int64_t relay_connections = 0; // accepted by the relays (reconnections after restarts included)
+  int64_t relay_refused = 0;     // of which the broker refused (it was down)
+  int64_t relay_bytes = 0;       // forwarded, both ways
   int64_t posted = 0;            // messages the agents' API took (POST /v1/messages)
   int64_t post_retries = 0;      // POSTs repeated (agent down or unavailable), same message id
   int64_t api_refused = 0;       // POSTs the API refused (4xx): a bug in the simulator or a daemon

@@ -143,6 +143,12 @@ struct Scenario {
   // minutes) and how long (real time) its drain waits for receipts (0 = default).
   double live_clock_rate = 0;
   int64_t live_drain_timeout_ms = 0;
+  // [live] network: how the live engine's relays apply [network] delay,
+  // jitter and bandwidth: false ("scaled", the default) in simulated time,
+  // i.e. divided by the clock rate in real time, as the model does; true
+  // ("real") as real time (a real slow link under the daemons: its simulated
+  // effect is multiplied by the clock rate).
+  bool live_network_real = false;
 
   size_t AgentCount() const;
 };
