@@ -20,6 +20,7 @@
 #include "mlahub/evidence/store.h"
 #include "mlahub/ops/log.h"
 #include "mlahub/schemas/ledger_generated.h"
+#include "internal.h"
 
 namespace mlahub::agents {
 
@@ -35,7 +36,6 @@ constexpr size_t kMaxSubmitsInflight = 512;  // below the DEALER's send HWM (100
 constexpr size_t kMaxStatusPerTick = 64;
 constexpr int64_t kMaxStatusBackoffMs = 60LL * 60 * 1000;
 
-std::string HexOf(const crypto::Digest32& d) { return crypto::ToHex(ByteView(d.data(), d.size())); }
 
 Result<crypto::SignPublicKey> ParseRootKey(const std::string& spec) {
   if (spec.empty())
@@ -152,7 +152,13 @@ Status Agent::Init() {
   } else if (c.clock_rate == 1.0) {
     clock_ = &SystemClock::Instance();
   } else {
-    owned_clock_ = std::make_unique<ScaledClock>(SystemClock::Instance().NowMillis(), c.clock_rate);
+    // Simulated now = origin + (real now - origin) * rate, with origin the
+    // config's clock_origin_ms (0: now), so a restarted agent resumes the
+    // simulated time it shares with the broker and the other agents.
+    const UnixMillis real_now = SystemClock::Instance().NowMillis();
+    const UnixMillis origin = c.clock_origin_ms > 0 ? c.clock_origin_ms : real_now;
+    owned_clock_ = std::make_unique<ScaledClock>(
+        origin + static_cast<UnixMillis>(static_cast<double>(real_now - origin) * c.clock_rate), c.clock_rate);
     clock_ = owned_clock_.get();
   }
   crash_point_ = options_.crash_point;
@@ -253,6 +259,9 @@ Status Agent::Init() {
     };
   }
   cases_ = std::make_unique<Cases>(*store_, config_.node_id, workflow::DefaultPolicy());  // cases.h
+  auto victims = VictimVault::Open(config_.data + "/victims.key");  // victims' data at rest (victims.h)
+  if (!victims.ok()) return victims.status().Annotate("victims' at-rest key");
+  cases_->SetVictims(std::move(*victims));
   io.cases = cases_.get();
   inbox_ = std::make_unique<Inbox>(*store_, keys_, [this] { return Dir(); }, *clock_, *this, &metrics_, io);
   MLAHUB_RETURN_IF_ERROR(inbox_->Load());

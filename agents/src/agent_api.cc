@@ -11,14 +11,13 @@
 #include "mlahub/ops/log.h"
 #include "mlahub/schemas/kinds.h"
 #include "mlahub/workflow/check.h"
+#include "internal.h"
 
 namespace mlahub::agents {
 
 using nlohmann::json;
 
 namespace {
-
-std::string HexOf(const crypto::Digest32& d) { return crypto::ToHex(ByteView(d.data(), d.size())); }
 
 Result<wire::HandlingCode> ParseHandling(std::string_view t) {
   if (t.empty()) return wire::HandlingCode::H0;
@@ -117,9 +116,11 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
   // Streamed evidence the body announces travels once the hub accepts it.
   MLAHUB_RETURN_IF_ERROR(NoteOutgoingStreams(sp.message_id, to->str(), req.body_json));
   MarkBusy();
-  return outbox_->Add(env, sp.message_id, [&](StoreBatch& b) {
+  auto added = outbox_->Add(env, sp.message_id, [&](StoreBatch& b) {
     if (case_rec) Cases::Put(b, *case_rec, sp.message_id);
   });
+  if (added.ok() && case_rec) NoteCasePriority(*case_rec, added->record);  // a child victim: Urgent (cases.h)
+  return added;
 }
 
 Result<SubmitOutcome> Agent::SubmitEnvelope(ByteView env) {

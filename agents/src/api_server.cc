@@ -168,7 +168,9 @@ struct ApiServer::Impl {
       Reply(res, api->MessageStatus(req.matches[1].str()));
     });
     server.Get(R"(/v1/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      Reply(res, api->Show(req.matches[1].str()));
+      auto rv = RevealFromHttp(req);  // victims' data: masked unless reveal=1&reason=... (victims.h)
+      if (!rv.ok()) return Error(res, rv.status());
+      Reply(res, api->ShowMessage(req.matches[1].str(), *rv));
     });
     server.Get("/v1/alarms", [this](const httplib::Request& req, httplib::Response& res) {
       auto after = QueryU64(req, "after", 0);

@@ -4,6 +4,7 @@
 #include "mlahub/crypto/hash.h"
 #include "mlahub/ops/log.h"
 #include "mlahub/storage/ledger_entry.h"
+#include "internal.h"
 
 namespace mlahub::agents {
 
@@ -18,9 +19,6 @@ namespace {
 
 std::string B64(const Hash& h) { return crypto::ToBase64(ByteView(h.data(), h.size())); }
 std::string Hex(ByteView b) { return crypto::ToHex(b); }
-
-// Codes after which a proof request is simply asked again later.
-bool Transient(Code c) { return c == Code::kUnavailable || c == Code::kInternal || c == Code::kIoError; }
 
 std::vector<Hash> ToHashes(const std::vector<transport::Hash>& v) { return {v.begin(), v.end()}; }
 

@@ -9,6 +9,10 @@
 #include "mlahub/agents/agent.h"
 #include "mlahub/agents/api.h"
 #include "mlahub/agents/cases.h"
+#include "mlahub/agents/victims.h"
+#include "mlahub/crypto/encoding.h"
+#include "mlahub/crypto/hash.h"
+#include "mlahub/ops/log.h"
 #include "mlahub/schemas/kinds.h"
 
 namespace mlahub::agents {
@@ -85,6 +89,8 @@ json Summary(const CaseRecord& c, const Computed& k, UnixMillis now) {
           {"role", std::string(workflow::RoleName(c.role))},
           {"case_ref", c.case_ref},
           {"priority", c.priority},
+          {"priority_raised", c.priority_raised.empty() ? json(nullptr) : json(c.priority_raised)},
+          {"child_victim", c.child_victim.value_or(false)},
           {"opened", TimeText(c.info.received_ms)},
           {"opened_ms", c.info.received_ms},
           {"stage", std::string(workflow::StageName(k.state.stage))},
@@ -146,8 +152,11 @@ Result<json> ListCasesJson(const Cases& cases, const CaseQuery& q, UnixMillis no
     if (q.due_within_ms >= 0 && (k.next_due_ms == 0 || k.next_due_ms > now + q.due_within_ms)) continue;
     items.push_back(Summary(c, k, now));
   }
-  // Soonest due first, then the rest by opening time.
+  // Cases with a child victim first (a priority category, Protocol Art.
+  // 6(4)), then soonest due, then the rest by opening time.
   std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
+    bool ca = a["child_victim"].get<bool>(), cb = b["child_victim"].get<bool>();
+    if (ca != cb) return ca;
     int64_t da = a["next_due_ms"].is_null() ? INT64_MAX : a["next_due_ms"].get<int64_t>();
     int64_t db = b["next_due_ms"].is_null() ? INT64_MAX : b["next_due_ms"].get<int64_t>();
     if (da != db) return da < db;
@@ -165,6 +174,7 @@ Result<json> CaseJson(const Cases& cases, const CaseStore& store, std::string_vi
   json j = Summary(*c, k, now);
   j["exploitation_forms"] = c->exploitation_forms;
   j["child_victim"] = c->child_victim ? json(*c->child_victim) : json(nullptr);
+  if (!c->priority_raised.empty()) j["envelope_priority"] = c->envelope_priority;
   Role mine = c->role;
   Role theirs = mine == Role::kRequesting ? Role::kRequested : Role::kRequesting;
   j["allowed_steps"] = {{"mine", k.state.AllowedSteps(mine)}, {"partner", k.state.AllowedSteps(theirs)}};
@@ -263,6 +273,33 @@ Result<json> StatsJson(const Cases& cases, UnixMillis now) {
               {"time_to_execute", Durations(to_exec)}};
 }
 
+Result<RevealRequest> RevealFromHttp(const httplib::Request& req) {
+  RevealRequest r;
+  auto param = [&](const char* q, const char* header) {
+    if (req.has_param(q)) return req.get_param_value(q);
+    return req.get_header_value(header);
+  };
+  std::string reveal = param("reveal", "X-Mlahub-Reveal");
+  if (!reveal.empty() && reveal != "0" && reveal != "1" && reveal != "true" && reveal != "false")
+    return Status::InvalidArgument("reveal must be 1 or 0");
+  r.reveal = reveal == "1" || reveal == "true";
+  r.reason = param("reason", "X-Mlahub-Reveal-Reason");
+  r.user = param("user", "X-Mlahub-User");
+  if (r.reason.size() > 500) return Status::InvalidArgument("reason: at most 500 characters");
+  if (r.user.size() > 100) return Status::InvalidArgument("user: at most 100 characters");
+  if (r.reveal && r.reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Status::InvalidArgument(
+        "reveal=1 needs a reason (reason=TEXT or the X-Mlahub-Reveal-Reason header): every reveal of "
+        "victims' data is recorded");
+  // Which API token asked: a fingerprint, never the token.
+  std::string auth = req.get_header_value("Authorization");
+  if (auth.rfind("Bearer ", 0) == 0) {
+    crypto::Digest32 d = crypto::Sha256(AsBytes(std::string_view(auth).substr(7)));
+    r.token_id = "api-token:" + crypto::ToHex(ByteView(d.data(), 8));
+  }
+  return r;
+}
+
 bool CaseErrorBody(const Status& s, int* http_status, json* body) {
   const std::string& m = s.message();
   if (m.rfind(kStepRefusedPrefix, 0) == 0) {
@@ -306,7 +343,21 @@ void AddCaseRoutes(httplib::Server& server, LocalApi& api) {
     reply(res, api.ListCases(q));
   });
   server.Get(R"(/v1/cases/([^/]+))", [&api, reply](const httplib::Request& req, httplib::Response& res) {
-    reply(res, api.ShowCase(req.matches[1].str()));
+    auto rv = RevealFromHttp(req);
+    if (!rv.ok()) return reply(res, rv.status());
+    reply(res, api.ShowCase(req.matches[1].str(), *rv));
+  });
+  server.Get("/v1/reveals", [&api, reply](const httplib::Request& req, httplib::Response& res) {
+    uint64_t after = 0, limit = 1000;
+    for (auto [name, v] : {std::pair<const char*, uint64_t*>{"after", &after}, {"limit", &limit}}) {
+      if (!req.has_param(name)) continue;
+      std::string t = req.get_param_value(name);
+      if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos)
+        return reply(res, Status::InvalidArgument(std::string(name) + " must be a non-negative integer"));
+      *v = std::stoull(t);
+    }
+    if (limit == 0 || limit > 10000) return reply(res, Status::InvalidArgument("limit must be 1..10000"));
+    reply(res, api.Reveals(after, static_cast<size_t>(limit)));
   });
   server.Get("/v1/stats", [&api, reply](const httplib::Request&, httplib::Response& res) {
     reply(res, api.Stats());
@@ -320,9 +371,115 @@ Result<json> Agent::ListCases(const CaseQuery& q) const {
   return ListCasesJson(*cases_, q, clock_->NowMillis());
 }
 
-Result<json> Agent::ShowCase(std::string_view id) const {
+// Masks or reveals the victims' values of `body` (a body of `kind`) in place,
+// recording the reveal first: without a durable record nothing is shown.
+Result<json> ApplyVictimPolicy(Cases& cases, json body, wire::MessageKind kind, const RevealRequest& r,
+                               const char* what, std::string_view target, UnixMillis now, json& out) {
+  json masked = body;
+  size_t n = MaskVictims(masked, kind);
+  if (!r.reveal) {
+    out["victim_data"] = n == 0 ? "none" : "masked";
+    if (n > 0) out["victim_data_note"] = std::string(kVictimMaskNote);
+    return masked;
+  }
+  RevealRecord rec;
+  rec.at_ms = now;
+  rec.what = what;
+  rec.target = std::string(target);
+  rec.reason = r.reason;
+  rec.token_id = r.token_id;
+  rec.user = r.user;
+  rec.fields = n;
+  MLAHUB_ASSIGN_OR_RETURN(rec, cases.reveals().Record(std::move(rec)));
+  ops::Info("victims.revealed", {{"reveal_id", rec.id}, {"what", rec.what}, {"target", rec.target}});
+  size_t failed = 0;
+  if (cases.victims() != nullptr) {
+    MLAHUB_RETURN_IF_ERROR(cases.victims()->Unseal(body, &failed).status());
+  }
+  out["victim_data"] = "revealed";
+  out["reveal_id"] = rec.id;
+  if (failed > 0) out["victim_data_unopened"] = failed;
+  return body;
+}
+
+Result<json> Agent::ShowCase(std::string_view id, const RevealRequest& r) const {
   if (!cases_) return Status::Unavailable("cases are not kept by this agent");
-  return CaseJson(*cases_, *store_, id, clock_->NowMillis());
+  UnixMillis now = clock_->NowMillis();
+  MLAHUB_ASSIGN_OR_RETURN(json j, CaseJson(*cases_, *store_, id, now));
+  // The request's body: our sealed copy if we sent it, else the stored
+  // envelope opened with this agent's key.
+  std::string case_id = j["id"].get<std::string>();
+  wire::MessageKind kind = wire::MessageKind::Unspecified;
+  for (auto v : wire::EnumValuesMessageKind())
+    if (j["kind"] == wire::EnumNameMessageKind(v)) kind = v;
+  json body = nullptr;
+  if (j["role"] == "requesting") {
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<json> sent, cases_->SentBody(case_id));
+    if (sent) body = std::move(*sent);
+  } else {
+    auto shown = Show(case_id);
+    if (shown.ok() && shown->contains("body")) body = (*shown)["body"];
+  }
+  if (body.is_null()) {
+    j["request_body"] = nullptr;
+    if (r.reveal) return Status::NotFound("case " + case_id + ": no body of the request is kept here to reveal");
+    return j;
+  }
+  MLAHUB_ASSIGN_OR_RETURN(j["request_body"], ApplyVictimPolicy(*cases_, std::move(body), kind, r, "case", case_id, now, j));
+  return j;
+}
+
+Result<json> Agent::ShowMessage(std::string_view id, const RevealRequest& r) const {
+  MLAHUB_ASSIGN_OR_RETURN(json j, Show(id));
+  wire::MessageKind kind = wire::MessageKind::Unspecified;
+  std::string kind_name = j["message"].value("kind", "");
+  for (auto v : wire::EnumValuesMessageKind())
+    if (kind_name == wire::EnumNameMessageKind(v)) kind = v;
+  if (!j.contains("body") && cases_) {
+    // A message we sent: the sealed copy kept with its case, if any.
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<json> sent, cases_->SentBody(id));
+    if (sent) j["body"] = std::move(*sent);
+  }
+  if (!j.contains("body") || j["body"].is_null()) {
+    if (r.reveal) return Status::NotFound("message " + std::string(id) + ": no body is kept here to reveal");
+    return j;
+  }
+  if (!cases_) {
+    if (r.reveal) return Status::Unavailable("reveals are not recorded by this agent");
+    json body = j["body"];
+    size_t n = MaskVictims(body, kind);
+    j["body"] = std::move(body);
+    j["victim_data"] = n == 0 ? "none" : "masked";
+    return j;
+  }
+  json body = j["body"];
+  MLAHUB_ASSIGN_OR_RETURN(j["body"], ApplyVictimPolicy(*cases_, std::move(body), kind, r, "message", id,
+                                                       clock_->NowMillis(), j));
+  return j;
+}
+
+Result<json> Agent::Reveals(uint64_t after, size_t limit) const {
+  if (!cases_) return Status::Unavailable("reveals are not recorded by this agent");
+  MLAHUB_ASSIGN_OR_RETURN(std::vector<RevealRecord> all, cases_->reveals().List(after, limit));
+  json a = json::array();
+  for (const RevealRecord& x : all) a.push_back(ToJson(x));
+  return json{{"count", a.size()}, {"reveals", std::move(a)}};
+}
+
+// The default for other LocalApi implementations: masked, never revealed.
+Result<json> LocalApi::ShowMessage(std::string_view id, const RevealRequest& r) const {
+  if (r.reveal) return Status::Unavailable("reveals are not recorded here");
+  MLAHUB_ASSIGN_OR_RETURN(json j, Show(id));
+  if (j.contains("body") && !j["body"].is_null() && j.contains("message")) {
+    wire::MessageKind kind = wire::MessageKind::Unspecified;
+    for (auto v : wire::EnumValuesMessageKind())
+      if (j["message"].value("kind", "") == wire::EnumNameMessageKind(v)) kind = v;
+    json body = j["body"];
+    size_t n = MaskVictims(body, kind);
+    j["body"] = std::move(body);
+    j["victim_data"] = n == 0 ? "none" : "masked";
+  }
+  return j;
 }
 
 Result<json> Agent::Stats() const {

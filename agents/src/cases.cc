@@ -18,9 +18,12 @@ namespace {
 
 constexpr std::string_view kCasePrefix = "case/c/";
 constexpr std::string_view kIndexPrefix = "case/m/";
+constexpr std::string_view kBodyPrefix = "case/b/";
+constexpr std::string_view kBodyAad = "mlahub sent body v1|";
 
 std::string CaseKey(std::string_view id) { return std::string(kCasePrefix) + std::string(id); }
 std::string IndexKey(std::string_view id) { return std::string(kIndexPrefix) + std::string(id); }
+std::string BodyKey(std::string_view id) { return std::string(kBodyPrefix) + std::string(id); }
 
 Outcome OutcomeFrom(const std::string& s) {
   for (Outcome o : {Outcome::kNone, Outcome::kExecute, Outcome::kExecutePartially, Outcome::kRefuse,
@@ -105,8 +108,29 @@ CaseRecord NewCase(std::string id, Role role, std::string partner, wire::Message
       }
     }
     Walk(body, c);
+    // A child victim is a priority category (Protocol Art. 6(4)): the case
+    // is Urgent here whatever the envelope says (victims.h).
+    if (HasChildVictim(body, kind, now)) {
+      c.child_victim = true;
+      if (c.priority != "Urgent") {
+        c.envelope_priority = c.priority;
+        c.priority = "Urgent";
+        c.priority_raised = "child_victim";
+        c.info.urgent = true;
+      }
+    }
   }
   return c;
+}
+
+// The sealed copy of a body this agent sends (cases.h case/b/); "" without a key.
+Result<std::string> SealSentBody(const VictimVault* vault, std::string_view id, wire::MessageKind kind,
+                                 std::string_view body_json) {
+  if (vault == nullptr) return std::string();
+  json body = json::parse(body_json.begin(), body_json.end(), nullptr, false);
+  if (body.is_discarded()) return std::string();
+  MLAHUB_RETURN_IF_ERROR(vault->SealVictims(body, kind).status());
+  return vault->SealText(body.dump(), std::string(kBodyAad) + std::string(id));
 }
 
 Role Other(Role r) { return r == Role::kRequesting ? Role::kRequested : Role::kRequesting; }
@@ -182,6 +206,10 @@ json ToJson(const CaseRecord& c) {
   j["kind"] = c.kind;
   j["legal_basis"] = c.legal_basis;
   j["priority"] = c.priority;
+  if (!c.priority_raised.empty()) {
+    j["envelope_priority"] = c.envelope_priority;
+    j["priority_raised"] = c.priority_raised;
+  }
   j["case_ref"] = c.case_ref;
   j["info"] = {{"urgent", c.info.urgent},
                {"received_ms", c.info.received_ms},
@@ -214,6 +242,8 @@ Result<CaseRecord> CaseFromJson(std::string_view text) {
   c.kind = Str(j, "kind");
   c.legal_basis = Str(j, "legal_basis");
   c.priority = Str(j, "priority");
+  c.envelope_priority = Str(j, "envelope_priority");
+  c.priority_raised = Str(j, "priority_raised");
   c.case_ref = Str(j, "case_ref");
   c.info.kind = KindFrom(c.kind);
   c.info.legal_basis = BasisFrom(c.legal_basis);
@@ -298,6 +328,26 @@ Result<std::vector<CaseRecord>> Cases::All() const {
 void Cases::Put(StoreBatch& b, const CaseRecord& c, std::string_view message_id) {
   b.Put(CaseKey(c.id), ToJson(c).dump());
   b.Put(IndexKey(message_id), c.id);
+  if (!c.sealed_body.empty()) b.Put(BodyKey(message_id), c.sealed_body);
+}
+
+Result<std::optional<json>> Cases::SentBody(std::string_view message_id) const {
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<std::string> v, store_.GetRaw(BodyKey(message_id)));
+  if (!v) return std::optional<json>();
+  if (victims_ == nullptr) return Status::Unavailable("the copy of a sent body needs the agent's victims.key");
+  MLAHUB_ASSIGN_OR_RETURN(std::string text, victims_->OpenText(*v, std::string(kBodyAad) + std::string(message_id)));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::Corruption("the stored copy of sent body " + std::string(message_id) + " is not JSON");
+  return std::optional<json>(std::move(j));
+}
+
+void NoteCasePriority(const CaseRecord& c, json& record) {
+  record["case_priority"] = c.priority;
+  if (c.priority_raised.empty()) return;
+  record["priority_raised"] = c.priority_raised;
+  record["priority_note"] =
+      "a victim is a child, a priority category (Protocol Art. 6(4)): the agent treats this case as " + c.priority +
+      " and its clocks as urgent; the envelope keeps the priority given (" + c.envelope_priority + ")";
 }
 
 // ---- sending ----
@@ -306,6 +356,7 @@ Result<std::optional<CaseRecord>> Cases::PrepareOutgoing(const OutgoingStep& m) 
   if (IsRequestKind(m.kind)) {
     CaseRecord c = NewCase(m.message_id, Role::kRequesting, m.to, m.kind, wire::EnumNameLegalBasis(m.legal_basis),
                            wire::EnumNamePriority(m.priority), m.case_ref, m.body_json, m.now);
+    MLAHUB_ASSIGN_OR_RETURN(c.sealed_body, SealSentBody(victims_.get(), m.message_id, m.kind, m.body_json));
     return std::optional<CaseRecord>(std::move(c));
   }
   if (!IsAnswerKind(m.kind) || m.in_reply_to.empty()) return std::optional<CaseRecord>();
@@ -334,6 +385,7 @@ Result<std::optional<CaseRecord>> Cases::PrepareOutgoing(const OutgoingStep& m) 
   s.actor = c->role;
   s.step = *step;
   c->steps.push_back(std::move(s));
+  MLAHUB_ASSIGN_OR_RETURN(c->sealed_body, SealSentBody(victims_.get(), m.message_id, m.kind, m.body_json));
   return c;
 }
 
@@ -361,8 +413,12 @@ void Cases::StageIncoming(StoreBatch& b, IncomingRecord& rec, std::string_view b
     overlay_[c.id] = std::move(c);
   };
   if (IsRequestKind(kind)) {
-    keep(NewCase(rec.message_id, Role::kRequested, rec.sender, kind, rec.legal_basis, rec.priority, rec.case_ref,
-                 body_json, now));
+    CaseRecord c = NewCase(rec.message_id, Role::kRequested, rec.sender, kind, rec.legal_basis, rec.priority,
+                           rec.case_ref, body_json, now);
+    if (!c.priority_raised.empty())
+      ops::Info("case.priority_raised", {{"case_id", c.id}, {"reason", c.priority_raised},
+                                         {"envelope_priority", c.envelope_priority}});
+    keep(std::move(c));
     return;
   }
   if (!IsAnswerKind(kind) || rec.in_reply_to.empty()) return;

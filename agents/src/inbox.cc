@@ -6,15 +6,11 @@
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/envelope/receipt.h"
 #include "mlahub/ops/log.h"
+#include "internal.h"
 
 namespace mlahub::agents {
 
 namespace tp = transport;
-
-namespace {
-std::string HexOf(const crypto::Digest32& d) { return crypto::ToHex(ByteView(d.data(), d.size())); }
-bool Transient(Code c) { return c == Code::kUnavailable || c == Code::kInternal || c == Code::kIoError; }
-}  // namespace
 
 Inbox::Inbox(CaseStore& store, const identity::NodeKeys& keys, DirectoryFn directory, const Clock& clock,
              AlarmSink& alarms, ops::Registry* metrics, InboxOptions options)

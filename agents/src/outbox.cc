@@ -6,14 +6,13 @@
 #include "mlahub/crypto/encoding.h"
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/ops/log.h"
+#include "internal.h"
 
 namespace mlahub::agents {
 
 namespace tp = transport;
 
 namespace {
-std::string HexOf(const crypto::Digest32& d) { return crypto::ToHex(ByteView(d.data(), d.size())); }
-bool Transient(Code c) { return c == Code::kUnavailable || c == Code::kInternal || c == Code::kIoError; }
 int64_t SteadyNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,14 @@ inline constexpr size_t kMaxDirectoryBytes = 64u << 20;
 inline std::string PadRight(std::string s, size_t w) {
   if (s.size() < w) s.append(w - s.size(), ' ');
   return s;
+}
+
+// A JSON object's member as text for a table: "" when absent or null, a
+// string as is, anything else as JSON.
+inline std::string Field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
 int ExitCodeFor(const Status& s);
@@ -73,6 +83,31 @@ std::vector<std::string> SplitCsv(const std::string& s);
 // directory ...` and `mlahub network init`.
 Status SignDirectoryTo(directory::Directory& d, const identity::NodeKeys& op, const std::string& file);
 
+// Percent-encodes a URL query value (RFC 3986 unreserved characters kept).
+inline std::string QueryEscape(std::string_view v) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The query asking the agent to reveal victims' data (agents/README.md
+// "Victims' data"): "reveal=1&reason=...&user=<$USER>"; the agent records it.
+inline std::string RevealQuery(const std::string& reason) {
+  std::string q = "reveal=1&reason=" + QueryEscape(reason);
+  if (const char* u = std::getenv("USER"); u != nullptr && *u != 0) q += "&user=" + QueryEscape(u);
+  return q;
+}
+
 // The process exit code set by whichever subcommand ran.
 int& ExitCode();
 
@@ -90,5 +125,12 @@ void RegisterNetworkCommands(CLI::App& app);   // network init
 void RegisterAgentCommands(CLI::App& app);     // send|status|inbox|outbox|show|alarms|agent (agent API)
 void RegisterEvidenceCommands(CLI::App& app);  // evidence list|fetch (agent API)
 void RegisterCaseCommands(CLI::App& app);      // list|case|respond|withdraw|extend|stats (agent API)
+void RegisterDemoCommands(CLI::App& app);      // demo
+
+// Printers shared by the commands and `mlahub demo`: the people's view of
+// GET /v1/cases/{id} (`mlahub case`, cmd_case.cc) and of
+// GET /v1/messages/{id}/status (`mlahub status`, cmd_agent.cc), on stdout.
+void PrintCaseView(const nlohmann::json& c);
+void PrintMessageStatus(const nlohmann::json& status);
 
 }  // namespace mlahub::cli

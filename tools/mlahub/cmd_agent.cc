@@ -161,27 +161,34 @@ int RunSend(const SendArgs& a) {
   return PrintOrFail(sent, a.json, [](const json& j) {
     std::cout << Str(j, "message_id") << "\n";
     if (j.value("duplicate", false)) std::cerr << "mlahub: this message id was already in the outbox\n";
+    // A child victim: the agent treats the case as Urgent (agents/README.md "Victims' data").
+    if (j.contains("message") && j["message"].contains("priority_note"))
+      std::cerr << "mlahub: " << Str(j["message"], "priority_note") << "\n";
   });
 }
 
 // ---- status ----
 struct IdArgs : AgentArgs {
   std::string id;
+  bool reveal = false;  // show: victims' data in clear (recorded by the agent)
+  std::string reason;
 };
+
+void PrintStatus(const json& j) {
+  bool out = Str(j, "box") == "out";
+  std::cout << "message  " << Str(j, "message_id") << (out ? " to " + Str(j, "recipient") : " from " + Str(j, "sender"))
+            << " (" << Str(j, "kind") << ")\n"
+            << "state    " << Str(j, "state") << ": " << Str(j, "summary") << "\n"
+            << "ledger   index " << (Str(j, "ledger_index").empty() ? "-" : Str(j, "ledger_index"))
+            << (j.value("included", false) ? ", proved in the hub's ledger" : ", not yet proved in the hub's ledger")
+            << "\n\n";
+  PrintTimeline(j.value("timeline", json::array()));
+}
 
 int RunStatus(const IdArgs& a) {
   auto client = ClientFor(a);
   if (!client.ok()) return Fail(client.status(), a.json);
-  return PrintOrFail(client->Get("/v1/messages/" + a.id + "/status"), a.json, [](const json& j) {
-    bool out = Str(j, "box") == "out";
-    std::cout << "message  " << Str(j, "message_id") << (out ? " to " + Str(j, "recipient") : " from " + Str(j, "sender"))
-              << " (" << Str(j, "kind") << ")\n"
-              << "state    " << Str(j, "state") << ": " << Str(j, "summary") << "\n"
-              << "ledger   index " << (Str(j, "ledger_index").empty() ? "-" : Str(j, "ledger_index"))
-              << (j.value("included", false) ? ", proved in the hub's ledger" : ", not yet proved in the hub's ledger")
-              << "\n\n";
-    PrintTimeline(j.value("timeline", json::array()));
-  });
+  return PrintOrFail(client->Get("/v1/messages/" + a.id + "/status"), a.json, PrintStatus);
 }
 
 // ---- inbox / outbox ----
@@ -216,7 +223,10 @@ int RunList(const ListArgs& a, bool in) {
 int RunShow(const IdArgs& a) {
   auto client = ClientFor(a);
   if (!client.ok()) return Fail(client.status(), a.json);
-  return PrintOrFail(client->Get("/v1/messages/" + a.id), a.json, [](const json& j) {
+  if (a.reveal != !a.reason.empty())
+    return Fail(Status::InvalidArgument("--reveal and --reason TEXT go together (every reveal is recorded)"), a.json);
+  std::string q = a.reveal ? "?" + RevealQuery(a.reason) : "";
+  return PrintOrFail(client->Get("/v1/messages/" + a.id + q), a.json, [](const json& j) {
     const json& m = j.value("message", json::object());
     bool out = Str(m, "box") == "out";
     std::cout << "message      " << Str(m, "message_id") << "\n"
@@ -233,12 +243,13 @@ int RunShow(const IdArgs& a) {
       std::cout << "receipt      signed by " << Str(j["receipt"], "signed_by") << " at " << Str(j["receipt"], "received")
                 << "\n";
     }
-    if (!out) {
-      if (j.contains("body") && !j["body"].is_null()) {
-        std::cout << "\n" << j["body"].dump(2) << "\n";
-      } else {
-        std::cout << "\nbody cannot be opened: " << Str(j, "body_error") << "\n";
-      }
+    if (Str(j, "victim_data") == "masked") std::cout << "victims      " << Str(j, "victim_data_note") << "\n";
+    if (Str(j, "victim_data") == "revealed")
+      std::cout << "victims      identifying data REVEALED (recorded as reveal #" << Str(j, "reveal_id") << ")\n";
+    if (j.contains("body") && !j["body"].is_null()) {
+      std::cout << "\n" << j["body"].dump(2) << "\n";
+    } else if (!out) {
+      std::cout << "\nbody cannot be opened: " << Str(j, "body_error") << "\n";
     }
   });
 }
@@ -305,6 +316,8 @@ int RunAudit(const AgentArgs& a) {
 
 }  // namespace
 
+void PrintMessageStatus(const nlohmann::json& status) { PrintStatus(status); }
+
 void RegisterAgentCommands(CLI::App& app) {
   auto send = std::make_shared<SendArgs>();
   CLI::App* s = app.add_subcommand("send", "Send a request or answer through this authority's agent");
@@ -348,6 +361,8 @@ void RegisterAgentCommands(CLI::App& app) {
   auto show = std::make_shared<IdArgs>();
   CLI::App* sh = app.add_subcommand("show", "One message: metadata, and for a received one its opened body");
   sh->add_option("ID", show->id, "Message id")->required();
+  sh->add_flag("--reveal", show->reveal, "Show victims' identifying data in clear (masked otherwise); needs --reason");
+  sh->add_option("--reason", show->reason, "Why the victims' data is needed (the agent records the reveal)");
   AddAgentOptions(sh, *show);
   sh->callback([show] { ExitCode() = RunShow(*show); });
 

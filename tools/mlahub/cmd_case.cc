@@ -1,7 +1,9 @@
-// mlahub list | case | respond | withdraw | extend | stats: the legal workflow
+// mlahub list | case | respond | withdraw | extend | stats | reveals: the legal workflow
 // of each case, over the agent's local API (GET /v1/cases, /v1/cases/{id},
 // /v1/stats; steps are sent with POST /v1/messages, which the agent checks
 // against the case's state before sealing: agents/README.md "Cases").
+// Victims' identifying data is masked unless `case ID --reveal --reason TEXT`,
+// which the agent records (GET /v1/reveals, `mlahub reveals`).
 //
 // Which agent: --agent CONFIG, else the environment variable MLAHUB_AGENT.
 // Exit codes: 0 ok, 2 usage, 3 a step or request the workflow refuses,
@@ -18,7 +20,9 @@
 #include "mlahub/workflow/deadlines.h"
 
 namespace mlahub::cli {
-namespace {
+// A named namespace, not an anonymous one: under a unity build this file and
+// cmd_agent.cc / cmd_evidence.cc share one translation unit (ListArgs, Pad, ...).
+namespace case_cmd {
 
 using nlohmann::json;
 
@@ -132,15 +136,27 @@ int RunList(const ListArgs& a) {
 // ---- case ----
 struct IdArgs : CaseArgs {
   std::string id;
+  bool reveal = false;
+  bool body = false;
+  std::string reason;
 };
 
-void PrintCase(const json& j) {
+void PrintCase(const json& j, bool with_body = false) {
   std::string stage = S(j, "stage");
   if (S(j, "decision") != "none") stage += " (" + S(j, "decision") + ")";
   std::cout << "case      " << S(j, "id") << "  " << S(j, "kind") << " under " << S(j, "legal_basis") << "\n"
             << "partner   " << S(j, "partner") << " (we are the " << S(j, "role") << " state)\n"
             << "stage     " << stage << (j.value("overdue", false) ? "   ** OVERDUE **" : "") << "\n"
             << "opened    " << S(j, "opened") << "\n";
+  std::cout << "priority  " << S(j, "priority");
+  if (!S(j, "priority_raised").empty())
+    std::cout << " (raised from " << S(j, "envelope_priority") << ": a victim is a child, Protocol Art. 6(4))";
+  std::cout << "\n";
+  if (std::string v = S(j, "victim_data"); v == "masked" || v == "revealed")
+    std::cout << "victims   "
+              << (v == "masked" ? "identifying data masked: " + S(j, "victim_data_note")
+                                : "identifying data REVEALED (recorded as reveal #" + S(j, "reveal_id") + ")")
+              << "\n";
   std::cout << "\nclocks (" << j["clocks"].size() << " open)\n";
   for (const json& c : j["clocks"]) {
     std::cout << "  " << Pad(S(c, "name"), 26) << "due " << Pad(S(c, "due"), 25) << Pad(Left(c["time_left_ms"]), 16)
@@ -172,17 +188,49 @@ void PrintCase(const json& j) {
     std::cout << Pad(S(e, "at"), 25) << Pad(S(e, "kind"), 28) << Pad(S(e, "actor"), 11)
               << Pad(S(e, "message_id"), 32) << Pad(transport, 10) << note << "\n";
   }
+  if (with_body && j.contains("request_body") && !j["request_body"].is_null())
+    std::cout << "\nrequest body\n" << j["request_body"].dump(2) << "\n";
 }
 
 int RunCase(const IdArgs& a) {
   auto c = Client(a);
   if (!c.ok()) return Fail(c.status(), a.json);
-  auto r = c->Get("/v1/cases/" + a.id);
+  if (a.reveal && a.reason.empty())
+    return Fail(Status::InvalidArgument("--reveal needs --reason TEXT (every reveal of victims' data is recorded)"),
+                a.json);
+  if (!a.reveal && !a.reason.empty()) return Fail(Status::InvalidArgument("--reason goes with --reveal"), a.json);
+  auto r = c->Get("/v1/cases/" + a.id + (a.reveal ? "?" + RevealQuery(a.reason) : ""));
   if (!r.ok()) return FailWorkflow(r.status(), a.json);
   if (a.json) {
     std::cout << r->dump() << std::endl;
   } else {
-    PrintCase(*r);
+    PrintCase(*r, a.body || a.reveal);
+  }
+  return kExitOk;
+}
+
+// ---- reveals ----
+int RunReveals(const CaseArgs& a) {
+  auto c = Client(a);
+  if (!c.ok()) return Fail(c.status(), a.json);
+  auto r = c->Get("/v1/reveals");
+  if (!r.ok()) return FailWorkflow(r.status(), a.json);
+  if (a.json) {
+    std::cout << r->dump() << std::endl;
+    return kExitOk;
+  }
+  const json& all = (*r)["reveals"];
+  if (all.empty()) {
+    std::cout << "no reveals of victims' data recorded\n";
+    return kExitOk;
+  }
+  std::cout << Pad("#", 5) << Pad("TIME", 25) << Pad("WHAT", 8) << Pad("ID", 32) << Pad("FIELDS", 7)
+            << Pad("WHO", 30) << "REASON\n";
+  for (const json& x : all) {
+    std::string who = S(x, "user");
+    who += (who.empty() ? "" : " ") + S(x, "token");
+    std::cout << Pad(S(x, "id"), 5) << Pad(S(x, "at"), 25) << Pad(S(x, "what"), 8) << Pad(S(x, "target"), 32)
+              << Pad(S(x, "fields"), 7) << Pad(who, 30) << S(x, "reason") << "\n";
   }
   return kExitOk;
 }
@@ -340,9 +388,7 @@ int RunStats(const CaseArgs& a) {
   return kExitOk;
 }
 
-}  // namespace
-
-void RegisterCaseCommands(CLI::App& app) {
+void Register(CLI::App& app) {
   auto list = std::make_shared<ListArgs>();
   CLI::App* l = app.add_subcommand("list", "Cases with their stage and clocks (soonest due first)");
   l->add_flag("--overdue", list->overdue, "Only cases with an overdue clock or unanswered progress enquiry");
@@ -356,6 +402,10 @@ void RegisterCaseCommands(CLI::App& app) {
   auto cs = std::make_shared<IdArgs>();
   CLI::App* c = app.add_subcommand("case", "One case: legal timeline with transport evidence, clocks, allowed steps");
   c->add_option("ID", cs->id, "The case id (the request's message id) or any message id of the case")->required();
+  c->add_flag("--reveal", cs->reveal,
+              "Show victims' identifying data in clear (masked otherwise); needs --reason; the agent records it");
+  c->add_option("--reason", cs->reason, "Why the victims' data is needed (recorded with the reveal)");
+  c->add_flag("--body", cs->body, "Also print the request's body (victims' data masked unless --reveal)");
   AddOptions(c, *cs);
   c->callback([cs] { ExitCode() = RunCase(*cs); });
 
@@ -412,6 +462,18 @@ void RegisterCaseCommands(CLI::App& app) {
                "time to acknowledge and execute");
   AddOptions(s, *st);
   s->callback([st] { ExitCode() = RunStats(*st); });
+
+  auto rv = std::make_shared<CaseArgs>();
+  CLI::App* v = app.add_subcommand(
+      "reveals", "Every reveal of victims' identifying data at this agent: when, what, who (API token), why");
+  AddOptions(v, *rv);
+  v->callback([rv] { ExitCode() = RunReveals(*rv); });
 }
+
+}  // namespace case_cmd
+
+void PrintCaseView(const nlohmann::json& c) { case_cmd::PrintCase(c); }
+
+void RegisterCaseCommands(CLI::App& app) { case_cmd::Register(app); }
 
 }  // namespace mlahub::cli

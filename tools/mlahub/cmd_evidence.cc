@@ -55,14 +55,7 @@ Result<agents::ApiClient> EvidenceClient(const EvidenceArgs& a) {
   return agents::ApiClient::FromConfigFile(path);
 }
 
-std::string S(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  return it->dump();
-}
-
-uint64_t U(const json& j, const char* key) {
+uint64_t FieldU(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
 }
@@ -90,11 +83,11 @@ int RunEvidenceList(const EvidenceArgs& a) {
   std::cout << PadRight("FILE", 32) << PadRight("DIR", 4) << PadRight("SIZE", 12) << PadRight("DONE", 12) << PadRight("CHUNKS", 12)
             << "STATE\n";
   for (const json& f : files) {
-    std::string name = S(f, "file_name");
-    if (name.empty()) name = S(f, "transfer_id");
-    std::cout << PadRight(name, 32) << PadRight(S(f, "direction"), 4) << PadRight(Mib(U(f, "size_bytes")), 12)
-              << PadRight(Mib(U(f, "bytes_done")), 12)
-              << PadRight(S(f, "chunks_done") + "/" + S(f, "chunk_count"), 12) << S(f, "summary") << "\n";
+    std::string name = Field(f, "file_name");
+    if (name.empty()) name = Field(f, "transfer_id");
+    std::cout << PadRight(name, 32) << PadRight(Field(f, "direction"), 4) << PadRight(Mib(FieldU(f, "size_bytes")), 12)
+              << PadRight(Mib(FieldU(f, "bytes_done")), 12)
+              << PadRight(Field(f, "chunks_done") + "/" + Field(f, "chunk_count"), 12) << Field(f, "summary") << "\n";
   }
   return kExitOk;
 }
@@ -134,23 +127,23 @@ int RunFetch(const EvidenceArgs& a) {
     files = (*r)["files"];
     bool all = true, any_in = false;
     for (const json& f : files) {
-      if (S(f, "direction") != "in") continue;
+      if (Field(f, "direction") != "in") continue;
       any_in = true;
-      std::string name = S(f, "file_name");
-      bool complete = S(f, "state") == "complete";
-      if (S(f, "state") == "failed")
-        return Fail(Status::Corruption("transfer " + S(f, "transfer_id") + " failed: " + S(f, "failure")), a.json);
+      std::string name = Field(f, "file_name");
+      bool complete = Field(f, "state") == "complete";
+      if (Field(f, "state") == "failed")
+        return Fail(Status::Corruption("transfer " + Field(f, "transfer_id") + " failed: " + Field(f, "failure")), a.json);
       if (a.wait) {
-        auto& m = meters[S(f, "transfer_id")];
+        auto& m = meters[Field(f, "transfer_id")];
         if (!m)
-          m = std::make_unique<evidence::ProgressMeter>(U(f, "size_bytes"), U(f, "chunk_count"),
+          m = std::make_unique<evidence::ProgressMeter>(FieldU(f, "size_bytes"), FieldU(f, "chunk_count"),
                                                         [&, name](const evidence::Progress& p) {
                                                           Show(a, tty, name, "receiving", p);
                                                         });
         if (complete) {
-          m->Finish(U(f, "size_bytes"), U(f, "chunk_count"));
+          m->Finish(FieldU(f, "size_bytes"), FieldU(f, "chunk_count"));
         } else {
-          m->Update(U(f, "bytes_done"), U(f, "chunks_done"));
+          m->Update(FieldU(f, "bytes_done"), FieldU(f, "chunks_done"));
         }
       }
       all = all && complete;
@@ -178,9 +171,9 @@ int RunFetch(const EvidenceArgs& a) {
   });
   uint64_t total = 0, chunks = 0;
   for (const json& f : files) {
-    if (S(f, "direction") != "in") continue;
-    total += U(f, "size_bytes");
-    chunks += U(f, "chunk_count");
+    if (Field(f, "direction") != "in") continue;
+    total += FieldU(f, "size_bytes");
+    chunks += FieldU(f, "chunk_count");
   }
   evidence::ProgressMeter meter(total, chunks, [&](const evidence::Progress& p) { Show(a, tty, a.id, "writing", p); });
   uint64_t done_before = 0;
@@ -188,8 +181,8 @@ int RunFetch(const EvidenceArgs& a) {
     uint64_t now_bytes = done_before;
     for (const json& f : files) {
       struct stat st {};
-      std::string tmp = out + "/.evidence-" + S(f, "transfer_id") + ".partial";
-      std::string fin = out + "/" + S(f, "file_name");
+      std::string tmp = out + "/.evidence-" + Field(f, "transfer_id") + ".partial";
+      std::string fin = out + "/" + Field(f, "file_name");
       if (::stat(tmp.c_str(), &st) == 0) {
         now_bytes += static_cast<uint64_t>(st.st_size);
       } else if (::stat(fin.c_str(), &st) == 0) {
@@ -207,7 +200,7 @@ int RunFetch(const EvidenceArgs& a) {
   if (a.json) {
     std::cout << r->dump() << std::endl;
   } else {
-    for (const json& f : (*r)["files"]) std::cout << S(f, "path") << "  " << Mib(U(f, "size_bytes")) << "  sha256 ok\n";
+    for (const json& f : (*r)["files"]) std::cout << Field(f, "path") << "  " << Mib(FieldU(f, "size_bytes")) << "  sha256 ok\n";
   }
   return kExitOk;
 }

@@ -30,7 +30,7 @@ void RegisterRequestDraftCommands(CLI::App* req);
 
 namespace {
 
-using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;
 using workflow::Finding;
 using workflow::Severity;
 
@@ -69,16 +69,16 @@ Status AsUsage(const Status& s, const std::string& what) {
   return s.Annotate(what);
 }
 
-json FindingsJson(const workflow::Draft& d, const std::vector<Finding>& fs) {
-  json j;
+ojson FindingsJson(const workflow::Draft& d, const std::vector<Finding>& fs) {
+  ojson j;
   j["kind"] = d.kind == wire::MessageKind::Unspecified ? "" : wire::EnumNameMessageKind(d.kind);
   j["from"] = d.from;
   j["to"] = d.to;
   j["legal_basis"] = wire::EnumNameLegalBasis(d.legal_basis);
   j["language"] = d.language;
   j["complete"] = !workflow::Blocks(fs);
-  json counts = {{"missing", 0}, {"refused", 0}, {"warning", 0}};
-  json arr = json::array();
+  ojson counts = {{"missing", 0}, {"refused", 0}, {"warning", 0}};
+  ojson arr = ojson::array();
   for (const auto& f : fs) {
     std::string sev(workflow::SeverityName(f.severity));
     counts[sev] = counts[sev].get<int>() + 1;
@@ -200,7 +200,7 @@ bool ParseInstant(const std::string& s, int64_t& ms) {
 }
 
 // Asks for one field; returns false at end of input.
-bool AskField(const workflow::FieldInfo& f, json& body) {
+bool AskField(const workflow::FieldInfo& f, ojson& body) {
   std::cerr << "\n"
             << f.name << "  (" << f.presence << (f.personal_data ? ", personal data" : "")
             << (f.citation.empty() ? "" : ", " + f.citation) << ")\n"
@@ -244,7 +244,7 @@ bool AskField(const workflow::FieldInfo& f, json& body) {
       return true;
     }
     if (f.type.find("table:") != std::string::npos) {
-      json v = json::parse(line, nullptr, false);
+      ojson v = ojson::parse(line, nullptr, false);
       bool want_array = f.type[0] == '[';
       if (v.is_discarded() || (want_array ? !v.is_array() : !v.is_object())) {
         std::cerr << "  not a JSON " << (want_array ? "array" : "object") << "; try again\n";
@@ -254,7 +254,7 @@ bool AskField(const workflow::FieldInfo& f, json& body) {
       return true;
     }
     if (f.type[0] == '[') {
-      json arr = json::array();
+      ojson arr = ojson::array();
       for (const auto& item : SplitCsv(line)) {
         std::string t = item;
         size_t b = t.find_first_not_of(' ');
@@ -282,7 +282,7 @@ bool AskField(const workflow::FieldInfo& f, json& body) {
   }
 }
 
-bool Stated(const json& body, const std::string& name) {
+bool Stated(const ojson& body, const std::string& name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return false;
   if (it->is_string()) return !it->get<std::string>().empty();
@@ -343,8 +343,8 @@ int RunNew(const NewArgs& a) {
 
   bool interactive = a.from_json.empty() && ::isatty(STDIN_FILENO);
   if (interactive) {
-    json body = json::parse(d.body_json, nullptr, false);
-    if (!body.is_object()) body = json::object();
+    ojson body = ojson::parse(d.body_json, nullptr, false);
+    if (!body.is_object()) body = ojson::object();
     auto fields = workflow::DescribeTable(k->name);
     if (!fields.ok()) return Fail(fields.status(), a.json);
     std::cerr << "Drafting a " << k->name << " (" << k->legal_basis << ") to " << d.to

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   mlahub::cli::RegisterAgentCommands(app);
   mlahub::cli::RegisterEvidenceCommands(app);
   mlahub::cli::RegisterCaseCommands(app);
+  mlahub::cli::RegisterDemoCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

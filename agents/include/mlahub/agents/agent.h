@@ -113,7 +113,9 @@ class Agent final : public LocalApi, public AlarmSink {
   Result<nlohmann::json> FetchEvidence(std::string_view message_id, const std::string& out_dir) const override;
   // Cases (case_api.cc).
   Result<nlohmann::json> ListCases(const CaseQuery& q) const override;
-  Result<nlohmann::json> ShowCase(std::string_view id) const override;
+  Result<nlohmann::json> ShowCase(std::string_view id, const RevealRequest& r) const override;
+  Result<nlohmann::json> ShowMessage(std::string_view id, const RevealRequest& r) const override;
+  Result<nlohmann::json> Reveals(uint64_t after, size_t limit) const override;
   Result<nlohmann::json> Stats() const override;
 
   // AlarmSink: log audit.alarm (error), count, store.

@@ -47,7 +47,8 @@ struct SubmitOutcome {
 
 enum class Box : uint8_t { kIn, kOut };
 
-struct CaseQuery;  // cases.h
+struct CaseQuery;      // cases.h
+struct RevealRequest;  // victims.h
 
 class LocalApi {
  public:
@@ -80,8 +81,17 @@ class LocalApi {
   virtual Result<nlohmann::json> ListCases(const CaseQuery& /*q*/) const {
     return Status::Unavailable("cases are not served here");
   }
-  virtual Result<nlohmann::json> ShowCase(std::string_view /*id*/) const {
+  // Victims' identifying values are masked unless r.reveal (with a reason),
+  // and each reveal is recorded (victims.h; agents/README.md "Victims' data").
+  virtual Result<nlohmann::json> ShowCase(std::string_view /*id*/, const RevealRequest& /*r*/) const {
     return Status::Unavailable("cases are not served here");
+  }
+  // GET /v1/messages/{id}: Show, with victims' values masked; the default
+  // (case_api.cc) refuses reveal=1.
+  virtual Result<nlohmann::json> ShowMessage(std::string_view id, const RevealRequest& r) const;
+  // GET /v1/reveals: {"count","reveals":[...]}.
+  virtual Result<nlohmann::json> Reveals(uint64_t /*after*/, size_t /*limit*/) const {
+    return Status::Unavailable("reveals are not recorded here");
   }
   virtual Result<nlohmann::json> Stats() const { return Status::Unavailable("cases are not served here"); }
 };

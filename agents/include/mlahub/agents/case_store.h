@@ -32,6 +32,8 @@
 //   audit/j/<BE64 index>       AuditJob (JSON), until its inclusion is verified
 //   stat/<name>                BE64 counters
 //   case/c/<id>, case/m/<id>   cases (cases.h)
+//   case/b/<id>                sealed copy of a body this agent sent (cases.h, victims.h)
+//   reveal/n, reveal/r/<BE64>  reveals of victims' data (victims.h)
 //
 // Thread-safety: as storage::Store, every method may be called from any
 // thread; the agent serialises its read-modify-write sequences itself.

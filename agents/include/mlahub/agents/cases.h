@@ -23,9 +23,22 @@
 //    `refused` set: it changes nothing and shows in the case's timeline; the
 //    message's record gets a "workflow_refused" evidence event.
 //
-// No bodies are kept here: only the step essentials (workflow::Step), the
-// form(s) of exploitation and whether a child victim is concerned (for the
-// anonymous statistics); never a name.
+// No bodies are kept in the case record: only the step essentials
+// (workflow::Step), the form(s) of exploitation and whether a child victim is
+// concerned (for the anonymous statistics); never a name. The body of each
+// message this agent SENDS in a case is kept beside it (it cannot open its own
+// envelope, sealed to the recipient), sealed at rest (victims.h):
+//
+//   case/b/<message id>   "v1:<base64>": the body's JSON, with each victim's
+//                         identifying values sealed ({"sealed":"v1:..."}),
+//                         the whole sealed again under the at-rest key
+//                         (associated data "mlahub sent body v1|<message id>")
+//   reveal/r/<BE64 id>, reveal/n   the reveals of victims' data (victims.h)
+//
+// A child victim (victims.h HasChildVictim) makes the case Urgent at both
+// ends (priority "Urgent", info.urgent for the clocks), whatever the
+// envelope's signed priority, which stays as the sender sent it
+// (envelope_priority, priority_raised "child_victim").
 //
 // Thread-safety: callers hold mu() around each read-check-write sequence
 // (API threads for sending, the network thread for a delivery batch); the
@@ -45,12 +58,14 @@
 
 #include "mlahub/agents/case_store.h"
 #include "mlahub/agents/records.h"
+#include "mlahub/agents/victims.h"
 #include "mlahub/core/status.h"
 #include "mlahub/workflow/deadlines.h"
 #include "mlahub/workflow/workflow.h"
 
 namespace httplib {
 class Server;
+struct Request;
 }
 
 namespace mlahub::agents {
@@ -76,12 +91,17 @@ struct CaseRecord {
   std::string partner;                                 // the other node
   std::string kind;                                    // MessageKind name of the request
   std::string legal_basis;                             // LegalBasis name
-  std::string priority;
+  std::string priority;           // this agent's view: at least "Urgent" for a child victim
+  std::string envelope_priority;  // the request envelope's priority, when priority was raised
+  std::string priority_raised;    // "child_victim" when the agent raised it, else ""
   std::string case_ref;
   workflow::RequestInfo info;
   std::vector<std::string> exploitation_forms;  // ExploitationPurpose names found in the body
   std::optional<bool> child_victim;             // TraffickingElements.child_victim, when given
   std::vector<CaseStepRecord> steps;
+  // Not stored in the record: the sealed copy of the body of the message
+  // being sent, written by Put under case/b/ (PrepareOutgoing sets it).
+  std::string sealed_body;
 };
 
 nlohmann::json ToJson(const CaseRecord& c);
@@ -114,9 +134,17 @@ inline constexpr std::string_view kIncompletePrefix = "request incomplete: ";
 class Cases {
  public:
   Cases(CaseStore& store, std::string node_id, const workflow::Policy& policy)
-      : store_(store), node_id_(std::move(node_id)), policy_(policy) {}
+      : store_(store), node_id_(std::move(node_id)), policy_(policy), reveals_(store) {}
 
   std::mutex& mu() { return mu_; }
+  // The at-rest key for victims' data (agent.cc sets it at start). Without
+  // one, no body copy is kept and nothing can be revealed.
+  void SetVictims(std::unique_ptr<VictimVault> v) { victims_ = std::move(v); }
+  const VictimVault* victims() const { return victims_.get(); }
+  RevealLog& reveals() { return reveals_; }
+  // The body this agent sent as `message_id` (victims' values still sealed),
+  // or nullopt if no copy is kept (another store, no key).
+  Result<std::optional<nlohmann::json>> SentBody(std::string_view message_id) const;
   const workflow::Policy& policy() const { return policy_; }
   const std::string& node_id() const { return node_id_; }
 
@@ -147,6 +175,8 @@ class Cases {
   CaseStore& store_;
   std::string node_id_;
   const workflow::Policy& policy_;
+  std::unique_ptr<VictimVault> victims_;
+  RevealLog reveals_;
   std::mutex mu_;
   // Staging overlay of the delivery batch being built (network thread, under mu_).
   std::atomic<std::thread::id> stager_{};  // the thread between BeginBatch and EndBatch
@@ -172,11 +202,20 @@ Result<nlohmann::json> CaseJson(const Cases& cases, const CaseStore& store, std:
 // GET /v1/stats: aggregate, anonymous figures.
 Result<nlohmann::json> StatsJson(const Cases& cases, UnixMillis now);
 
+// For the POST /v1/messages answer: notes on `record` (the outgoing record's
+// JSON) that the case's priority was raised (a child victim).
+void NoteCasePriority(const CaseRecord& c, nlohmann::json& record);
+
 // The error body and HTTP status for a refused step or incomplete request;
 // false for any other error.
 bool CaseErrorBody(const Status& s, int* http_status, nlohmann::json* body);
 
-// Registers GET /v1/cases, /v1/cases/{id}, /v1/stats on the API server
+// reveal / reason / user from the query (or the X-Mlahub-Reveal,
+// X-Mlahub-Reveal-Reason, X-Mlahub-User headers) and the bearer token's
+// fingerprint; kInvalidArgument for reveal=1 without a reason.
+Result<RevealRequest> RevealFromHttp(const httplib::Request& req);
+
+// Registers GET /v1/cases, /v1/cases/{id}, /v1/stats, /v1/reveals on the API server
 // (api_server.cc calls it from its routes).
 void AddCaseRoutes(httplib::Server& server, LocalApi& api);
 
