@@ -759,6 +759,8 @@ Status Broker::Impl::InitChunks() {
     Append(storage::EncodeLedgerEntry(e), "", std::move(writes), std::move(tag));
   };
   ChunkRelayOptions chunk_options;
+  chunk_options.retention_ms = cfg.evidence_retention_hours * 3600 * 1000;
+  chunk_options.window = cfg.evidence_window_chunks;
   if (const char* v = std::getenv("MLAHUB_BROKER_TAMPER_CHUNK"); v != nullptr && *v != '\0') {
     chunk_options.tamper_chunk = std::strtoll(v, nullptr, 10);  // test-only (chunks.h)
     ops::Warn("broker.test_hook", {{"MLAHUB_BROKER_TAMPER_CHUNK", chunk_options.tamper_chunk}});

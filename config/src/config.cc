@@ -143,6 +143,13 @@ const std::vector<Key<BrokerConfig>>& BrokerKeys() {
         {"ledger", "memtable_mib", MLAHUB_REF(C, memtable_mib),
          "Write buffers of the ledger database (MiB, all column families together).", Check::kNone, false, 8,
          1 << 20},
+        {"evidence", "retention_hours", MLAHUB_REF(C, evidence_retention_hours),
+         "Evidence chunks are kept this long (hours) after the recipient has the whole file, then purged; "
+         "0 = at once. The ledger keeps the completion entry.",
+         Check::kNone, false, 0, 24 * 3650},
+        {"evidence", "window_chunks", MLAHUB_REF(C, evidence_window_chunks),
+         "Chunks of one transfer sent to a recipient beyond its durable mark (flow control).", Check::kNone, false,
+         1, 1024},
     };
     AppendCommonKeys(k);
     return k;

@@ -88,6 +88,9 @@ struct BrokerConfig {
   uint64_t max_batch_entries = 16384;
   uint32_t cache_mib = 64;      // RocksDB block cache of the ledger database
   uint32_t memtable_mib = 64;   // RocksDB memtables of the ledger database, all families
+  // [evidence] chunk streams (docs/PROTOCOL.md 13.10)
+  int64_t evidence_retention_hours = 72;  // frames kept after the recipient completed; 0 = purge at once
+  uint32_t evidence_window_chunks = 8;    // chunks sent to a recipient beyond its durable mark
   // [directory], [metrics], [log]
   DirectoryConfig directory;
   MetricsConfig metrics;
