@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "evidence_stream.h"
 #include "mlahub/core/file.h"
@@ -609,6 +610,7 @@ void Agent::Handle(const tp::Frames& frames) {
           OnStatusResponse(c);
         } else if constexpr (std::is_same_v<T, tp::ChunkAck>) {
           shipper_->OnAck(c);
+          if (chunk_pause_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(chunk_pause_ms_));
         } else if constexpr (std::is_same_v<T, tp::ChunkDeliver>) {
           OnChunkDeliver(c);
         } else if constexpr (std::is_same_v<T, tp::Ping>) {

@@ -285,12 +285,13 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
 
 // The check at any size: a file of MLAHUB_EVIDENCE_TEST_MIB MiB
 // (default 24; 2048 for the 2 GiB run recorded in docs/BENCHMARKS.md) is
-// interrupted twice, by a SIGKILL of the broker at a third of the way and of
-// the receiver at two thirds, completes from the durable marks, and is
-// fetched with its SHA-256. The resident memory of every process is sampled
+// interrupted three times, by a SIGKILL of the sender a quarter of the way
+// through shipping, of the broker at a third of the way and of the receiver
+// at two thirds; it completes from the durable marks and is fetched with its
+// SHA-256. The resident memory of every process is sampled
 // from outside throughout and printed; in an optimised build without
 // sanitizers each must stay under 64 MiB whatever the file size.
-TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheBrokerAndOfTheReceiver) {
+TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheSenderTheBrokerAndTheReceiver) {
   uint64_t mib = 24;
   if (const char* e = std::getenv("MLAHUB_EVIDENCE_TEST_MIB")) mib = std::strtoull(e, nullptr, 10);
   ASSERT_GT(mib, 0u);
@@ -299,12 +300,12 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheBrokerAndOfTheReceiver
   ASSERT_NO_FATAL_FAILURE(Generate(src, mib, 4321));
   const std::string want = Sha256File(src);
 
-  // Small files pause at the receiver after each chunk (test hook) so that
-  // each kill lands mid-transfer; large ones need no help.
+  // Small files pause at both agents after each chunk and acknowledgement
+  // (test hook) so that each kill lands mid-transfer; large ones need no help.
   std::vector<std::string> pause;
   if (mib < 256) pause.push_back("MLAHUB_AGENT_CHUNK_PAUSE_MS=" + std::to_string(std::max<uint64_t>(5, 2400 / mib)));
   StartBroker();
-  StartAgent("IT-MOJ");
+  StartAgent("IT-MOJ", pause);
   StartAgent("NG-AGF", pause);
   ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
   MemorySampler mem;
@@ -325,7 +326,31 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheBrokerAndOfTheReceiver
         deadline);
   };
 
-  // 1. The broker, a third of the way.
+  // 1. The sender, a quarter of the way through shipping.
+  uint64_t shipped = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json e = Get("IT-MOJ", "/v1/evidence/" + mid);
+        if (!e.contains("files") || e["files"].empty()) return false;
+        shipped = e["files"][0].value("chunks_shipped", uint64_t{0});
+        uint64_t n = e["files"][0].value("chunk_count", uint64_t{0});
+        return n > 0 && shipped >= n / 4 && shipped < n;
+      },
+      deadline))
+      << Get("IT-MOJ", "/v1/evidence/" + mid).dump();
+  agents_["IT-MOJ"].Signal(SIGKILL);
+  ASSERT_TRUE(agents_["IT-MOJ"].Wait(seconds(30)).has_value());
+  std::cout << "sender killed with SIGKILL at " << shipped << " chunks acknowledged by the broker" << std::endl;
+  StartAgent("IT-MOJ", pause);
+  mem.Watch("mlahub-agent IT-MOJ (sender)", agents_["IT-MOJ"].pid());
+  {
+    json e = Get("IT-MOJ", "/v1/evidence/" + mid);
+    ASSERT_TRUE(e.contains("files") && !e["files"].empty()) << e.dump();
+    EXPECT_GT(e["files"][0].value("chunks_shipped", uint64_t{0}), 0u)
+        << "the sender resumes from its spool's durable mark, not from the start";
+  }
+
+  // 2. The broker, a third of the way.
   ASSERT_TRUE(reached(1.0 / 3)) << Get("NG-AGF", "/v1/evidence/" + mid).dump();
   broker_.Signal(SIGKILL);
   ASSERT_TRUE(broker_.Wait(seconds(30)).has_value());
@@ -334,17 +359,17 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheBrokerAndOfTheReceiver
   StartBroker();
   mem.Watch("mlahub-broker", broker_.pid());
 
-  // 2. The receiver, two thirds of the way.
+  // 3. The receiver, two thirds of the way.
   ASSERT_TRUE(reached(2.0 / 3)) << Get("NG-AGF", "/v1/evidence/" + mid).dump();
   agents_["NG-AGF"].Signal(SIGKILL);
   ASSERT_TRUE(agents_["NG-AGF"].Wait(seconds(30)).has_value());
   const uint64_t at_kill = done;
   std::cout << "receiver killed with SIGKILL at " << done << "/" << count << " chunks durable" << std::endl;
-  StartAgent("NG-AGF");
+  StartAgent("NG-AGF", pause);
   mem.Watch("mlahub-agent NG-AGF (receiver)", agents_["NG-AGF"].pid());
   EXPECT_GE(ReceiverProgress(mid).first, at_kill) << "resumed from its durable mark, not from the start";
 
-  // 3. Complete, checked and written out.
+  // Complete, checked and written out.
   const std::string outdir = dir_ + "/fetched";
   std::string out;
   int rc = testing::RunCommand(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --wait --timeout " +
@@ -356,7 +381,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheBrokerAndOfTheReceiver
   EXPECT_EQ(Sha256File(outdir + "/phone-extraction.bin"), want);
   testing::RemoveTree(outdir);  // large runs: give the disk back before the next step
   std::cout << "[ transfer ] " << mib << " MiB in " << count << " chunks, sent to fetched in " << secs
-            << " s including both restarts (" << double(mib) / secs << " MiB/s)" << std::endl;
+            << " s including the three restarts (" << double(mib) / secs << " MiB/s)" << std::endl;
 
   // Peak memory of each process, sampled from outside.
   for (const auto& [name, kib] : mem.PeaksKib())
