@@ -288,6 +288,36 @@ Result<workflow::CaseState> Replay(const CaseRecord& c) {
   return s;
 }
 
+// The hub delivers a partner's messages in the order it accepted them, which
+// after a resend or a restart need not be the order the partner sent them:
+// a step can arrive before the one it follows (a request for further
+// information before the acknowledgement). Such a step was stored refused as
+// "not allowed now"; once a later arrival makes it valid, it is applied after
+// that arrival (log event case.step_applied_late).
+static void ApplyEarlyArrivals(CaseRecord& c) {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    auto state = Replay(c);
+    if (!state.ok()) return;
+    for (size_t i = 0; i + 1 < c.steps.size(); ++i) {
+      CaseStepRecord& st = c.steps[i];
+      if (st.direction != "in" || st.refused_code.empty() ||
+          st.refused_reason.find("is not allowed now") == std::string::npos)
+        continue;
+      if (!workflow::Validate(*state, st.actor, st.step).ok()) continue;
+      CaseStepRecord late = std::move(st);
+      late.refused_code.clear();
+      late.refused_reason.clear();
+      c.steps.erase(c.steps.begin() + static_cast<std::ptrdiff_t>(i));
+      ops::Info("case.step_applied_late", {{"case_id", c.id}, {"message_id", late.message_id}});
+      c.steps.push_back(std::move(late));
+      changed = true;
+      break;
+    }
+  }
+}
+
 // ---- reads ----
 
 Result<std::optional<CaseRecord>> Cases::Get(std::string_view case_id) const {
@@ -462,6 +492,7 @@ void Cases::StageIncoming(StoreBatch& b, IncomingRecord& rec, std::string_view b
                                     {"code", s.refused_code}});
   }
   c.steps.push_back(std::move(s));
+  if (why.ok()) ApplyEarlyArrivals(c);
   keep(std::move(c));
 }
 

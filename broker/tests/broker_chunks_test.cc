@@ -213,7 +213,9 @@ TEST_F(BrokerChunksTest, AcknowledgedChunksSurviveKillNineAndReachTheReceiverInO
       EXPECT_EQ(d->sender, "IT-MOJ");
       EXPECT_EQ(d->message_id, s.mid);
       ++next;
-      if (next % 5 == 0) ASSERT_TRUE(ng->Send(transport::ChunkReceived{s.tid, next, Code::kOk}).ok());
+      if (next % 5 == 0) {
+        ASSERT_TRUE(ng->Send(transport::ChunkReceived{s.tid, next, Code::kOk}).ok());
+      }
     }
     // The ChunkReceived were handled (Pong on the same connection), and their
     // state writes are durable once a later ledger append is (one queue).
@@ -236,7 +238,9 @@ TEST_F(BrokerChunksTest, AcknowledgedChunksSurviveKillNineAndReachTheReceiverInO
   EXPECT_EQ(d->frame, s.frames[next]);
   ++next;
   while (next < kCount) {
-    if (next % 4 == 0) ASSERT_TRUE(ng->Send(transport::ChunkReceived{s.tid, next, Code::kOk}).ok());
+    if (next % 4 == 0) {
+      ASSERT_TRUE(ng->Send(transport::ChunkReceived{s.tid, next, Code::kOk}).ok());
+    }
     auto c = ng->WaitFor<transport::ChunkDeliver>();
     ASSERT_TRUE(c.has_value()) << "stalled at " << next;
     ASSERT_EQ(c->chunk_index, next);

@@ -40,7 +40,9 @@ class ChunkRelayTest : public ::testing::Test {
   }
   void TearDown() override {
     relay_.reset();
-    if (ledger_) EXPECT_TRUE(ledger_->Close().ok());
+    if (ledger_) {
+      EXPECT_TRUE(ledger_->Close().ok());
+    }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }

@@ -78,6 +78,9 @@ struct Msg {
   int64_t hold_start = 0;
   bool posted = false, delivered = false;
   int64_t post_t = 0;           // simulated time the agent took it
+  // First refusal as "not allowed now" (steady clock, ms; 0 = none): the step
+  // it follows may still be on its way to this agent (see Post).
+  int64_t early_since_ms = 0;
 };
 
 struct OpenClock {
@@ -695,6 +698,20 @@ bool Live::Post(Node& n, uint32_t mi) {
         Note("live: " + n.id + " did not take a message (will retry): " + r.status().ToString());
       ++live_.post_retries;
       return false;
+    }
+    // The agent's case does not allow the step yet: the partner's message it
+    // answers can arrive after the one the driver saw (the hub delivers in
+    // the order it accepted, which a resend or a restart can change). Try
+    // again for a while before counting it refused.
+    if (code == Code::kInvalidArgument && r.status().message().find("is not allowed now") != std::string::npos) {
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+      if (m.early_since_ms == 0) m.early_since_ms = now_ms;
+      if (now_ms - m.early_since_ms < 60'000) {
+        ++live_.post_retries;
+        return false;
+      }
     }
     ++live_.api_refused;
     if (live_.errors.size() < 20)
