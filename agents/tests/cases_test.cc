@@ -202,6 +202,30 @@ TEST(CasesTest, AStepArrivingOutOfOrderIsStoredButMarkedWorkflowRefused) {
   EXPECT_TRUE(IsStepRefusal(it.Send(Id(), K::ProgressEnquiry, "NG-AGF", req, json::object(), kT0 + 5000)));
 }
 
+// The hub delivers in the order it accepted, which after a resend or a
+// restart can differ from the order the partner sent: a request for further
+// information that arrives before the acknowledgement it follows is applied
+// once the acknowledgement arrives.
+TEST(CasesTest, AStepThatArrivesBeforeTheStepItFollowsIsAppliedOnceThatOneArrives) {
+  Side it("IT-MOJ");
+  const std::string req = Id();
+  ASSERT_TRUE(it.Send(req, K::MlaRequest, "NG-AGF", "", Request(), kT0).ok());
+  const std::string fir = Id();
+  auto ev = it.Receive(fir, K::FurtherInformationRequest, "NG-AGF", req, json{{"questions", {"Which branch?"}}},
+                       kT0 + 2000);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0], "workflow_refused");  // not allowed yet: the case is only received
+  EXPECT_EQ(it.State(req).stage, workflow::Stage::kReceived);
+  EXPECT_TRUE(it.Receive(Id(), K::Acknowledgement, "NG-AGF", req, json::object(), kT0 + 1000).empty());
+  EXPECT_EQ(it.State(req).stage, workflow::Stage::kFurtherInformationRequested);
+  auto one = CaseJson(*it.cases, *it.store, req, kT0 + 3000);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ((*one)["refused_steps"], 0);
+  // Now the requesting side may answer.
+  Status answered = it.Send(Id(), K::FurtherInformationReply, "NG-AGF", fir, json{{"answers", {"Lagos main"}}}, kT0 + 4000);
+  EXPECT_TRUE(answered.ok()) << answered.ToString();
+}
+
 TEST(CasesTest, ClocksFollowAFakeClock) {
   Side ng("NG-AGF");
   const std::string req = Id();
