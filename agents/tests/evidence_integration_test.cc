@@ -406,6 +406,9 @@ TEST_F(EvidenceIntegrationTest, AChunkAlteredOnTheWayIsRefusedAndFetchedAgain) {
   const std::string want = Sha256File(src);
   std::string mid;
   ASSERT_NO_FATAL_FAILURE(SendWithEvidence(src, &mid));
+  // The receiver knows the transfer once the carrying message has arrived.
+  ASSERT_TRUE(WaitFor([&] { return ReceiverProgress(mid).second > 0; }, kLong))
+      << Get("NG-AGF", "/v1/evidence/" + mid).dump();
 
   const std::string outdir = dir_ + "/fetched";
   std::string out;

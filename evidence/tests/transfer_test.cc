@@ -239,9 +239,14 @@ TEST_F(TransferTest, StoreAlteredAtRestIsCaughtByFetchAndLeavesNoOutput) {
   Ship(*spool, *a, 0, spec.chunk_count);
   std::string chunks = receiver_->IncomingDir(spec.transfer_id) + "/chunks";
   {
+    // Flip one bit (a fixed byte would leave random data unchanged 1 time in 256).
     std::fstream f(chunks, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(2 * (kSmallChunk + kChunkOverhead) + 10);
-    f.put('\x77');
+    const std::streamoff at = 2 * (kSmallChunk + kChunkOverhead) + 10;
+    f.seekg(at);
+    char c = 0;
+    f.get(c);
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x01));
   }
   EXPECT_ERRC(receiver_->Fetch(spec.transfer_id, dir_.path() + "/out"), Errc::kTamperedChunk);
   EXPECT_FALSE(FileExists(Fetched("b.bin")));
