@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [--fuzz]   (--fuzz adds clang for the libFuzzer targets)
 set -euo pipefail
 
-PKGS=(build-essential cmake ninja-build pkg-config git
+PKGS=(build-essential cmake ninja-build pkg-config git lld
       libsodium-dev librocksdb-dev flatbuffers-compiler libflatbuffers-dev
       libzmq3-dev cppzmq-dev libcli11-dev nlohmann-json3-dev
       libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
