@@ -10,20 +10,6 @@ namespace mlahub::agents {
 
 using nlohmann::json;
 
-Code CodeFromName(std::string_view name) {
-  static constexpr Code kAll[] = {
-      Code::kOk,           Code::kMalformed,      Code::kOversize,          Code::kBadSignature,
-      Code::kTamperedHeader, Code::kTamperedCiphertext, Code::kWrongRecipient, Code::kExpired,
-      Code::kUnknownKind,  Code::kUnknownSender,  Code::kUnknownRecipient,  Code::kKindNotAccepted,
-      Code::kDuplicate,    Code::kRevoked,        Code::kSenderMismatch,    Code::kUnsupportedVersion,
-      Code::kInvalidArgument, Code::kNotFound,    Code::kAlreadyExists,     Code::kIoError,
-      Code::kCorruption,   Code::kBadPassphrase,  Code::kUnavailable,       Code::kPermissionDenied,
-      Code::kInternal};
-  for (Code c : kAll)
-    if (CodeName(c) == name) return c;
-  return Code::kInternal;
-}
-
 ApiClient::ApiClient(std::string host, uint16_t port, std::string token)
     : host_(std::move(host)), port_(port), token_(std::move(token)) {}
 

@@ -21,8 +21,8 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
-using testing::Process;
-using testing::WaitFor;
+using support::Process;
+using support::WaitFor;
 
 constexpr std::chrono::milliseconds kLong = seconds(180);
 const std::string kBin = MLAHUB_BIN_DIR;
@@ -59,7 +59,7 @@ class CaseFlowTest : public testing::DaemonsTest {
     return WaitFor([&] { return Case(at, id).value("stage", "") == stage; }, kLong);
   }
   int Mlahub(const std::string& at, const std::string& args, std::string* out = nullptr) {
-    return testing::RunCommand(kBin + "/mlahub " + args + " --agent " + net_.agent_config(at), out);
+    return support::RunShell(kBin + "/mlahub " + args + " --agent " + net_.agent_config(at), out);
   }
 
 };

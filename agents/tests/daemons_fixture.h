@@ -1,7 +1,8 @@
 // The process-level tests' common fixture: a network directory (`net_`,
 // made by each test's SetUp), the real mlahub-broker and mlahub-agent
 // processes started from its configs, SIGTERM and a wait for each at the
-// end, and the test directory kept when a test failed.
+// end, and the test directory kept when a test failed. Processes, ready files
+// and waits: tests/support/process.h (ops::Child).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -36,19 +37,20 @@ class DaemonsTest : public ::testing::Test {
   }
 
   void StartBroker(std::vector<std::string> env = {}) {
-    auto p = Process::Spawn(bin_ + "/mlahub-broker", {"--config", net_.broker_config()}, env, dir_ + "/broker.log");
-    ASSERT_TRUE(p.ok());
+    auto p = support::Process::Spawn({bin_ + "/mlahub-broker", "--config", net_.broker_config()},
+                            {.env = std::move(env), .log_file = dir_ + "/broker.log"});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
     broker_ = std::move(*p);
-    Status st = WaitReady(net_.broker_data() + "/ready.json", broker_, ready_timeout_);
+    Status st = support::WaitForReadyFile(net_.broker_data() + "/ready.json", broker_, ready_timeout_).status();
     ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/broker.log";
   }
 
   void StartAgent(const std::string& id, std::vector<std::string> env = {}) {
-    auto p = Process::Spawn(bin_ + "/mlahub-agent", {"--config", net_.agent_config(id)}, env,
-                            dir_ + "/" + id + ".log");
-    ASSERT_TRUE(p.ok());
+    auto p = support::Process::Spawn({bin_ + "/mlahub-agent", "--config", net_.agent_config(id)},
+                            {.env = std::move(env), .log_file = dir_ + "/" + id + ".log"});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
     agents_[id] = std::move(*p);
-    Status st = WaitReady(net_.agent_data(id) + "/ready.json", agents_[id], ready_timeout_);
+    Status st = support::WaitForReadyFile(net_.agent_data(id) + "/ready.json", agents_[id], ready_timeout_).status();
     ASSERT_TRUE(st.ok()) << st.ToString() << "; see " << dir_ << "/" << id << ".log";
   }
 
@@ -56,8 +58,8 @@ class DaemonsTest : public ::testing::Test {
   const std::chrono::milliseconds ready_timeout_;
   std::string dir_;
   TestNetwork net_;
-  Process broker_;
-  std::map<std::string, Process> agents_;
+  support::Process broker_;
+  std::map<std::string, support::Process> agents_;
 };
 
 }  // namespace mlahub::agents::testing

@@ -32,20 +32,16 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::Process;
-using testing::WaitFor;
+using support::Process;
+using support::WaitFor;
 
 constexpr milliseconds kLong = seconds(300);
 const std::string kBin = MLAHUB_BIN_DIR;
 
 // VmHWM of a running process, in KiB (0 if unreadable).
 uint64_t PeakRssKib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
+  auto m = support::ReadMemory(pid);
+  return m.ok() ? m->peak / 1024 : 0;
 }
 
 std::string Sha256File(const std::string& path) {
@@ -118,7 +114,7 @@ class EvidenceIntegrationTest : public testing::DaemonsTest {
     ex["body"].erase("attachments");
     std::ofstream(dir_ + "/body.json") << ex["body"].dump();
     std::string out;
-    int rc = testing::RunCommand(kBin + "/mlahub send --agent " + net_.agent_config("IT-MOJ") +
+    int rc = support::RunShell(kBin + "/mlahub send --agent " + net_.agent_config("IT-MOJ") +
                                      " --to NG-AGF --kind MlaRequest --case-ref IT-2026-0042 --body " + dir_ +
                                      "/body.json --evidence " + file + " --custody 'seized 2026-11-02, copy 1' --json",
                                  &out);
@@ -165,14 +161,8 @@ class MemorySampler {
 
  private:
   static uint64_t RssKib(pid_t pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    uint64_t rss = 0, hwm = 0;
-    while (std::getline(f, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) rss = std::strtoull(line.c_str() + 6, nullptr, 10);
-      if (line.rfind("VmHWM:", 0) == 0) hwm = std::strtoull(line.c_str() + 6, nullptr, 10);
-    }
-    return std::max(rss, hwm);
+    auto m = support::ReadMemory(pid);
+    return m.ok() ? std::max(m->rss, m->peak) / 1024 : 0;
   }
   void Run() {
     std::unique_lock<std::mutex> l(mu_);
@@ -224,7 +214,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
   agents_["NG-AGF"].Signal(SIGKILL);
   auto killed = agents_["NG-AGF"].Wait(seconds(30));
   ASSERT_TRUE(killed.has_value());
-  EXPECT_EQ(*killed, -SIGKILL);
+  EXPECT_EQ(*killed, 128 + SIGKILL);
   std::cout << "receiver killed with SIGKILL at " << at_kill << "/" << count << " chunks durable\n";
 
   // Restart: resumes from the durable mark, completes.
@@ -235,7 +225,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
 
   // `mlahub evidence fetch --wait`: waits for the rest, checks, writes.
   const std::string outdir = dir_ + "/fetched";
-  rc = testing::RunCommand(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --wait --timeout 300" +
+  rc = support::RunShell(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --wait --timeout 300" +
                                " --json --agent " + net_.agent_config("NG-AGF"),
                            &out);
   ASSERT_EQ(rc, 0) << out;
@@ -246,7 +236,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
 
   // `mlahub evidence list` shows complete on both sides (the sender's spool
   // fully acknowledged by the broker).
-  rc = testing::RunCommand(kBin + "/mlahub evidence list " + mid + " --json --agent " + net_.agent_config("NG-AGF"),
+  rc = support::RunShell(kBin + "/mlahub evidence list " + mid + " --json --agent " + net_.agent_config("NG-AGF"),
                            &out);
   ASSERT_EQ(rc, 0) << out;
   json listed = json::parse(out, nullptr, false);
@@ -261,7 +251,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
       kLong))
       << Get("IT-MOJ", "/v1/evidence/" + mid).dump();
   // A second fetch into the same directory refuses to overwrite.
-  rc = testing::RunCommand(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --agent " +
+  rc = support::RunShell(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --agent " +
                                net_.agent_config("NG-AGF") + " 2>/dev/null",
                            &out);
   EXPECT_NE(rc, 0);
@@ -277,9 +267,31 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesAKillNineOfTheReceiverAndIsFetchedW
       },
       kLong));
 
+  // The hub told the sender the transfer is complete: its spool is purged
+  // (no chunk file left) and its view of the file still says complete.
+  json sent = Get("IT-MOJ", "/v1/evidence/" + mid);
+  ASSERT_TRUE(sent.contains("files") && !sent["files"].empty()) << sent.dump();
+  const std::string tid = sent["files"][0].value("transfer_id", "");
+  ASSERT_EQ(tid.size(), 32u) << sent.dump();
+  const std::string spool = net_.agent_data("IT-MOJ") + "/evidence/outgoing/" + tid;
+  EXPECT_TRUE(WaitFor([&] { return !FileExists(spool + "/chunks") && !FileExists(spool); }, kLong)) << spool;
+  json after = Get("IT-MOJ", "/v1/evidence/" + mid);
+  ASSERT_TRUE(after.contains("files") && !after["files"].empty()) << after.dump();
+  EXPECT_EQ(after["files"][0].value("state", ""), "complete") << after.dump();
+  EXPECT_EQ(after["files"][0].value("chunks_shipped", uint64_t{0}), count) << after.dump();
+
   Rss("mlahub-broker", broker_.pid());
   Rss("mlahub-agent IT-MOJ", agents_["IT-MOJ"].pid());
   Rss("mlahub-agent NG-AGF (after restart)", agents_["NG-AGF"].pid());
+
+  // A kill -9 between marking the route and deleting the spool leaves the
+  // spool behind: the next start sweeps it (simulated by putting one back).
+  agents_["IT-MOJ"].Signal(SIGKILL);
+  ASSERT_TRUE(agents_["IT-MOJ"].Wait(seconds(30)).has_value());
+  ASSERT_TRUE(MakeDirs(spool, 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(spool + "/chunks", AsBytes(std::string("left over")), 0600).ok());
+  StartAgent("IT-MOJ");
+  EXPECT_TRUE(WaitFor([&] { return !FileExists(spool); }, kLong)) << spool << " not swept at start";
 }
 
 
@@ -372,7 +384,7 @@ TEST_F(EvidenceIntegrationTest, AFileSurvivesKillNineOfTheSenderTheBrokerAndTheR
   // Complete, checked and written out.
   const std::string outdir = dir_ + "/fetched";
   std::string out;
-  int rc = testing::RunCommand(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --wait --timeout " +
+  int rc = support::RunShell(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir + " --wait --timeout " +
                                    std::to_string(deadline.count() / 1000) + " --json --agent " +
                                    net_.agent_config("NG-AGF"),
                                &out);
@@ -412,7 +424,7 @@ TEST_F(EvidenceIntegrationTest, AChunkAlteredOnTheWayIsRefusedAndFetchedAgain) {
 
   const std::string outdir = dir_ + "/fetched";
   std::string out;
-  int rc = testing::RunCommand(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir +
+  int rc = support::RunShell(kBin + "/mlahub evidence fetch " + mid + " --out " + outdir +
                                    " --wait --timeout 300 --json --agent " + net_.agent_config("NG-AGF"),
                                &out);
   ASSERT_EQ(rc, 0) << out;

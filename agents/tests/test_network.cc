@@ -12,6 +12,7 @@
 
 #include "mlahub/core/clock.h"
 #include "mlahub/core/file.h"
+#include "mlahub/ops/process.h"
 
 namespace mlahub::agents::testing {
 
@@ -35,18 +36,6 @@ void RemoveTree(const std::string& dir) {
 
 namespace {
 
-bool PortFree(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 Status WriteText(const std::string& path, const std::string& text) {
   return WriteFileAtomic(path, AsBytes(text), 0644);
 }
@@ -54,17 +43,9 @@ Status WriteText(const std::string& path, const std::string& text) {
 }  // namespace
 
 uint16_t PickFreePorts(int count) {
-  std::random_device rd;
-  std::mt19937 rng(rd() ^ static_cast<unsigned>(::getpid()));
-  std::uniform_int_distribution<int> dist(20000, 60000 - count);
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    uint16_t base = static_cast<uint16_t>(dist(rng));
-    bool all = true;
-    for (int i = 0; i < count && all; ++i) all = PortFree(static_cast<uint16_t>(base + i));
-    if (all) return base;
-  }
-  MLAHUB_CHECK_MSG(false, "no free port range found");
-  return 0;
+  auto base = ops::FreePortRange(count);
+  MLAHUB_CHECK_MSG(base.ok(), base.status().ToString());
+  return *base;
 }
 
 Result<TestNetwork> BuildTestNetwork(const std::string& dir, const std::vector<std::string>& nodes,

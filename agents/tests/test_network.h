@@ -47,8 +47,8 @@ Status TweakAgentConfig(const TestNetwork& net, const std::string& id,
                         const std::function<void(config::AgentConfig&)>& tweak);
 Status TweakBrokerConfig(const TestNetwork& net, const std::function<void(config::BrokerConfig&)>& tweak);
 
-// A base port with `count` consecutive free loopback TCP ports (checked by
-// binding each), starting at a random place in 20000-60000.
+// A base port with `count` consecutive free loopback TCP ports
+// (ops::FreePortRange; aborts the test program if there is none).
 uint16_t PickFreePorts(int count);
 
 // A fresh empty directory under $TMPDIR (or /tmp).

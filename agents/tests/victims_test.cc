@@ -331,7 +331,7 @@ class VictimsFlowTest : public testing::DaemonsTest {
     return *c;
   }
   int Mlahub(const std::string& at, const std::string& args, std::string* out = nullptr) {
-    return testing::RunCommand(bin_ + "/mlahub " + args + " --agent " + net_.agent_config(at), out);
+    return support::RunShell(bin_ + "/mlahub " + args + " --agent " + net_.agent_config(at), out);
   }
   json Json(const std::string& text) { return json::parse(text, nullptr, false); }
 };
@@ -356,7 +356,7 @@ TEST_F(VictimsFlowTest, AChildVictimsDataIsSealedAtRestMaskedAndRevealedOnlyWith
   EXPECT_EQ((*sent)["message"]["priority"], "Normal");
   EXPECT_NE((*sent)["message"].value("priority_note", "").find("child"), std::string::npos);
 
-  ASSERT_TRUE(testing::WaitFor([&] { return Api("NG-AGF").Get("/v1/cases/" + req).ok(); }, kLong));
+  ASSERT_TRUE(support::WaitFor([&] { return Api("NG-AGF").Get("/v1/cases/" + req).ok(); }, kLong));
   for (const std::string id : {"IT-MOJ", "NG-AGF"}) {
     auto c = Api(id).Get("/v1/cases/" + req);
     ASSERT_TRUE(c.ok()) << id << ": " << c.status().ToString();

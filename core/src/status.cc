@@ -36,6 +36,20 @@ std::string_view CodeName(Code code) {
   return "unknown_code";
 }
 
+Code CodeFromName(std::string_view name) {
+  static constexpr Code kAll[] = {
+      Code::kOk,           Code::kMalformed,      Code::kOversize,          Code::kBadSignature,
+      Code::kTamperedHeader, Code::kTamperedCiphertext, Code::kWrongRecipient, Code::kExpired,
+      Code::kUnknownKind,  Code::kUnknownSender,  Code::kUnknownRecipient,  Code::kKindNotAccepted,
+      Code::kDuplicate,    Code::kRevoked,        Code::kSenderMismatch,    Code::kUnsupportedVersion,
+      Code::kInvalidArgument, Code::kNotFound,    Code::kAlreadyExists,     Code::kIoError,
+      Code::kCorruption,   Code::kBadPassphrase,  Code::kUnavailable,       Code::kPermissionDenied,
+      Code::kInternal};
+  for (Code c : kAll)
+    if (CodeName(c) == name) return c;
+  return Code::kInternal;
+}
+
 std::string Status::ToString() const {
   if (ok()) return "ok";
   std::string out(CodeName(code_));

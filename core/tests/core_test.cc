@@ -19,6 +19,15 @@ TEST(StatusTest, NamesAndMessages) {
   EXPECT_TRUE(Status::Ok().ok());
 }
 
+TEST(StatusTest, CodeFromNameInvertsCodeName) {
+  for (Code c : {Code::kOk, Code::kMalformed, Code::kOversize, Code::kDuplicate, Code::kUnsupportedVersion,
+                 Code::kNotFound, Code::kPermissionDenied, Code::kInternal})
+    EXPECT_EQ(CodeFromName(CodeName(c)), c) << CodeName(c);
+  EXPECT_EQ(CodeFromName("too_large"), Code::kOversize);
+  EXPECT_EQ(CodeFromName("no_such_code"), Code::kInternal);
+  EXPECT_EQ(CodeFromName(""), Code::kInternal);
+}
+
 TEST(ResultTest, ValueOrStatus) {
   Result<int> r = 5;
   EXPECT_TRUE(r.ok());

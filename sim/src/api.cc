@@ -13,20 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-Code CodeFromName(std::string_view name) {
-  static constexpr Code kAll[] = {
-      Code::kOk,           Code::kMalformed,      Code::kOversize,          Code::kBadSignature,
-      Code::kTamperedHeader, Code::kTamperedCiphertext, Code::kWrongRecipient, Code::kExpired,
-      Code::kUnknownKind,  Code::kUnknownSender,  Code::kUnknownRecipient,  Code::kKindNotAccepted,
-      Code::kDuplicate,    Code::kRevoked,        Code::kSenderMismatch,    Code::kUnsupportedVersion,
-      Code::kInvalidArgument, Code::kNotFound,    Code::kAlreadyExists,     Code::kIoError,
-      Code::kCorruption,   Code::kBadPassphrase,  Code::kUnavailable,       Code::kPermissionDenied,
-      Code::kInternal};
-  for (Code c : kAll)
-    if (CodeName(c) == name) return c;
-  return Code::kInternal;
-}
-
 Result<json> Interpret(const httplib::Result& res) {
   if (!res) return Status::Unavailable("agent API unreachable (" + httplib::to_string(res.error()) + ")");
   json j = json::parse(res->body, nullptr, false);

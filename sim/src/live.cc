@@ -1,9 +1,7 @@
 #include "mlahub/sim/live.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -115,47 +113,6 @@ struct Node {
   std::unique_ptr<Relay> relay;  // between the agent and the broker (added network delay), or null
 };
 
-bool PortFree(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-Result<uint16_t> FreePorts(int count) {
-  std::mt19937 gen(std::random_device{}());
-  std::uniform_int_distribution<int> pick(20000, 60000 - count);
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int base = pick(gen);
-    bool ok = true;
-    for (int i = 0; i < count && ok; ++i) ok = PortFree(static_cast<uint16_t>(base + i));
-    if (ok) return static_cast<uint16_t>(base);
-  }
-  return Status::Unavailable("no range of " + std::to_string(count) + " free loopback ports found");
-}
-
-// Waits until `path` is JSON naming `pid`, or the child dies, or the deadline.
-Status WaitReady(const std::string& path, Child& child, milliseconds timeout) {
-  auto deadline = SteadyClock::now() + timeout;
-  while (SteadyClock::now() < deadline) {
-    auto bytes = ReadFile(path, 1 << 16);
-    if (bytes.ok()) {
-      json j = json::parse(AsString(*bytes), nullptr, false);
-      if (j.is_object() && j.value("pid", int64_t{-1}) == child.pid()) return Status::Ok();
-    }
-    if (!child.running()) return Status::Unavailable("the process exited before it was ready (" + path + ")");
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return Status::Unavailable("not ready within " + std::to_string(timeout.count() / 1000) + " s: " + path);
-}
-
 class Live {
  public:
   Live(const Scenario& sc, const LiveOptions& opt) : sc_(sc), opt_(opt), rules_(sc), rng_(sc.seed) {}
@@ -256,7 +213,7 @@ Status Live::Setup() {
   std::string ids;
   for (const auto& id : rules_.agent_ids()) ids += (ids.empty() ? "" : ",") + id;
   const int nports = 10 + 2 * static_cast<int>(rules_.agent_ids().size()) + 2;
-  MLAHUB_ASSIGN_OR_RETURN(uint16_t base, FreePorts(nports));
+  MLAHUB_ASSIGN_OR_RETURN(uint16_t base, ops::FreePortRange(nports));
   MLAHUB_ASSIGN_OR_RETURN(
       RunOutput init,
       RunCommand({bin_ + "/mlahub", "network", "init", "--dir", net_dir_, "--nodes", ids, "--base-port",
@@ -337,15 +294,15 @@ Status Live::Setup() {
 
 Status Live::StartBroker() {
   MLAHUB_ASSIGN_OR_RETURN(broker_, Child::Spawn({bin_ + "/mlahub-broker", "--config", broker_config_},
-                                                log_dir_ + "/broker.log"));
-  Status st = WaitReady(broker_data_ + "/ready.json", broker_, milliseconds(opt_.ready_timeout_ms));
+                                                {.log_file = log_dir_ + "/broker.log"}));
+  Status st = ops::WaitForReadyFile(broker_data_ + "/ready.json", broker_, milliseconds(opt_.ready_timeout_ms)).status();
   if (!st.ok()) return Status::Unavailable("broker: " + st.message() + "; see " + log_dir_ + "/broker.log");
   return Status::Ok();
 }
 
 Status Live::StartAgent(Node& n) {
-  MLAHUB_ASSIGN_OR_RETURN(n.proc, Child::Spawn({bin_ + "/mlahub-agent", "--config", n.config}, n.log));
-  Status st = WaitReady(n.data + "/ready.json", n.proc, milliseconds(opt_.ready_timeout_ms));
+  MLAHUB_ASSIGN_OR_RETURN(n.proc, Child::Spawn({bin_ + "/mlahub-agent", "--config", n.config}, {.log_file = n.log}));
+  Status st = ops::WaitForReadyFile(n.data + "/ready.json", n.proc, milliseconds(opt_.ready_timeout_ms)).status();
   if (!st.ok()) return Status::Unavailable("agent " + n.id + ": " + st.message() + "; see " + n.log);
   if (!n.api) {
     MLAHUB_ASSIGN_OR_RETURN(AgentApi c, AgentApi::FromConfigFile(n.config));

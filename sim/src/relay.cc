@@ -16,6 +16,7 @@
 #include <list>
 #include <vector>
 
+#include "mlahub/ops/process.h"
 #include "mlahub/sim/random.h"
 
 namespace mlahub::sim {
@@ -73,23 +74,9 @@ Result<std::unique_ptr<Relay>> Relay::Start(const RelayOptions& options) {
   if (::inet_pton(AF_INET, options.target_host.c_str(), &target) != 1)
     return Status::InvalidArgument("relay: target host '" + options.target_host + "' is not an IPv4 address");
   std::unique_ptr<Relay> r(new Relay(options));
-  r->listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (r->listen_fd_ < 0) return Status::Unavailable(std::string("relay: socket: ") + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(r->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(options.listen_port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(r->listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(r->listen_fd_, 128) != 0) {
-    std::string err = std::strerror(errno);
-    RelayCloseFd(r->listen_fd_);
-    return Status::Unavailable("relay: cannot listen on 127.0.0.1:" + std::to_string(options.listen_port) + ": " +
-                               err);
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(r->listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  r->port_ = ntohs(a.sin_port);
+  auto fd = ops::ListenLoopback(options.listen_port, 128, &r->port_);
+  if (!fd.ok()) return Status::Unavailable("relay: " + fd.status().message());
+  r->listen_fd_ = *fd;
   RelaySetNonBlocking(r->listen_fd_);
   if (::pipe2(r->wake_, O_NONBLOCK | O_CLOEXEC) != 0) {
     RelayCloseFd(r->listen_fd_);

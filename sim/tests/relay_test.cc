@@ -21,30 +21,12 @@
 #include <vector>
 
 #include "../src/relay.h"
+#include "mlahub/ops/process.h"
 
 namespace mlahub::sim {
 namespace {
 
 using TestClock = std::chrono::steady_clock;
-
-// A listening socket on 127.0.0.1 (port 0: any).
-int ListenOn(uint16_t port, uint16_t* bound) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  if (bound != nullptr) *bound = ntohs(a.sin_port);
-  return fd;
-}
 
 void SetTimeouts(int fd) {
   timeval tv{60, 0};  // generous: a hang fails the test instead of blocking it
@@ -111,8 +93,9 @@ struct Range {
 
 TEST(Relay, ForwardsBothWaysIntactInOrderAndNeverBeforeTheDelay) {
   uint16_t target_port = 0;
-  int lfd = ListenOn(0, &target_port);
-  ASSERT_GE(lfd, 0);
+  auto listening = ops::ListenLoopback(0, 16, &target_port);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  int lfd = *listening;
   RelayOptions o;
   o.target_port = target_port;
   o.delay_ms = 120;
@@ -204,8 +187,9 @@ TEST(Relay, ForwardsBothWaysIntactInOrderAndNeverBeforeTheDelay) {
 
 TEST(Relay, OutlivesItsTargetBeingKilledAndRestarted) {
   uint16_t target_port = 0;
-  int lfd = ListenOn(0, &target_port);
-  ASSERT_GE(lfd, 0);
+  auto listening = ops::ListenLoopback(0, 16, &target_port);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  int lfd = *listening;
   RelayOptions o;
   o.target_port = target_port;
   o.delay_ms = 20;
@@ -238,8 +222,9 @@ TEST(Relay, OutlivesItsTargetBeingKilledAndRestarted) {
   ::close(c2);
 
   // The target restarts on the same port: the relay connects again.
-  lfd = ListenOn(target_port, nullptr);
-  ASSERT_GE(lfd, 0);
+  listening = ops::ListenLoopback(target_port, 16);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  lfd = *listening;
   int c3 = ConnectTo(port);
   ASSERT_GE(c3, 0);
   int t3 = AcceptOne(lfd);

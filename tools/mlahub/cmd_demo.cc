@@ -21,10 +21,7 @@
 // each checked). Exit 0 on success, 1 naming the failed step and the logs.
 //
 // Driven by one thread; the daemons are child processes (ops::Child).
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -83,31 +80,6 @@ struct DemoOptions {
   bool json = false;
   int timeout_s = 120;
 };
-
-// A base port P with P .. P+count-1 free on 127.0.0.1 (bound and released
-// here; the daemons bind them a moment later).
-Result<int> FreeBasePort(int count) {
-  std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> pick(20000, 59000);
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int base = pick(rng);
-    std::vector<int> fds;
-    bool ok = true;
-    for (int p = base; p < base + count && ok; ++p) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return Status::IoError("socket() failed");
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(p));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      fds.push_back(fd);
-    }
-    for (int fd : fds) ::close(fd);
-    if (ok) return base;
-  }
-  return Status::Unavailable("found no " + std::to_string(count) + " consecutive free TCP ports on 127.0.0.1");
-}
 
 std::string Sha256Hex(ByteView b) {
   crypto::Digest32 d = crypto::Sha256(b);
@@ -224,6 +196,11 @@ class Demo {
   Status ProsecutionNotice();
   Status DocumentVerification();
   Status NationalityVerification();
+  // A verification request (Protocol Arts. 8, 13) from Italy to `to`,
+  // answered with `result` (a VerificationResult), until Italy sees it executed.
+  Status Verification(const std::string& to, const std::string& kind, Json body, const std::string& label,
+                      const std::string& priority, const std::string& case_ref, Json result,
+                      const std::string& result_label);
   Status Timelines();
   Status LedgerProof();
   Status StopAll();
@@ -443,7 +420,7 @@ Status Demo::PrepareDir() {
 }
 
 Status Demo::InitNetwork() {
-  MLAHUB_ASSIGN_OR_RETURN(int base, FreeBasePort(kPortsNeeded));
+  MLAHUB_ASSIGN_OR_RETURN(uint16_t base, ops::FreePortRange(kPortsNeeded));
   std::string nodes;
   for (const auto& id : order_) nodes += (nodes.empty() ? "" : ",") + id;
   auto run = ops::RunCommand({self_, "network", "init", "--dir", net_dir_.string(), "--nodes", nodes, "--network",
@@ -489,14 +466,15 @@ Status Demo::StartDaemons() {
   const std::string blog = (logs_ / "broker.log").string();
   MLAHUB_ASSIGN_OR_RETURN(ops::Child b, ops::Child::Spawn({bin_dir_ + "/mlahub-broker", "--config",
                                                            JStr(network_["hub"], "config")},
-                                                          blog));
+                                                          {.log_file = blog}));
   broker_.emplace(std::move(b));
   MLAHUB_ASSIGN_OR_RETURN(Json br, WaitReady(*broker_, JStr(network_["hub"], "ready"), "mlahub-broker", blog));
   Say("  mlahub-broker  pid " + JStr(br, "pid") + "  " + JStr(br, "endpoint") + "\n");
   for (const auto& id : order_) {
     Node& n = N(id);
     const std::string log = (logs_ / (id + ".log")).string();
-    MLAHUB_ASSIGN_OR_RETURN(ops::Child c, ops::Child::Spawn({bin_dir_ + "/mlahub-agent", "--config", n.config}, log));
+    MLAHUB_ASSIGN_OR_RETURN(ops::Child c, ops::Child::Spawn({bin_dir_ + "/mlahub-agent", "--config", n.config},
+                                                                             {.log_file = log}));
     n.child.emplace(std::move(c));
   }
   for (const auto& id : order_) {
@@ -666,8 +644,11 @@ Status Demo::ProvisionalArrest() {
 }
 
 Status Demo::ExtraditionRefused() {
-  Say("  Palermo sends the full extradition request (UNTOC Art. 16).\n");
-  MLAHUB_ASSIGN_OR_RETURN(std::string id, Send(kIT, kNG, "ExtraditionRequest", demo::ExtraditionBody(), "extradition",
+  Say("  Palermo sends the full extradition request (UNTOC Art. 16), naming the provisional arrest it follows:\n"
+      "      that stops the clock for the full request at both ends.\n");
+  demo::BodyJson body = demo::ExtraditionBody();
+  body["provisional_arrest_ref"] = JStr(cases_, "provisional_arrest");
+  MLAHUB_ASSIGN_OR_RETURN(std::string id, Send(kIT, kNG, "ExtraditionRequest", body, "extradition",
                                                "Untoc", "Urgent", "IT-MOJ/2026/0042-EXT"));
   MLAHUB_RETURN_IF_ERROR(WaitStage(kNG, id, "received"));
   // The full request is in: the provisional arrest case has served its purpose.
@@ -755,46 +736,42 @@ Status Demo::ProsecutionNotice() {
   return WaitStage(kNG, id, "closed");
 }
 
+Status Demo::Verification(const std::string& to, const std::string& kind, Json body, const std::string& label,
+                          const std::string& priority, const std::string& case_ref, Json result,
+                          const std::string& result_label) {
+  MLAHUB_ASSIGN_OR_RETURN(std::string id,
+                          Send(kIT, to, kind, std::move(body), label, "PalermoProtocol", priority, case_ref));
+  MLAHUB_RETURN_IF_ERROR(WaitStage(to, id, "received"));
+  MLAHUB_RETURN_IF_ERROR(ShowClocks(to, label));
+  result["verified_ms"] = SystemClock::Instance().NowMillis();
+  MLAHUB_RETURN_IF_ERROR(Answer(to, id, "VerificationResult", std::move(result), result_label).status());
+  return WaitStage(kIT, id, "executed");
+}
+
 Status Demo::DocumentVerification() {
   Say("  A victim in Ragusa carried a Thai passport the police believe is forged: Italy asks Thailand (Protocol "
       "Art. 13).\n");
-  MLAHUB_ASSIGN_OR_RETURN(std::string id, Send(kIT, kTH, "DocumentVerificationRequest",
-                                               demo::DocumentVerificationBody(), "document_verification",
-                                               "PalermoProtocol", "Normal", "IT-MOJ/2026/0042-DV"));
-  MLAHUB_RETURN_IF_ERROR(WaitStage(kTH, id, "received"));
-  MLAHUB_RETURN_IF_ERROR(ShowClocks(kTH, "document_verification"));
-  MLAHUB_RETURN_IF_ERROR(Answer(kTH, id, "VerificationResult",
-                                {{"subject", "Document"},
-                                 {"document_verdict", "Forged"},
-                                 {"details", "No passport AA1234567 was issued; the data page does not match the "
-                                             "2020 series."},
-                                 {"verified_ms", SystemClock::Instance().NowMillis()},
-                                 {"verifying_authority",
-                                  {{"name", "Office of the Attorney General, International Affairs Department"},
-                                   {"state", "TH"}}}},
-                                "document_verification_result")
-                             .status());
-  return WaitStage(kIT, id, "executed");
+  return Verification(kTH, "DocumentVerificationRequest", demo::DocumentVerificationBody(), "document_verification",
+                      "Normal", "IT-MOJ/2026/0042-DV",
+                      {{"subject", "Document"},
+                       {"document_verdict", "Forged"},
+                       {"details", "No passport AA1234567 was issued; the data page does not match the 2020 series."},
+                       {"verifying_authority",
+                        {{"name", "Office of the Attorney General, International Affairs Department"}, {"state", "TH"}}}},
+                      "document_verification_result");
 }
 
 Status Demo::NationalityVerification() {
   Say("  Another victim says she is British and wants to go home: Italy asks the UK to verify her nationality\n"
       "  without unreasonable delay (Protocol Art. 8(3)), so that travel documents can be issued (Art. 8(4)).\n");
-  MLAHUB_ASSIGN_OR_RETURN(std::string id, Send(kIT, kGB, "NationalityVerificationRequest",
-                                               demo::NationalityVerificationBody(), "nationality_verification",
-                                               "PalermoProtocol", "Urgent", "IT-MOJ/2026/0042-NV"));
-  MLAHUB_RETURN_IF_ERROR(WaitStage(kGB, id, "received"));
-  MLAHUB_RETURN_IF_ERROR(ShowClocks(kGB, "nationality_verification"));
-  MLAHUB_RETURN_IF_ERROR(Answer(kGB, id, "VerificationResult",
-                                {{"subject", "Nationality"},
-                                 {"nationality_verdict", "Confirmed"},
-                                 {"details", "Birth registration and passport records confirm British citizenship."},
-                                 {"travel_documents_to_follow", true},
-                                 {"verified_ms", SystemClock::Instance().NowMillis()},
-                                 {"verifying_authority", {{"name", "UK Central Authority"}, {"state", "GB"}}}},
-                                "nationality_verification_result")
-                             .status());
-  return WaitStage(kIT, id, "executed");
+  return Verification(kGB, "NationalityVerificationRequest", demo::NationalityVerificationBody(),
+                      "nationality_verification", "Urgent", "IT-MOJ/2026/0042-NV",
+                      {{"subject", "Nationality"},
+                       {"nationality_verdict", "Confirmed"},
+                       {"details", "Birth registration and passport records confirm British citizenship."},
+                       {"travel_documents_to_follow", true},
+                       {"verifying_authority", {{"name", "UK Central Authority"}, {"state", "GB"}}}},
+                      "nationality_verification_result");
 }
 
 Status Demo::Timelines() {

@@ -17,9 +17,6 @@
 
 namespace mlahub::agents {
 
-// The Code whose CodeName is `name`; kInternal if none.
-Code CodeFromName(std::string_view name);
-
 class ApiClient {
  public:
   ApiClient(std::string host, uint16_t port, std::string token);

@@ -50,6 +50,9 @@ enum class Code : uint16_t {
 
 // Stable snake_case name of a code, e.g. "bad_signature".
 std::string_view CodeName(Code code);
+// The code whose CodeName is `name` (e.g. an API's "error" field); kInternal
+// for a name no code has.
+Code CodeFromName(std::string_view name);
 
 class [[nodiscard]] Status {
  public:
