@@ -16,6 +16,17 @@
 //    announces streams (after the delivery batch is durable), or when a
 //    chunk arrives for a transfer it does not know yet (ChunkDeliver names
 //    the message).
+//
+// Sender's spool purge. When the broker says a transfer is complete
+// (ChunkAck.complete: the recipient holds every chunk and the hub's
+// EvidenceComplete entry is durable), the route is rewritten with
+// "complete": true and a snapshot of the transfer's progress (no secret), and
+// only then is <data>/evidence/outgoing/<transfer> deleted. At start-up every
+// complete route whose spool is still there (a kill -9 between the two) is
+// purged; a transfer whose route is not marked keeps its spool and asks the
+// broker again. The sending office keeps its original file (the spool only
+// ever held an encrypted copy for the transfer) and the sealed body of the
+// sent message with the manifest.
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -50,10 +61,18 @@ struct Route {
   bool out = true;
   std::string message_id;
   std::string peer;
+  // out: the hub confirmed the recipient has the file; the spool is (being)
+  // purged and `file` is the transfer's last GET /v1/evidence entry.
+  bool complete = false;
+  json file;
 };
 
 Status WriteRoute(const std::string& data, const Route& r) {
   json j = {{"dir", r.out ? "out" : "in"}, {"message_id", r.message_id}, {"peer", r.peer}};
+  if (r.complete) {
+    j["complete"] = true;
+    j["file"] = r.file.is_object() ? r.file : json::object();
+  }
   std::string text = j.dump() + "\n";
   return WriteFileAtomic(RoutesDir(data) + "/" + r.transfer_id + ".json", AsBytes(text), 0600);
 }
@@ -68,6 +87,8 @@ std::optional<Route> ReadRoute(const std::string& data, const std::string& tid) 
   r.out = j.value("dir", "") == "out";
   r.message_id = j["message_id"].get<std::string>();
   r.peer = j.value("peer", "");
+  r.complete = j.value("complete", false);
+  if (r.complete && j.contains("file") && j["file"].is_object()) r.file = j["file"];
   return r;
 }
 
@@ -127,6 +148,42 @@ json InfoJson(const evidence::TransferInfo& i) {
   return j;
 }
 
+// Deletes the spool of a complete outgoing transfer; the route must already
+// say "complete" (so that a crash here is finished by the next start).
+void PurgeSpool(evidence::EvidenceStore& store, const std::string& tid, bool at_start) {
+  if (!FileExists(store.OutgoingDir(tid))) return;
+  Status s = store.Purge(tid);
+  if (!s.ok()) {
+    ops::Error("evidence.spool_purge_failed", {{"transfer", tid}, {"error", s.ToString()}});
+    return;
+  }
+  ops::Info("evidence.spool_purged", {{"transfer", tid}, {"at_start", at_start}});
+}
+
+// The hub confirmed `tid` complete: mark the route (durably), then purge.
+void FinishOutgoing(const std::string& data, evidence::EvidenceStore& store, const std::string& tid) {
+  auto r = ReadRoute(data, tid);
+  if (!r || !r->out) {
+    ops::Warn("evidence.route_missing", {{"transfer", tid}});
+    return;
+  }
+  if (!r->complete) {
+    auto info = store.Info(tid);
+    json file = info.ok() ? InfoJson(*info) : json{{"transfer_id", tid}, {"direction", "out"}};
+    file["chunks_shipped"] = file.value("chunk_count", uint64_t{0});
+    file["state"] = "complete";
+    file["summary"] = "delivered: spool purged";
+    r->complete = true;
+    r->file = std::move(file);
+    if (Status w = WriteRoute(data, *r); !w.ok()) {
+      // Without the mark the spool stays; the next start asks the broker again.
+      ops::Error("evidence.route_failed", {{"transfer", tid}, {"error", w.ToString()}});
+      return;
+    }
+  }
+  PurgeSpool(store, tid, false);
+}
+
 }  // namespace
 
 // ---- start-up ----
@@ -145,17 +202,23 @@ Status Agent::InitEvidence() {
     chunk_pause_ms_ = std::clamp(std::atoi(v), 0, 10000);
     ops::Warn("agent.test_hook", {{"MLAHUB_AGENT_CHUNK_PAUSE_MS", int64_t{chunk_pause_ms_}}});
   }
-  shipper_ = std::make_unique<ChunkShipper>(evstore_.get(), [this](const transport::Command& c) { return Send(c); });
+  shipper_ = std::make_unique<ChunkShipper>(
+      evstore_.get(), [this](const transport::Command& c) { return Send(c); }, 8,
+      [this](const std::string& tid) { FinishOutgoing(config_.data, *evstore_, tid); });
   receiver_ = std::make_unique<ChunkReceiver>(evstore_.get(), [this](const transport::Command& c) { return Send(c); });
   // Outgoing transfers of messages the hub accepted before a restart resume
-  // from the spool's durable mark (the shipper asks the broker first).
+  // from the spool's durable mark (the shipper asks the broker first; for a
+  // transfer all at the broker, the answer says whether it is complete).
+  // Complete ones: a spool left by a crash between mark and purge goes now.
   size_t resumed = 0;
   for (const Route& r : ListRoutes(config_.data)) {
     if (!r.out) continue;
+    if (r.complete) {
+      PurgeSpool(*evstore_, r.transfer_id, true);
+      continue;
+    }
     auto rec = store_->GetOutgoing(r.message_id);
     if (!rec.ok() || !rec->has_value() || !(*rec)->ledger_index || (*rec)->state == OutState::kRejected) continue;
-    auto info = evstore_->Info(r.transfer_id);
-    if (info.ok() && info->chunk_count > 0 && info->shipped >= info->chunk_count) continue;  // all at the broker
     Status s = shipper_->Add(r.transfer_id, r.peer, r.message_id);
     if (!s.ok()) {
       ops::Warn("evidence.resume_failed", {{"transfer", r.transfer_id}, {"error", s.ToString()}});
@@ -282,8 +345,15 @@ Result<json> Agent::EvidenceOf(std::string_view message_id) const {
   for (const Route& r : ListRoutes(config_.data)) {
     if (r.message_id != message_id) continue;
     direction = r.out ? "out" : "in";
-    auto info = evstore_->Info(r.transfer_id);
     json j;
+    if (r.out && r.complete) {
+      j = r.file;
+      j["transfer_id"] = r.transfer_id;
+      j["peer"] = r.peer;
+      files.push_back(std::move(j));
+      continue;
+    }
+    auto info = evstore_->Info(r.transfer_id);
     if (info.ok()) {
       j = InfoJson(*info);
     } else {

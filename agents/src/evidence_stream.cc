@@ -9,8 +9,11 @@ namespace mlahub::agents {
 
 // ---- ChunkShipper -----------------------------------------------------------
 
-ChunkShipper::ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window)
-    : store_(store), send_(std::move(send)), window_(std::max<uint64_t>(1, window)) {}
+ChunkShipper::ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window, CompleteFn on_complete)
+    : store_(store),
+      send_(std::move(send)),
+      window_(std::max<uint64_t>(1, window)),
+      on_complete_(std::move(on_complete)) {}
 
 Status ChunkShipper::Add(const std::string& transfer_id, const std::string& recipient,
                          const std::string& message_id) {
@@ -20,6 +23,7 @@ Status ChunkShipper::Add(const std::string& transfer_id, const std::string& reci
   Out o;
   o.acked = spool->shipped();
   o.next = o.acked;
+  o.count = spool->chunk_count();
   o.recipient = recipient;
   o.message_id = message_id;
   o.spool = std::move(spool);
@@ -33,7 +37,8 @@ Status ChunkShipper::Add(const std::string& transfer_id, const std::string& reci
 
 void ChunkShipper::OnConnected() {
   for (auto& [tid, o] : out_) {
-    if (o.acked >= o.spool->chunk_count() || !o.failure.ok()) continue;
+    // Also when all is at the broker: the answer says whether it is complete.
+    if (o.complete || !o.failure.ok()) continue;
     o.waiting_status = true;
     send_(transport::ChunkStatus{tid});
   }
@@ -43,7 +48,20 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
   auto it = out_.find(ack.transfer_id);
   if (it == out_.end()) return;
   Out& o = it->second;
-  const uint64_t count = o.spool->chunk_count();
+  if (o.complete) return;
+  const uint64_t count = o.count;
+  if (ack.error == Code::kOk && ack.complete) {
+    // The recipient has the whole file and the hub's completion entry is
+    // durable: the spool is no longer needed.
+    o.complete = true;
+    o.waiting_status = false;
+    o.acked = count;
+    o.next = count;
+    o.spool.reset();
+    ops::Info("evidence.delivered", {{"transfer", ack.transfer_id}, {"chunks", count}});
+    if (on_complete_) on_complete_(ack.transfer_id);
+    return;
+  }
   if (ack.error != Code::kOk) {
     // A refusal names what the broker holds; resend from there unless the
     // refusal is permanent (the chunk itself or the transfer is wrong).
@@ -73,8 +91,8 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
 
 void ChunkShipper::Pump() {
   for (auto& [tid, o] : out_) {
-    if (o.waiting_status || !o.failure.ok()) continue;
-    const uint64_t count = o.spool->chunk_count();
+    if (o.complete || o.waiting_status || !o.failure.ok()) continue;
+    const uint64_t count = o.count;
     while (o.next < count && o.next < o.acked + window_) {
       auto frame = o.spool->ReadChunkFrame(o.next);
       if (!frame.ok()) {
@@ -95,7 +113,12 @@ uint64_t ChunkShipper::shipped(const std::string& transfer_id) const {
 
 bool ChunkShipper::done(const std::string& transfer_id) const {
   auto it = out_.find(transfer_id);
-  return it != out_.end() && it->second.acked == it->second.spool->chunk_count();
+  return it != out_.end() && it->second.acked == it->second.count;
+}
+
+bool ChunkShipper::complete(const std::string& transfer_id) const {
+  auto it = out_.find(transfer_id);
+  return it != out_.end() && it->second.complete;
 }
 
 Status ChunkShipper::failure(const std::string& transfer_id) const {

@@ -7,7 +7,11 @@
 // is made durable with Spool::MarkShipped. After every (re)connection
 // (OnConnected) it asks ChunkStatus for each unfinished transfer and resumes
 // at the broker's `stored`. Only bulk traffic: the agent calls Pump after its
-// envelopes and receipts.
+// envelopes and receipts. A ChunkAck with `complete` (the recipient holds
+// every chunk and the hub's completion entry is durable) closes the spool and
+// calls `on_complete` (the agent marks the route and purges the spool); a
+// transfer all at the broker but not yet complete is asked about again after
+// every (re)connection.
 //
 // ChunkReceiver (receiver): an Assembler per transfer (created by Expect from
 // the StreamSpec of an opened manifest, or reopened from disk after a
@@ -17,10 +21,8 @@
 // acknowledged again; a refused chunk is reported with its error (the broker
 // sends again from the durable mark).
 //
-// Not yet wired into Agent (agent.cc): the agent must persist which
-// transfer goes to whom (Add again after a restart), call Expect when it
-// opens a body whose EvidenceFile has stream fields, and route ChunkAck /
-// ChunkDeliver here.
+// Wired into Agent in agent_evidence.cc (routes, Expect from opened bodies,
+// ChunkAck / ChunkDeliver routed here).
 #pragma once
 
 #include <cstdint>
@@ -36,10 +38,13 @@
 namespace mlahub::agents {
 
 using SendFn = std::function<bool(const transport::Command&)>;
+// Called once per transfer when the hub confirms it complete (the spool is
+// closed by then and may be deleted).
+using CompleteFn = std::function<void(const std::string& transfer_id)>;
 
 class ChunkShipper {
  public:
-  ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window = 8);
+  ChunkShipper(evidence::EvidenceStore* store, SendFn send, uint64_t window = 8, CompleteFn on_complete = {});
 
   // Ships (or resumes shipping) the sealed spool `transfer_id` to
   // `recipient`. kInvalidArgument if the spool is not sealed.
@@ -53,12 +58,16 @@ class ChunkShipper {
   // Chunks the broker holds (0 if unknown); all done when == chunk_count.
   uint64_t shipped(const std::string& transfer_id) const;
   bool done(const std::string& transfer_id) const;
+  // The hub confirmed the recipient holds the whole file (ChunkAck.complete).
+  bool complete(const std::string& transfer_id) const;
   // The last refusal of a transfer, if any.
   Status failure(const std::string& transfer_id) const;
 
  private:
   struct Out {
-    std::unique_ptr<evidence::Spool> spool;
+    std::unique_ptr<evidence::Spool> spool;  // null once complete
+    uint64_t count = 0;                      // the spool's chunk count
+    bool complete = false;
     std::string recipient;
     std::string message_id;
     uint64_t acked = 0;  // broker's stored
@@ -69,6 +78,7 @@ class ChunkShipper {
   evidence::EvidenceStore* store_;
   SendFn send_;
   uint64_t window_;
+  CompleteFn on_complete_;
   std::map<std::string, Out> out_;
 };
 

@@ -86,6 +86,9 @@ Status ChunkRelay::Restore() {
     t.accepted = rec->stored;
     t.accepted_expected = rec->expected;
     t.sent = rec->received;
+    // A record saying "complete" is only written with its ledger entry (or
+    // after it): durable now.
+    t.complete_durable = rec->completed_ms != 0;
     by_recipient_[rec->recipient].insert(tid);
     transfers_.emplace(tid, std::move(t));
     return true;
@@ -106,6 +109,7 @@ void ChunkRelay::Ack(const std::string& node, const std::string& tid, const Tran
   if (t != nullptr) {
     a.stored = t->rec.purged ? t->rec.chunk_count : t->rec.stored;
     a.chunk_count = t->rec.chunk_count;
+    a.complete = t->complete_durable;
   }
   a.error = code;
   a.message = std::move(message);
@@ -266,10 +270,24 @@ void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkRecei
         ledgered = true;
       }
     }
-    if (!ledgered) Persist(r.transfer_id, t, {}, [](const Status&) {});
+    if (!ledgered) {
+      bool completing = t.rec.completed_ms != 0 && !t.complete_durable;
+      std::string tid = r.transfer_id;
+      Persist(r.transfer_id, t, {}, [this, completing, tid](const Status& s) {
+        if (s.ok() && completing) OnCompletionDurable(tid);
+      });
+    }
     if (t.rec.completed_ms != 0 && options_.retention_ms <= 0) Purge(r.transfer_id, t);
   }
   Pump(node);
+}
+
+void ChunkRelay::OnCompletionDurable(const std::string& transfer_id) {
+  auto it = transfers_.find(transfer_id);
+  if (it == transfers_.end() || it->second.complete_durable) return;
+  it->second.complete_durable = true;
+  // Best effort: an offline sender learns it from its next ChunkStatus.
+  Ack(it->second.rec.sender, transfer_id, &it->second, Code::kOk, "");
 }
 
 void ChunkRelay::OnStatus(const std::string& node, const transport::ChunkStatus& s) {

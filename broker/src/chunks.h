@@ -94,7 +94,8 @@ class ChunkRelay {
     // Ledgers the completion of a transfer (the recipient's durable mark
     // reached the count): an EvidenceComplete entry appended together with
     // `writes` (the transfer record saying it is complete) in one durable
-    // batch. Unset: the record is only written.
+    // batch; the broker calls OnCompletionDurable once it is. Unset: the
+    // record is only written (and the sender told once it is durable).
     std::function<void(const std::string& transfer_id, const TransferRecord& rec,
                        std::vector<storage::StateWrite> writes)>
         ledger_completion;
@@ -112,6 +113,9 @@ class ChunkRelay {
   void OnHello(const std::string& node);
   // Sends what the windows allow to `node`.
   void Pump(const std::string& node);
+  // The completion of `transfer_id` (ledger_completion's batch) is durable:
+  // the sender is told (ChunkAck.complete) so that it can drop its spool.
+  void OnCompletionDurable(const std::string& transfer_id);
   // Purges completed transfers past their retention; resends what the
   // recipient has not acknowledged for resend_ms.
   void Periodic();
@@ -127,6 +131,7 @@ class ChunkRelay {
     uint64_t sent = 0;        // next index to send to the recipient
     int64_t progress_ms = 0;  // last send from the mark or recipient progress
     bool tampered = false;    // test hook: tamper_chunk already altered once
+    bool complete_durable = false;  // the record saying "complete" (and its ledger entry) is durable
   };
   void Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code, std::string message);
   void Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,

@@ -184,6 +184,17 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   // Complete, then purged after the retention only.
   EXPECT_TRUE(completions_.empty());
   relay_->OnReceived("NG-AGF", {tid, 10, Code::kOk});
+  EXPECT_TRUE(Sent<transport::ChunkAck>("IT-MOJ").empty() || !Sent<transport::ChunkAck>("IT-MOJ").back().complete);
+  // The broker calls this once the completion batch is durable: the sender
+  // is told it may drop its spool.
+  sent_.clear();
+  relay_->OnCompletionDurable(tid);
+  acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].complete);
+  EXPECT_EQ(acks[0].stored, 10u);
+  relay_->OnCompletionDurable(tid);  // once
+  EXPECT_EQ(Sent<transport::ChunkAck>("IT-MOJ").size(), 1u);
   sent_.clear();
   EXPECT_NE(relay_->Find(tid)->completed_ms, 0);
   // One completion entry: ids, count and L(0), nothing else.
@@ -218,9 +229,15 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].error, Code::kOk);
   EXPECT_EQ(acks[0].stored, 10u);
+  EXPECT_TRUE(acks[0].complete);
   EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, 3))->has_value());
   Reopen();
   EXPECT_TRUE(relay_->Find(tid)->purged);
+  // After a restart, a sender's ChunkStatus still learns it is complete.
+  relay_->OnStatus("IT-MOJ", {tid});
+  acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].complete);
 }
 
 }  // namespace

@@ -293,7 +293,7 @@ Result<Frames> EncodeCommand(const Command& command) {
             auto tid = b.CreateString(c.transfer_id);
             auto msg = b.CreateString(c.message);
             return Body{wire::CommandBody::ChunkAck,
-                        wire::CreateChunkAck(b, tid, c.stored, c.chunk_count, err, msg).Union()};
+                        wire::CreateChunkAck(b, tid, c.stored, c.chunk_count, err, msg, c.complete).Union()};
           },
           [&](const ChunkDeliver& c) -> Result<Body> {
             MLAHUB_RETURN_IF_ERROR(AsInvalid(CheckTransferId(c.transfer_id, "ChunkDeliver")));
@@ -478,7 +478,8 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
     }
     case wire::CommandBody::ChunkAck: {
       const auto* c = cmd->body_as_ChunkAck();
-      ChunkAck out{Str(c->transfer_id()), c->stored(), c->chunk_count(), FromWire(c->error()), Str(c->message())};
+      ChunkAck out{Str(c->transfer_id()), c->stored(), c->chunk_count(), FromWire(c->error()), Str(c->message()),
+                   c->complete()};
       MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkAck"));
       return Command(std::move(out));
     }

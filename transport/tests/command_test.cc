@@ -60,6 +60,7 @@ std::vector<Command> AllCommands() {
       ChunkPut{kTid, "IT-MOJ", 3, "00112233445566778899aabbccddeeff", ChunkBytes()},
       ChunkPut{kTid, "IT-MOJ", 0, "", ChunkBytes(0)},
       ChunkAck{kTid, 4, 40, Code::kOk, ""},
+      ChunkAck{kTid, 40, 40, Code::kOk, "", true},
       ChunkAck{kTid, 0, 0, Code::kMalformed, "chunk 7 out of order (stored 4)"},
       ChunkDeliver{kTid, "NG-AGF", 3, ChunkBytes()},
       ChunkDeliver{kTid, "NG-AGF", 4, ChunkBytes(), "00112233445566778899aabbccddeeff"},

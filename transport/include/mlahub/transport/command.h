@@ -198,6 +198,8 @@ struct ChunkAck {
   uint64_t chunk_count = 0;
   Code error = Code::kOk;
   std::string message;
+  // The recipient has every chunk and the completion is durable at the hub.
+  bool complete = false;
   bool operator==(const ChunkAck&) const = default;
 };
 struct ChunkDeliver {
