@@ -19,6 +19,7 @@ void AgentQueue::Restore(uint64_t next_seq, uint64_t receipted) {
   resident_.clear();
   resident_bytes_ = 0;
   in_flight_ = 0;
+  expiring_.clear();
   // An empty queue is trivially all resident; otherwise load lazily, from
   // the first queued sequence (resident_end 1: nothing below is queued).
   resident_end_ = depth() == 0 ? next_seq : 1;
@@ -44,8 +45,9 @@ void AgentQueue::OnDurable(uint64_t seq, QueueRecord record) {
   }
 }
 
-void AgentQueue::OnReceipted(uint64_t seq) {
+void AgentQueue::Remove(uint64_t seq) {
   ++receipted_;
+  expiring_.erase(seq);
   auto it = resident_.find(seq);
   if (it == resident_.end()) return;
   if (it->second.in_flight) --in_flight_;
@@ -67,6 +69,10 @@ void AgentQueue::ResetCursor() {
 Result<QueueItem*> AgentQueue::NextToSend() {
   for (int round = 0; round < 2; ++round) {
     auto it = resident_.lower_bound(cursor_);
+    while (it != resident_.end() && expiring_.count(it->first) != 0) {
+      cursor_ = it->first + 1;  // expiring: never handed out again
+      ++it;
+    }
     if (it != resident_.end()) return &it->second;
     // Everything resident was sent; read more if any is on disk only.
     if (resident_end_ >= durable_next_ || !HasRoom(0) || round == 1) break;

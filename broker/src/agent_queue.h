@@ -17,12 +17,19 @@
 // sequence not yet sent on the current connection; ResetCursor() on every
 // Hello makes everything unreceipted eligible again, lowest first.
 //
+// Leaving the queue: a receipt (OnReceipted) or an expiry (OnExpired). An
+// expiry is first marked (MarkExpiring: its StatusChange is being made
+// durable); a marked item is never handed out again (NextToSend skips it),
+// and the broker's receipt path treats a receipt for it as late (recorded,
+// but the expiry already took the item out of the queue and its count).
+//
 // Thread-safety: none; the broker's socket thread owns every AgentQueue.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -65,10 +72,17 @@ class AgentQueue {
   // in sequence order (ledger callbacks come in index order).
   void OnDurable(uint64_t seq, QueueRecord record);
   // The receipt of `seq` is durable: the item leaves the queue.
-  void OnReceipted(uint64_t seq);
-  // A receipt append is being issued: the receipted count its batch records
-  // (c/<node>), counting receipts still in flight.
+  void OnReceipted(uint64_t seq) { Remove(seq); }
+  // The expiry of `seq` (marked before) is durable: the item leaves the queue.
+  void OnExpired(uint64_t seq) { Remove(seq); }
+  // A receipt or expiry append is being issued: the count of items that left
+  // the queue its batch records (c/<node>), counting those still in flight.
   uint64_t IssueReceipt() { return ++receipts_issued_; }
+  uint64_t IssueRemoval() { return ++receipts_issued_; }
+  // Expiry of `seq` issued (not yet durable): false if it already was.
+  bool MarkExpiring(uint64_t seq) { return expiring_.insert(seq).second; }
+  bool IsExpiring(uint64_t seq) const { return expiring_.count(seq) != 0; }
+  size_t expiring() const { return expiring_.size(); }
   // Sequences below this are durable.
   uint64_t durable_next() const { return durable_next_; }
 
@@ -85,8 +99,11 @@ class AgentQueue {
   Result<QueueItem*> NextToSend();
   // `item` (from NextToSend) was handed to the transport.
   void MarkSent(QueueItem* item, int64_t due_ms);
+  // `item` (from NextToSend) is not sent on this connection (it is expiring):
+  // the cursor moves past it.
+  void Skip(const QueueItem* item) { cursor_ = std::max(cursor_, item->seq + 1); }
 
-  // Durable accepted and not receipted.
+  // Durable accepted and not receipted or expired.
   uint64_t depth() const { return durable_next_ - 1 - receipted_; }
   uint64_t receipted() const { return receipted_; }
   size_t resident_items() const { return resident_.size(); }
@@ -98,6 +115,7 @@ class AgentQueue {
  private:
   bool HasRoom(size_t bytes) const;
   Status PageIn();
+  void Remove(uint64_t seq);
 
   std::string node_;
   size_t memory_items_;
@@ -107,8 +125,9 @@ class AgentQueue {
 
   uint64_t next_seq_ = 1;      // next to assign
   uint64_t durable_next_ = 1;  // sequences below are durable
-  uint64_t receipted_ = 0;
-  uint64_t receipts_issued_ = 0;
+  uint64_t receipted_ = 0;         // left the queue: receipted or expired
+  uint64_t receipts_issued_ = 0;  // receipts and expiries issued (c/<node>)
+  std::set<uint64_t> expiring_;   // expiry issued, not yet durable
   uint64_t resident_end_ = 1;  // resident = queue ∩ [1, resident_end)
   std::map<uint64_t, QueueItem> resident_;
   size_t resident_bytes_ = 0;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,8 @@
 #include "agent_queue.h"
 #include "checks.h"
 #include "chunks.h"
+#include "rate_limit.h"
+#include "reply_queue.h"
 #include "mlahub/broker/state.h"
 #include "mlahub/core/file.h"
 #include "mlahub/core/ids.h"
@@ -70,6 +73,13 @@ constexpr auto kDrainLimit = 60s;
 constexpr auto kFinalFlush = 100ms;
 constexpr auto kMinReloadInterval = 50ms;
 constexpr size_t kMaxDirectoryBytes = size_t{64} << 20;
+// Expiry sweep (broker/README.md "Expiry"): every interval, at most `batch`
+// due entries of the expiry index are expired, reading at most `visit` keys
+// from its start; no sweep while `max_in_flight` expiries are not yet durable.
+constexpr auto kExpirySweepInterval = 100ms;
+constexpr size_t kExpirySweepBatch = 256;
+constexpr size_t kExpirySweepVisit = 2048;
+constexpr size_t kMaxExpiringInFlight = 4096;
 
 Result<crypto::SignPublicKey> LoadRootKey(const std::string& spec) {
   if (spec.starts_with("ed25519:")) {
@@ -92,7 +102,15 @@ std::string Lower(std::string s) {
 
 // ---- completions handed to the socket thread -------------------------------
 
-enum class AppendKind : uint8_t { kSubmit, kReceipt, kReceiptRefusal, kDelivered, kDirectory, kEvidence };
+enum class AppendKind : uint8_t {
+  kSubmit,
+  kReceipt,
+  kReceiptRefusal,
+  kDelivered,
+  kDirectory,
+  kEvidence,
+  kExpired,
+};
 
 struct AppendTag {
   AppendKind kind = AppendKind::kSubmit;
@@ -102,6 +120,10 @@ struct AppendTag {
   std::string message_id;
   uint32_t attempt = 0;
   int64_t at_ms = 0;
+  // kExpired: whose queue, which sequence.
+  std::string recipient;
+  uint64_t seq = 0;
+  std::string transfer_id;  // kEvidence
 };
 
 struct SubmitChecked {
@@ -117,6 +139,10 @@ struct ReceiptChecked {
   bool repeat = false;
   uint64_t repeat_index = 0;
   std::string message_id;
+  // Set by that check when the envelope expired at the hub undelivered and
+  // this receipt verifies: a late receipt, recorded (the receipt is the
+  // truth) against the message's record.
+  std::optional<MessageRecord> late;
 };
 
 struct Appended {
@@ -169,6 +195,10 @@ struct ReceiptOp {
   std::vector<Waiter> waiters;
   std::string message_id;
   Status refusal;
+  int64_t expires_ms = 0;  // of the queue record (its x/ key goes with it)
+  // The envelope's expiry was issued before this receipt was recorded: the
+  // receipt is recorded, the queue and its count are the expiry's.
+  bool late = false;
 };
 
 struct Session {
@@ -176,6 +206,12 @@ struct Session {
   bool stalled = false;  // its send queue was full: retry later
   SteadyTime stalled_until{};
   uint64_t checkpoint_sent = 0;
+};
+
+// Answers for one node that its full pipe could not take (reply_queue.h).
+struct PendingReplies {
+  ReplyQueue queue;
+  SteadyTime retry_at{};
 };
 
 struct Timer {
@@ -251,8 +287,17 @@ struct Broker::Impl {
   std::map<std::string, Session> sessions;
   std::unique_ptr<ChunkRelay> chunks;  // evidence streams (chunks.h)
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
+  std::map<std::string, PendingReplies> replies;
+  RefusalLimiter limiter{0, 0};  // cfg.refusals_per_second, set in Init
+  size_t expiring_in_flight = 0;  // expiry appends not yet durable
+  // The expiry sweep: the index holds nothing left to do below `sweep_from`
+  // (expires_ms), and nothing is due before `sweep_next_due` passes. Both
+  // are lowered by every accept once durable; at start, scan everything.
+  int64_t sweep_from = 0;
+  int64_t sweep_next_due = std::numeric_limits<int64_t>::min();
   SteadyTime next_checkpoint_push{};
   SteadyTime next_metrics{};
+  SteadyTime next_expiry_sweep{};
 
   // ---- metrics ----
   ops::Counter* m_accepted = nullptr;
@@ -263,6 +308,11 @@ struct Broker::Impl {
   ops::Counter* m_auth_denied = nullptr;
   ops::Counter* m_dropped = nullptr;
   ops::Counter* m_directory_loads = nullptr;
+  ops::Counter* m_expired = nullptr;
+  ops::Counter* m_replies_queued = nullptr;
+  ops::Counter* m_rate_limited_bursts = nullptr;
+  ops::Counter* m_rate_limited_frames = nullptr;
+  std::map<std::string, ops::Counter*> m_replies_dropped;
   ops::Gauge* m_connected = nullptr;
   ops::Gauge* m_ledger_size = nullptr;
   ops::Gauge* m_directory_version = nullptr;
@@ -342,6 +392,22 @@ struct Broker::Impl {
     return std::min<int64_t>(d, std::max<int64_t>(cfg.redeliver_max_ms, 1));
   }
 
+  // Refusal rate limit (rate_limit.h), on the steady clock (real time).
+  static int64_t SteadyMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
+        .count();
+  }
+  void NoteRefusal(const std::string& node) {
+    if (node.empty()) return;
+    if (limiter.Refused(node, SteadyMs()) == RefusalLimiter::Note::kLimitedNow) {
+      m_rate_limited_bursts->Inc();
+      ops::Warn("agent.rate_limited", {{"agent", node},
+                                       {"refusals_per_second", cfg.refusals_per_second},
+                                       {"backoff_ms", cfg.refusal_backoff_ms}});
+    }
+  }
+  void RefuseLimited(const transport::Incoming& in, Command& cmd);
+
   void Fatal(const Status& s) {
     if (fatal.ok()) {
       fatal = s;
@@ -364,16 +430,92 @@ struct Broker::Impl {
     NoteSendFailure(node, s);
     return false;
   }
+
+  // ---- answers (reply_queue.h) ----
+  // An answer or a Notice for `node`: sent now, or kept in the node's
+  // bounded queue while its pipe is full and sent before anything else once
+  // it drains; what is still dropped is counted by reason.
+  void SendReply(const std::string& node, const Command& cmd) {
+    auto frames = transport::EncodeCommand(cmd);
+    if (!frames.ok()) {
+      ops::Error("broker.encode_failed",
+                 {{"command", transport::CommandName(cmd)}, {"error", frames.status().ToString()}});
+      return;
+    }
+    SendReplyFrames(node, std::move(*frames));
+  }
+  void SendReplyFrames(const std::string& node, Frames frames) {
+    if (frames.empty()) return;
+    PendingReplies& p = replies[node];
+    switch (p.queue.Send(std::move(frames), ReplySender(node))) {
+      case ReplyQueue::Result::kSent:
+        break;
+      case ReplyQueue::Result::kQueued:
+        m_replies_queued->Inc();
+        break;
+      case ReplyQueue::Result::kDroppedFull:
+        RepliesDropped(node, "queue_full", 1);
+        break;
+      case ReplyQueue::Result::kDroppedGone:
+        RepliesDropped(node, "node_gone", 1);
+        break;
+    }
+  }
+  ReplyQueue::SendFn ReplySender(const std::string& node) {
+    return [this, node](const Frames& f) {
+      Status s = server->SendToNode(node, f);
+      if (s.ok()) return SendOutcome::kSent;
+      bool known = server->PeerOf(node).has_value();
+      NoteSendFailure(node, s);
+      if (!known) return SendOutcome::kGone;
+      replies[node].retry_at = SteadyClock::now() + kStallRetry;
+      return SendOutcome::kFull;
+    };
+  }
+  // Sends what is kept for `node`; true when nothing is kept any more.
+  bool FlushReplies(const std::string& node) {
+    auto it = replies.find(node);
+    if (it == replies.end() || it->second.queue.empty()) return true;
+    auto r = it->second.queue.Flush(ReplySender(node));
+    if (r.dropped_gone > 0) RepliesDropped(node, "node_gone", r.dropped_gone);
+    return r.drained;
+  }
+  void DropReplies(const std::string& node) {
+    auto it = replies.find(node);
+    if (it == replies.end()) return;
+    size_t n = it->second.queue.Clear();
+    if (n > 0) RepliesDropped(node, "node_gone", n);
+  }
+  void RepliesDropped(const std::string& node, const std::string& reason, size_t n) {
+    auto it = m_replies_dropped.find(reason);
+    if (it == m_replies_dropped.end()) {
+      it = m_replies_dropped
+               .emplace(reason, &reg->counter("mlahub_broker_replies_dropped_total",
+                                              "Answers and notices not sent: queue_full (the "
+                                              "node's bounded reply queue) or node_gone",
+                                              {{"reason", reason}}))
+               .first;
+    }
+    it->second->Inc(n);
+    ops::Warn("reply.dropped", {{"agent", node}, {"reason", reason}, {"count", n}});
+  }
+  bool RepliesPending(const std::string& node) const {
+    auto it = replies.find(node);
+    return it != replies.end() && !it->second.queue.empty();
+  }
   void SendToPeer(const std::string& peer, const Command& cmd) {
     auto frames = transport::EncodeCommand(cmd);
     if (!frames.ok()) return;
     server->SendToPeer(peer, *frames).IgnoreError();  // best effort: the peer may be gone
   }
   void NoteSendFailure(const std::string& node, const Status& s) {
+    const bool gone = !server->PeerOf(node).has_value();
+    // Answers kept for a connection that is gone are not sent to the next.
+    if (gone) DropReplies(node);
     auto it = sessions.find(node);
     if (it == sessions.end()) return;
     Session& ss = it->second;
-    if (!server->PeerOf(node).has_value()) {
+    if (gone) {
       if (ss.online) {
         ss.online = false;
         ops::Info("agent.disconnected", {{"agent", node}, {"reason", s.message()}});
@@ -443,6 +585,12 @@ struct Broker::Impl {
   void RunTimers();
   void OnDelivered(const Appended& a);
 
+  // Expiry of queued envelopes (broker/README.md "Expiry").
+  static int64_t ExpiresOf(const QueueRecord& r);
+  void SweepExpired();
+  bool Expire(const std::string& node, AgentQueue& q, uint64_t seq, const QueueRecord& rec);
+  void OnExpiredDurable(const Appended& a);
+
   void SendCheckpoint(const std::string& node, Session& s, uint64_t from);
   void PushCheckpoints();
   void CheckDirectoryFile();
@@ -471,6 +619,16 @@ void Broker::Impl::RegisterMetrics() {
                     "Messages dropped by the transport (chosen routing id, too many frames)");
   m_directory_loads =
       &reg->counter("mlahub_broker_directory_loads_total", "Directory versions published");
+  m_expired = &reg->counter("mlahub_broker_expired_total",
+                            "Queued envelopes that expired undelivered (StatusChange Expired)");
+  m_rate_limited_bursts =
+      &reg->counter("mlahub_broker_rate_limited_total",
+                    "Times a node crossed refusals_per_second and was limited for refusal_backoff_ms");
+  m_rate_limited_frames = &reg->counter("mlahub_broker_rate_limited_frames_total",
+                                        "Frames refused at once because their node was rate limited");
+  m_replies_queued =
+      &reg->counter("mlahub_broker_replies_queued_total",
+                    "Answers and notices kept because the node's pipe was full (sent later)");
   m_connected =
       &reg->gauge("mlahub_broker_connected_agents", "Agents connected (Hello seen, connection up)");
   m_ledger_size = &reg->gauge("mlahub_broker_ledger_entries", "Committed ledger entries");
@@ -501,6 +659,7 @@ Status Broker::Impl::Init() {
   if (cfg.max_envelope_bytes < envelope::kFrameOverhead)
     return Status::InvalidArgument("broker.max_envelope_bytes is too small");
   limits.max_envelope_bytes = cfg.max_envelope_bytes;
+  limiter = RefusalLimiter(cfg.refusals_per_second, cfg.refusal_backoff_ms);
   limits.max_clock_skew_ms = cfg.max_clock_skew_ms;
 
   if (options.clock != nullptr) {
@@ -708,7 +867,13 @@ Status Broker::Impl::LoadDirectoryAtStart() {
 
 Status Broker::Impl::InitChunks() {
   ChunkRelay::Hooks h;
-  h.send = [this](const std::string& node, const Command& cmd) { return SendTo(node, cmd); };
+  h.send = [this](const std::string& node, const Command& cmd) {
+    if (std::holds_alternative<transport::ChunkAck>(cmd)) {
+      SendReply(node, cmd);  // an answer: kept if the pipe is full
+      return true;
+    }
+    return SendTo(node, cmd);
+  };
   h.write_state = [this](std::vector<storage::StateWrite> writes, std::function<void(const Status&)> done) {
     ++outstanding;
     ledger->WriteStateAsync(std::move(writes), [this, done = std::move(done)](const Status& s, uint64_t) mutable {
@@ -724,7 +889,8 @@ Status Broker::Impl::InitChunks() {
   };
   h.online = [this](const std::string& node) {
     auto it = sessions.find(node);
-    return it != sessions.end() && it->second.online && !it->second.stalled && !draining;
+    return it != sessions.end() && it->second.online && !it->second.stalled && !draining &&
+           !RepliesPending(node);
   };
   h.check_node = [this](const std::string& node) { return dir->CheckSender(node, Now()); };
   h.check_message = [this](const std::string& sender, const std::string& recipient,
@@ -756,6 +922,7 @@ Status Broker::Impl::InitChunks() {
     AppendTag tag;
     tag.kind = AppendKind::kEvidence;
     tag.message_id = r.message_id;
+    tag.transfer_id = tid;
     Append(storage::EncodeLedgerEntry(e), "", std::move(writes), std::move(tag));
   };
   ChunkRelayOptions chunk_options;
@@ -817,6 +984,9 @@ void Broker::Impl::Loop() {
     }
     ProcessMailbox();
     if (draining) {
+      for (auto& [node, p] : replies) {
+        if (!p.queue.empty() && SteadyClock::now() >= p.retry_at) FlushReplies(node);
+      }
       if (outstanding == 0) {
         // The last answers are in the socket's queue and ZMQ_LINGER is 0:
         // give the I/O thread a moment to put them on the wire (an answer
@@ -907,21 +1077,31 @@ void Broker::Impl::ProcessMailbox() {
           break;
         case AppendKind::kEvidence:
           ops::Info("evidence.completion_ledgered", {{"message_id", a->tag.message_id}, {"ledger_index", a->index}});
+          if (chunks) chunks->OnCompletionDurable(a->tag.transfer_id);
+          break;
+        case AppendKind::kExpired:
+          OnExpiredDurable(*a);
           break;
       }
     } else if (auto* tk = std::get_if<Task>(&c)) {
       tk->run();
     } else if (auto* rp = std::get_if<Reply>(&c)) {
-      auto it = sessions.find(rp->node);
-      Status s = server->SendToNode(rp->node, rp->frames);
-      if (!s.ok() && it != sessions.end()) NoteSendFailure(rp->node, s);
+      SendReplyFrames(rp->node, std::move(rp->frames));
     }
   }
 }
 
 void Broker::Impl::Periodic() {
   SteadyTime now = SteadyClock::now();
+  // Kept answers first: they go before any delivery.
+  for (auto& [node, p] : replies) {
+    if (!p.queue.empty() && now >= p.retry_at) FlushReplies(node);
+  }
   RunTimers();
+  if (now >= next_expiry_sweep) {
+    next_expiry_sweep = now + kExpirySweepInterval;
+    SweepExpired();
+  }
   for (auto& [node, s] : sessions) {
     if (s.online && s.stalled && now >= s.stalled_until) {
       s.stalled = false;
@@ -982,6 +1162,12 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
                 : cmd.status().code() == Code::kOversize  ? Code::kOversize
                                                           : Code::kMalformed;
     BadCommand(code).Inc();
+    if (!in.node_id.empty() && limiter.Limited(in.node_id, SteadyMs())) {
+      m_rate_limited_frames->Inc();
+      SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, "rate limited: too many refusals", 0});
+      return;
+    }
+    NoteRefusal(in.node_id);
     ops::Warn(
         "command.refused",
         {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
@@ -989,6 +1175,11 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
     return;
   }
   const std::string& node = in.node_id;
+  if (!node.empty() && limiter.Limited(node, SteadyMs()) &&
+      !std::holds_alternative<transport::Ping>(*cmd) && !std::holds_alternative<transport::Pong>(*cmd)) {
+    RefuseLimited(in, *cmd);
+    return;
+  }
   std::visit(
       [&](auto&& c) {
         using T = std::decay_t<decltype(c)>;
@@ -1033,6 +1224,41 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
       std::move(*cmd));
 }
 
+void Broker::Impl::RefuseLimited(const transport::Incoming& in, Command& cmd) {
+  m_rate_limited_frames->Inc();
+  const std::string& node = in.node_id;
+  const int64_t wait_ms = std::max<int64_t>(0, limiter.LimitedUntil(node) - SteadyMs());
+  const std::string why = "rate limited: more than " + std::to_string(cfg.refusals_per_second) +
+                          " refusals in a second; send again in " + std::to_string(wait_ms) + " ms";
+  if (auto* sub = std::get_if<transport::Submit>(&cmd)) {
+    transport::SubmitResult r;
+    r.correlation = sub->correlation;
+    r.message_id = OwnMessageId(node, sub->envelope, cfg.max_envelope_bytes).value_or("");
+    r.accepted = false;
+    r.error = Code::kUnavailable;
+    r.message = why;
+    SendReply(node, r);
+  } else if (auto* rc = std::get_if<transport::SubmitReceipt>(&cmd)) {
+    transport::ReceiptResult r;
+    r.correlation = rc->correlation;
+    r.accepted = false;
+    r.error = Code::kUnavailable;
+    r.message = why;
+    SendReply(node, r);
+  } else {
+    uint64_t correlation = std::visit(
+        [](const auto& c) -> uint64_t {
+          if constexpr (requires { c.correlation; }) {
+            return c.correlation;
+          } else {
+            return 0;
+          }
+        },
+        cmd);
+    SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, why, correlation});
+  }
+}
+
 // ---- Hello -------------------------------------------------------------------
 
 void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello& h) {
@@ -1057,6 +1283,8 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
   bool was_online = s.online;
   s.online = true;
   s.stalled = false;
+  // A (re)connection: answers still kept were for the previous one.
+  DropReplies(node);
   AgentQueue& q = QueueOf(node);
   ops::Info("agent.connected", {{"agent", node},
                                 {"directory_version", h.directory_version},
@@ -1198,6 +1426,7 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
       writes.push_back(storage::StateWrite::Put(MessageKey(v.message_id), EncodeMessageRecord(r)));
     }
     Refused(v.refusal.code()).Inc();
+    NoteRefusal(op.node);
     ops::Info("envelope.refused", {{"message_id", v.message_id},
                                    {"sender", op.node},
                                    {"recipient", v.recipient},
@@ -1217,6 +1446,7 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
   op.record.ledger_index = index;
   op.record.kind = v.kind_value;
   op.record.envelope_hash = v.envelope_hash;
+  op.record.expires_ms = v.expires_ms;
   op.record.message_id = v.message_id;
   op.record.sender = op.node;
   MessageRecord r;
@@ -1228,7 +1458,7 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
   r.state = HubState::kQueued;
   r.envelope_hash = v.envelope_hash;
   std::vector<storage::StateWrite> writes;
-  writes.reserve(3);
+  writes.reserve(4);
   {
     // Encode with the envelope, then keep the envelope in the op for the
     // resident queue once durable.
@@ -1238,6 +1468,9 @@ void Broker::Impl::OnSubmitChecked(SubmitChecked&& c) {
   }
   writes.push_back(storage::StateWrite::Put(NextSeqKey(v.recipient), ToBytes(Be64Key(op.seq + 1))));
   writes.push_back(storage::StateWrite::Put(MessageKey(v.message_id), EncodeMessageRecord(r)));
+  // The expiry index (empty value): the sweep finds it when it is due.
+  writes.push_back(
+      storage::StateWrite::Put(ExpiryKey(v.expires_ms, v.recipient, op.seq), Bytes{}));
   ans.accepted = true;
   ans.error = Code::kOk;
   Append(std::move(v.entry), v.message_id, std::move(writes), AppendTag{AppendKind::kSubmit, c.op});
@@ -1262,6 +1495,9 @@ void Broker::Impl::OnSubmitDurable(uint64_t op_id, const Appended& a) {
                                     {"seq", op.seq},
                                     {"ledger_index", a.index}});
     std::string recipient = op.recipient;
+    // Its expiry index key is durable now: the sweep must look from there.
+    sweep_from = std::min(sweep_from, op.record.expires_ms);
+    sweep_next_due = std::min(sweep_next_due, op.record.expires_ms);
     QueueOf(recipient).OnDurable(op.seq, std::move(op.record));
     FinishSubmit(op_id);
     Pump(recipient);
@@ -1271,7 +1507,7 @@ void Broker::Impl::OnSubmitDurable(uint64_t op_id, const Appended& a) {
 }
 
 void Broker::Impl::AnswerSubmit(SubmitOp& op) {
-  SendTo(op.node, op.answer);
+  SendReply(op.node, op.answer);
   for (const Waiter& w : op.waiters) {
     transport::SubmitResult dup = op.answer;
     dup.correlation = w.correlation;
@@ -1284,7 +1520,7 @@ void Broker::Impl::AnswerSubmit(SubmitOp& op) {
       dup.message = "message id " + op.answer.message_id + " is in use by another sender";
     }
     m_duplicates->Inc();
-    SendTo(w.node, dup);
+    SendReply(w.node, dup);
   }
 }
 
@@ -1344,6 +1580,9 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
   ByteView receipt(op.receipt);
   if (rec.has_value()) {
     op.have_item = true;
+    op.expires_ms = rec->expires_ms;
+    // Its expiry was issued first: this receipt is late (recorded all the same).
+    op.late = q.IsExpiring(op.seq);
     op.accepted_index = rec->ledger_index;
     op.message_id = rec->message_id;
     op.expect.message_id = rec->message_id;
@@ -1360,8 +1599,9 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
     });
     return;
   }
-  // Not queued: a repeat of a receipt already recorded, or nothing.
-  pool->Post([this, op_id, receipt, key_now, node, seq = op.seq] {
+  // Not queued: a repeat of a receipt already recorded, a late receipt of an
+  // envelope that expired at the hub, or nothing.
+  pool->Post([this, op_id, receipt, key_now, node, seq = op.seq, now = Now()] {
     ReceiptChecked c;
     c.op = op_id;
     auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) +
@@ -1378,20 +1618,27 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
     if (b.ok() && b->has_value()) {
       if (auto d = DecodeMessageRecord(**b); d.ok()) rec = std::move(*d);
     }
-    if (!rec || rec->recipient != node || rec->seq != seq || rec->state != HubState::kReceipted) {
+    if (!rec || !rec->accepted || rec->recipient != node || rec->seq != seq ||
+        (rec->state != HubState::kReceipted && rec->state != HubState::kExpired)) {
       c.verdict.status = not_found;
       return mailbox.Push(std::move(c));
     }
+    const bool late = rec->state == HubState::kExpired;
     ReceiptExpectation expect;
     expect.message_id = info->message_id;
     expect.sender = rec->sender;
     expect.recipient = node;
     expect.envelope_hash = rec->envelope_hash;
-    ReceiptVerdict v = EvaluateReceipt(receipt, key_now, expect, 0);
+    ReceiptVerdict v = EvaluateReceipt(receipt, key_now, expect, late ? now : 0);
     if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);
     c.message_id = info->message_id;
     if (!v.status.ok()) {
       c.verdict.status = v.status;
+    } else if (late) {
+      // Delivered before it expired, receipted after: the receipt is the
+      // truth, so it is recorded (the message ends Receipted).
+      c.verdict = std::move(v);
+      c.late = std::move(*rec);
     } else {
       c.repeat = true;
       c.repeat_index = rec->receipt_index;
@@ -1412,15 +1659,23 @@ void Broker::Impl::OnReceiptChecked(ReceiptChecked&& c) {
     rr.accepted = true;
     rr.ledger_index = c.repeat_index;
     rr.duplicate = true;
-    SendTo(op.node, rr);
+    SendReply(op.node, rr);
     for (const Waiter& w : op.waiters) {
       rr.correlation = w.correlation;
-      SendTo(w.node, rr);
+      SendReply(w.node, rr);
     }
     FinishReceipt(c.op);
     return;
   }
   if (!c.verdict.status.ok()) return RefuseReceipt(c.op, c.verdict.status);
+  if (c.late.has_value()) {
+    op.late = true;
+    op.accepted_index = c.late->ledger_index;
+    op.expect.message_id = op.message_id;
+    op.expect.sender = c.late->sender;
+    op.expect.recipient = op.node;
+    op.expect.envelope_hash = c.late->envelope_hash;
+  }
 
   AgentQueue& q = QueueOf(op.node);
   uint64_t index = next_index;
@@ -1434,11 +1689,17 @@ void Broker::Impl::OnReceiptChecked(ReceiptChecked&& c) {
   r.envelope_hash = op.expect.envelope_hash;
   r.receipt_index = index;
   std::vector<storage::StateWrite> writes;
-  writes.push_back(storage::StateWrite::Delete(QueueKey(op.node, op.seq)));
   writes.push_back(storage::StateWrite::Put(ReceiptKey(op.message_id), op.receipt));
   writes.push_back(storage::StateWrite::Put(MessageKey(op.message_id), EncodeMessageRecord(r)));
-  writes.push_back(
-      storage::StateWrite::Put(ReceiptCountKey(op.node), ToBytes(Be64Key(q.IssueReceipt()))));
+  if (!op.late) {
+    // A late receipt: the expiry already took it out of the queue, its index
+    // and its count.
+    writes.push_back(storage::StateWrite::Delete(QueueKey(op.node, op.seq)));
+    if (op.expires_ms > 0)
+      writes.push_back(storage::StateWrite::Delete(ExpiryKey(op.expires_ms, op.node, op.seq)));
+    writes.push_back(
+        storage::StateWrite::Put(ReceiptCountKey(op.node), ToBytes(Be64Key(q.IssueReceipt()))));
+  }
   Append(std::move(c.verdict.entry), op.message_id, std::move(writes),
          AppendTag{AppendKind::kReceipt, c.op});
 }
@@ -1447,6 +1708,7 @@ void Broker::Impl::RefuseReceipt(uint64_t op_id, Status why) {
   ReceiptOp& op = receipts.at(op_id);
   op.refusal = why;
   Refused(why.code()).Inc();
+  NoteRefusal(op.node);
   ops::Info("receipt.refused", {{"agent", op.node},
                                 {"delivery_seq", op.seq},
                                 {"message_id", op.message_id},
@@ -1488,21 +1750,22 @@ void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refu
     rr.accepted = true;
     m_receipts->Inc();
   }
-  SendTo(op.node, rr);
+  SendReply(op.node, rr);
   for (const Waiter& w : op.waiters) {
     transport::ReceiptResult d = rr;
     d.correlation = w.correlation;
     d.duplicate = rr.accepted;
-    SendTo(w.node, d);
+    SendReply(w.node, d);
   }
   if (!refusal) {
     AgentQueue& q = QueueOf(op.node);
-    q.OnReceipted(op.seq);
+    if (!op.late) q.OnReceipted(op.seq);
     ops::Info("receipt.accepted", {{"message_id", op.message_id},
                                    {"sender", op.expect.sender},
                                    {"recipient", op.node},
                                    {"delivery_seq", op.seq},
-                                   {"ledger_index", a.index}});
+                                   {"ledger_index", a.index},
+                                   {"after_expiry", op.late}});
     // Transport evidence for the sender, best effort.
     transport::Notice n;
     n.message_id = op.message_id;
@@ -1512,7 +1775,7 @@ void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refu
     n.event.state = static_cast<uint8_t>(wire::MessageState::Receipted);
     n.receipt = op.receipt;
     if (sessions.count(op.expect.sender) != 0 && sessions[op.expect.sender].online)
-      SendTo(op.expect.sender, n);
+      SendReply(op.expect.sender, n);
     std::string node = op.node;
     FinishReceipt(op_id);
     Pump(node);
@@ -1638,6 +1901,8 @@ void Broker::Impl::Pump(const std::string& node) {
   if (draining) return;
   auto sit = sessions.find(node);
   if (sit == sessions.end() || !sit->second.online || sit->second.stalled) return;
+  // Kept answers go before any delivery.
+  if (!FlushReplies(node)) return;
   auto qit = queues.find(node);
   if (qit == queues.end()) {
     chunks->Pump(node);
@@ -1645,6 +1910,7 @@ void Broker::Impl::Pump(const std::string& node) {
   }
   AgentQueue& q = *qit->second;
   const size_t max_inflight = MaxInflight();
+  const int64_t now = Now();
   while (q.in_flight() < max_inflight) {
     auto next = q.NextToSend();
     if (!next.ok()) {
@@ -1652,7 +1918,15 @@ void Broker::Impl::Pump(const std::string& node) {
       return;
     }
     if (*next == nullptr) break;
-    if (!SendDeliver(node, q, *next)) return;
+    QueueItem* item = *next;
+    if (int64_t exp = ExpiresOf(item->record); exp > 0 && now > exp) {
+      // Expired before this send: never delivered (the head of the queue
+      // is checked here; the sweep finds the rest, sent or not).
+      Expire(node, q, item->seq, item->record);
+      q.Skip(item);
+      continue;
+    }
+    if (!SendDeliver(node, q, item)) return;
   }
   // Evidence chunks only after every envelope that may be sent now.
   chunks->Pump(node);
@@ -1685,8 +1959,12 @@ bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem
   e.envelope_hash.assign(item->record.envelope_hash.begin(), item->record.envelope_hash.end());
   e.state = wire::MessageState::Delivered;
   e.attempt = attempt;
-  AppendTag tag{AppendKind::kDelivered,  0,       item->record.sender,
-                item->record.message_id, attempt, now};
+  AppendTag tag;
+  tag.kind = AppendKind::kDelivered;
+  tag.sender = item->record.sender;
+  tag.message_id = item->record.message_id;
+  tag.attempt = attempt;
+  tag.at_ms = now;
   Append(storage::EncodeLedgerEntry(e), item->record.message_id, {}, std::move(tag));
   return true;
 }
@@ -1703,7 +1981,183 @@ void Broker::Impl::OnDelivered(const Appended& a) {
   n.event.at_ms = a.tag.at_ms;
   n.event.attempt = 1;
   n.event.state = static_cast<uint8_t>(wire::MessageState::Delivered);
-  SendTo(a.tag.sender, n);
+  SendReply(a.tag.sender, n);
+}
+
+// ---- Expiry -----------------------------------------------------------------
+
+int64_t Broker::Impl::ExpiresOf(const QueueRecord& r) {
+  if (r.expires_ms > 0) return r.expires_ms;
+  // A version 1 queue record (before the expiry index): read the header.
+  auto p = envelope::Parse(r.envelope, r.envelope.size());
+  return p.ok() ? p->header->expires_ms() : 0;
+}
+
+void Broker::Impl::SweepExpired() {
+  if (draining || expiring_in_flight >= kMaxExpiringInFlight) return;
+  const int64_t now = Now();
+  if (now <= sweep_next_due) return;  // nothing in the index is due yet
+  const size_t budget = std::min(kExpirySweepBatch, kMaxExpiringInFlight - expiring_in_flight);
+  // The index is in expiry order: read from `sweep_from` (below it nothing is
+  // left to do) up to the first entry not yet due. Entries whose expiry is
+  // issued (not yet durable) or that wait for a receipt being judged are
+  // passed over and keep the start where they are.
+  std::vector<std::pair<std::string, ExpiryRef>> due;
+  std::vector<std::string> bad;
+  size_t visited = 0;
+  int64_t resume = std::numeric_limits<int64_t>::max();
+  int64_t next_due = std::numeric_limits<int64_t>::max();
+  auto again = [&](int64_t at) {  // scan again from `at` at the next tick
+    resume = std::min(resume, at);
+    next_due = std::numeric_limits<int64_t>::min();
+  };
+  const std::string from = std::string(kExpiryPrefix) + Be64Key(static_cast<uint64_t>(sweep_from));
+  Status st = ledger->ScanState(kExpiryPrefix, from, [&](std::string_view key, ByteView) {
+    auto ref = ParseExpiryKey(key);
+    if (!ref.ok()) {
+      bad.emplace_back(key);
+      return bad.size() < kExpirySweepBatch;
+    }
+    if (ref->expires_ms >= now) {  // expired means now > expires_ms
+      resume = std::min(resume, ref->expires_ms);
+      next_due = std::min(next_due, ref->expires_ms);
+      return false;
+    }
+    if (++visited > kExpirySweepVisit) {
+      again(ref->expires_ms);
+      return false;
+    }
+    auto qit = queues.find(ref->recipient);
+    if (qit != queues.end() &&
+        (qit->second->IsExpiring(ref->seq) || receipt_by_seq.count({ref->recipient, ref->seq}) != 0)) {
+      again(ref->expires_ms);
+      return true;
+    }
+    int64_t exp = ref->expires_ms;
+    due.emplace_back(std::string(key), std::move(*ref));
+    if (due.size() < budget) return true;
+    again(exp);
+    return false;
+  });
+  if (!st.ok()) {
+    ops::Error("expiry.scan_failed", {{"error", st.ToString()}});
+    return;
+  }
+  std::vector<storage::StateWrite> stale;
+  for (const std::string& k : bad) {
+    ops::Error("queue.corrupt", {{"what", "malformed expiry index key (removed)"}});
+    stale.push_back(storage::StateWrite::Delete(k));
+  }
+  for (auto& [key, ref] : due) {
+    auto qit = queues.find(ref.recipient);
+    AgentQueue* q = qit == queues.end() ? nullptr : qit->second.get();
+    std::optional<QueueRecord> rec;
+    const QueueItem* item = q != nullptr ? q->Find(ref.seq) : nullptr;
+    if (item == nullptr && q != nullptr && ref.seq >= 1 && ref.seq < q->durable_next()) {
+      auto b = ledger->GetState(QueueKey(ref.recipient, ref.seq));
+      if (!b.ok()) {
+        ops::Error("queue.read_failed", {{"agent", ref.recipient}, {"error", b.status().ToString()}});
+        again(ref.expires_ms);
+        continue;
+      }
+      if (b->has_value()) {
+        auto d = DecodeQueueRecord(**b);
+        if (d.ok()) {
+          rec = std::move(*d);
+        } else {
+          ops::Error("queue.corrupt",
+                     {{"agent", ref.recipient}, {"seq", ref.seq}, {"error", d.status().ToString()}});
+        }
+      }
+    }
+    if (item != nullptr || rec.has_value()) {
+      if (!Expire(ref.recipient, *q, ref.seq, item != nullptr ? item->record : *rec))
+        again(ref.expires_ms);
+    } else {
+      // No queued envelope behind the key (its queue record is gone or
+      // unreadable): the key alone is removed, nothing is ledgered.
+      stale.push_back(storage::StateWrite::Delete(key));
+    }
+  }
+  sweep_from = resume;
+  sweep_next_due = next_due;
+  if (!stale.empty()) {
+    ++outstanding;
+    ledger->WriteStateAsync(std::move(stale), [this](const Status& s, uint64_t) {
+      mailbox.Push(Task{[this, s] {
+        if (!s.ok()) Fatal(s.Annotate("ledger state write (expiry index)"));
+      }});
+    });
+  }
+}
+
+bool Broker::Impl::Expire(const std::string& node, AgentQueue& q, uint64_t seq,
+                          const QueueRecord& rec) {
+  // A receipt being judged decides first; if it is refused, a later sweep
+  // expires the envelope.
+  if (receipt_by_seq.count({node, seq}) != 0 || !q.MarkExpiring(seq)) return false;
+  ++expiring_in_flight;
+  const int64_t now = Now();
+  const int64_t expires = ExpiresOf(rec);
+  storage::LedgerEntryFields e;
+  e.event = wire::LedgerEvent::StatusChange;
+  e.ledger_ms = now;
+  e.message_id = rec.message_id;
+  e.sender = rec.sender;
+  e.recipient = node;
+  e.kind = static_cast<wire::MessageKind>(rec.kind);
+  e.expires_ms = expires;
+  e.envelope_size = rec.envelope.size();
+  e.envelope_hash.assign(rec.envelope_hash.begin(), rec.envelope_hash.end());
+  e.state = wire::MessageState::Expired;
+  MessageRecord m;
+  m.accepted = true;
+  m.ledger_index = rec.ledger_index;
+  m.sender = rec.sender;
+  m.recipient = node;
+  m.seq = seq;
+  m.state = HubState::kExpired;
+  m.envelope_hash = rec.envelope_hash;
+  std::vector<storage::StateWrite> writes;
+  writes.push_back(storage::StateWrite::Delete(QueueKey(node, seq)));
+  if (rec.expires_ms > 0)
+    writes.push_back(storage::StateWrite::Delete(ExpiryKey(rec.expires_ms, node, seq)));
+  writes.push_back(storage::StateWrite::Put(MessageKey(rec.message_id), EncodeMessageRecord(m)));
+  writes.push_back(
+      storage::StateWrite::Put(ReceiptCountKey(node), ToBytes(Be64Key(q.IssueRemoval()))));
+  AppendTag tag;
+  tag.kind = AppendKind::kExpired;
+  tag.sender = rec.sender;
+  tag.message_id = rec.message_id;
+  tag.at_ms = now;
+  tag.recipient = node;
+  tag.seq = seq;
+  Append(storage::EncodeLedgerEntry(e), rec.message_id, std::move(writes), std::move(tag));
+  return true;
+}
+
+void Broker::Impl::OnExpiredDurable(const Appended& a) {
+  --expiring_in_flight;
+  m_expired->Inc();
+  auto qit = queues.find(a.tag.recipient);
+  if (qit != queues.end()) qit->second->OnExpired(a.tag.seq);
+  ops::Info("envelope.expired", {{"message_id", a.tag.message_id},
+                                 {"sender", a.tag.sender},
+                                 {"recipient", a.tag.recipient},
+                                 {"delivery_seq", a.tag.seq},
+                                 {"ledger_index", a.index}});
+  // Transport evidence for the sender, best effort (StatusRequest shows it).
+  auto sit = sessions.find(a.tag.sender);
+  if (sit != sessions.end() && sit->second.online) {
+    transport::Notice n;
+    n.message_id = a.tag.message_id;
+    n.event.event = transport::EventKind::kStatusChange;
+    n.event.ledger_index = a.index;
+    n.event.at_ms = a.tag.at_ms;
+    n.event.state = static_cast<uint8_t>(wire::MessageState::Expired);
+    SendReply(a.tag.sender, n);
+  }
+  Pump(a.tag.recipient);  // an expired in-flight envelope frees its window slot
 }
 
 void Broker::Impl::RunTimers() {
@@ -1718,9 +2172,14 @@ void Broker::Impl::RunTimers() {
     auto qit = queues.find(t.node);
     if (qit == queues.end()) continue;
     QueueItem* item = qit->second->Find(t.seq);
-    if (item == nullptr || !item->in_flight || item->attempts != t.attempts)
-      continue;  // receipted or superseded
-    if (sit->second.stalled) {
+    if (item == nullptr || !item->in_flight || item->attempts != t.attempts ||
+        qit->second->IsExpiring(t.seq))
+      continue;  // receipted, superseded or expiring
+    if (int64_t exp = ExpiresOf(item->record); exp > 0 && now > exp) {
+      Expire(t.node, *qit->second, t.seq, item->record);  // not sent again
+      continue;
+    }
+    if (sit->second.stalled || RepliesPending(t.node)) {
       // Its queue is full: try again when the stall ends.
       timers.push(
           Timer{now + std::max<int64_t>(1, cfg.redeliver_initial_ms), t.node, t.seq, t.attempts});

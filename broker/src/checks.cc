@@ -122,6 +122,7 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
   v.message_id = facts.message_id;
   v.recipient = facts.recipient;
   v.kind_value = facts.kind;
+  v.expires_ms = facts.expires_ms;
 
   if (p.sender() != node) {
     return refuse(

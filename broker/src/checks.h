@@ -57,6 +57,7 @@ struct SubmitVerdict {
   std::string sender;      // the authenticated node
   std::string recipient;   // a well-formed node id from the header, else empty
   uint8_t kind_value = 0;  // wire.MessageKind from the header
+  int64_t expires_ms = 0;  // from the header (kAccept: its validity was checked)
   std::array<uint8_t, 32> envelope_hash{};
   // kAccept: the Accepted entry; kRefuse: the Rejected entry.
   Bytes entry;

@@ -11,7 +11,7 @@ using record::PutStr;
 using record::PutU16Be;
 using record::Reader;
 
-constexpr uint8_t kQueueRecordVersion = 1;
+constexpr uint8_t kQueueRecordVersion = 2;  // 2 adds expires_ms; 1 is still read
 constexpr uint8_t kMessageRecordVersion = 1;
 
 }  // namespace
@@ -48,6 +48,29 @@ std::string ReceiptCountKey(std::string_view recipient) { return "c/" + std::str
 std::string MessageKey(std::string_view message_id) { return "m/" + std::string(message_id); }
 std::string ReceiptKey(std::string_view message_id) { return "r/" + std::string(message_id); }
 
+std::string ExpiryKey(int64_t expires_ms, std::string_view recipient, uint64_t seq) {
+  std::string k(kExpiryPrefix);
+  k += Be64Key(static_cast<uint64_t>(std::max<int64_t>(expires_ms, 0)));
+  k += recipient;
+  k += '/';
+  k += Be64Key(seq);
+  return k;
+}
+
+Result<ExpiryRef> ParseExpiryKey(std::string_view key) {
+  const size_t fixed = kExpiryPrefix.size() + 8 + 1 + 8;
+  if (key.size() <= fixed || !key.starts_with(kExpiryPrefix) || key[key.size() - 9] != '/')
+    return Status::Corruption("malformed expiry key");
+  const auto* b = reinterpret_cast<const uint8_t*>(key.data());
+  ExpiryRef r;
+  r.expires_ms = static_cast<int64_t>(GetU64Be(b + kExpiryPrefix.size()));
+  r.recipient = std::string(key.substr(kExpiryPrefix.size() + 8, key.size() - fixed));
+  r.seq = GetU64Be(b + key.size() - 8);
+  if (r.expires_ms < 0 || r.recipient.find('/') != std::string::npos)
+    return Status::Corruption("malformed expiry key");
+  return r;
+}
+
 Bytes EncodeQueueRecord(const QueueRecord& r) {
   Bytes out;
   out.reserve(1 + 8 + 1 + 32 + 4 + r.message_id.size() + r.sender.size() + r.envelope.size());
@@ -55,6 +78,7 @@ Bytes EncodeQueueRecord(const QueueRecord& r) {
   PutU64Be(out, r.ledger_index);
   out.push_back(r.kind);
   out.insert(out.end(), r.envelope_hash.begin(), r.envelope_hash.end());
+  PutU64Be(out, static_cast<uint64_t>(r.expires_ms));
   PutStr(out, r.message_id);
   PutStr(out, r.sender);
   out.insert(out.end(), r.envelope.begin(), r.envelope.end());
@@ -66,10 +90,13 @@ Result<QueueRecord> DecodeQueueRecord(ByteView b) {
   uint8_t version = 0;
   QueueRecord r;
   if (!rd.U8(&version)) return rd.Bad("empty");
-  if (version != kQueueRecordVersion) return rd.Bad("unknown version " + std::to_string(version));
+  if (version != 1 && version != kQueueRecordVersion)
+    return rd.Bad("unknown version " + std::to_string(version));
+  uint64_t expires = 0;
   if (!rd.U64(&r.ledger_index) || !rd.U8(&r.kind) || !rd.Fixed(r.envelope_hash.data(), 32) ||
-      !rd.Str(&r.message_id) || !rd.Str(&r.sender))
+      (version >= 2 && !rd.U64(&expires)) || !rd.Str(&r.message_id) || !rd.Str(&r.sender))
     return rd.Bad("truncated");
+  r.expires_ms = static_cast<int64_t>(expires);
   ByteView rest = rd.Rest();
   if (rest.empty()) return rd.Bad("no envelope");
   r.envelope.assign(rest.begin(), rest.end());
@@ -106,7 +133,7 @@ Result<MessageRecord> DecodeMessageRecord(ByteView b) {
     return rd.Bad("truncated");
   if (!rd.AtEnd()) return rd.Bad("trailing bytes");
   if (accepted > 1) return rd.Bad("bad accepted flag");
-  if (state < 1 || state > 4) return rd.Bad("bad state " + std::to_string(state));
+  if (state < 1 || state > 5) return rd.Bad("bad state " + std::to_string(state));
   r.accepted = accepted == 1;
   r.error = static_cast<Code>(error);
   if (r.accepted != (r.error == Code::kOk)) return rd.Bad("accepted flag and error code disagree");

@@ -239,5 +239,47 @@ TEST_F(AgentQueueTest, AcceptsNotYetKnownDurableAreNotPagedIn) {
   EXPECT_EQ((*n)->seq, 3u);
 }
 
+TEST_F(AgentQueueTest, ExpiringItemsAreNeverHandedOutAndLeaveTheCount) {
+  Store("NG-AGF", 1, 5);
+  auto q = MakeQueue("NG-AGF", 10);
+  q->Restore(6, 0);
+  q->ResetCursor();
+  // seq 1 was sent before it expired; seq 3 expires before it is sent.
+  auto first = q->NextToSend();
+  ASSERT_TRUE(first.ok() && *first != nullptr);
+  ASSERT_EQ((*first)->seq, 1u);
+  q->MarkSent(*first, 0);
+  EXPECT_TRUE(q->MarkExpiring(1));
+  EXPECT_TRUE(q->MarkExpiring(3));
+  EXPECT_FALSE(q->MarkExpiring(3));  // once
+  EXPECT_EQ(q->IssueRemoval(), 1u);
+  EXPECT_EQ(q->IssueRemoval(), 2u);
+  std::vector<uint64_t> seen;
+  for (;;) {
+    auto n = q->NextToSend();
+    ASSERT_TRUE(n.ok());
+    if (*n == nullptr) break;
+    seen.push_back((*n)->seq);
+    q->MarkSent(*n, 0);
+  }
+  EXPECT_EQ(seen, (std::vector<uint64_t>{2, 4, 5}));
+  // A reconnect does not bring them back while the expiry is pending.
+  q->ResetCursor();
+  auto n = q->NextToSend();
+  ASSERT_TRUE(n.ok() && *n != nullptr);
+  EXPECT_EQ((*n)->seq, 2u);
+  // Durable: they leave the queue and its depth; the receipt count (c/) the
+  // next receipt records counts them.
+  Erase("NG-AGF", 1);
+  Erase("NG-AGF", 3);
+  q->OnExpired(1);
+  q->OnExpired(3);
+  EXPECT_EQ(q->depth(), 3u);
+  EXPECT_EQ(q->expiring(), 0u);
+  EXPECT_EQ(q->Find(1), nullptr);
+  EXPECT_EQ(q->in_flight(), 0u);  // seq 1 was in flight (before the reset)
+  EXPECT_EQ(q->IssueReceipt(), 3u);
+}
+
 }  // namespace
 }  // namespace mlahub::broker

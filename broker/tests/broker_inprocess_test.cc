@@ -2,6 +2,8 @@
 // serve real CURVE clients, Stop; and clean failures of Create.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "mlahub/broker/broker.h"
 #include "mlahub/config/config.h"
 #include "mlahub/envelope/envelope.h"
@@ -48,6 +50,57 @@ TEST(BrokerInProcessTest, StartServeStop) {
   EXPECT_EQ(registry.counter("mlahub_broker_receipts_total", "").value(), 1u);
   ASSERT_OK((*b)->Stop());
   EXPECT_TRUE((*b)->stopped());
+}
+
+TEST(BrokerInProcessTest, NodeRefusedTooOftenIsRateLimitedThenServedAgain) {
+  TestNetwork net({"IT-MOJ", "NG-AGF"}, {}, [](config::BrokerConfig& c) {
+    c.refusals_per_second = 2;
+    c.refusal_backoff_ms = 1500;
+  });
+  ops::Registry registry;
+  BrokerOptions options;
+  options.registry = &registry;
+  auto b = Broker::Create(net.config(), options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_OK((*b)->Start());
+  auto ctx = *transport::Context::Create(1);
+  TestAgent it(ctx, net, "IT-MOJ");
+  ASSERT_OK(it.Connect());
+  // Expired envelopes, refused (and ledgered) one after another, until the
+  // broker refuses at once with "rate limited".
+  const UnixMillis now = SystemClock::Instance().NowMillis();
+  std::optional<transport::SubmitResult> limited;
+  uint64_t correlation = 0;
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!limited && std::chrono::steady_clock::now() < deadline) {
+    Bytes stale = net.Seal("IT-MOJ", net.keys("NG-AGF").Public(), wire::MessageKind::MlaRequest,
+                           now - 7'200'000, now - 3'600'000);
+    auto r = it.SubmitAndWait(stale, ++correlation);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_FALSE(r->accepted);
+    if (r->error == Code::kUnavailable) {
+      limited = r;
+    } else {
+      EXPECT_EQ(r->error, Code::kExpired) << r->message;
+    }
+  }
+  ASSERT_TRUE(limited.has_value());
+  EXPECT_NE(limited->message.find("rate limited"), std::string::npos) << limited->message;
+  EXPECT_EQ(registry.counter("mlahub_broker_rate_limited_total", "").value(), 1u);
+  // Limited refusals are not ledgered; once the backoff has passed a good
+  // envelope is accepted (the agent resends an unavailable one).
+  Bytes good = net.Seal("IT-MOJ", "NG-AGF");
+  std::optional<transport::SubmitResult> ok;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ok = it.SubmitAndWait(good, ++correlation);
+    ASSERT_TRUE(ok.has_value());
+    if (ok->accepted) break;
+    EXPECT_EQ(ok->error, Code::kUnavailable) << ok->message;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(ok.has_value() && ok->accepted) << (ok ? ok->message : "no answer");
+  EXPECT_GE(registry.counter("mlahub_broker_rate_limited_frames_total", "").value(), 1u);
+  ASSERT_OK((*b)->Stop());
 }
 
 TEST(BrokerInProcessTest, CreateFailsCleanlyWithAMessageNamingTheSetting) {

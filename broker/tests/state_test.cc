@@ -34,6 +34,7 @@ QueueRecord SampleQueueRecord() {
   r.ledger_index = 4242;
   r.kind = 1;
   r.envelope_hash.fill(0xAB);
+  r.expires_ms = 1'800'000'000'000;
   r.message_id = "00112233445566778899aabbccddeeff";
   r.sender = "IT-MOJ";
   r.envelope = Bytes(1000, 0x5A);
@@ -55,6 +56,48 @@ TEST(StateRecordsTest, QueueRecordRoundTripAndTruncation) {
   Bytes bad = b;
   bad[0] = 9;
   EXPECT_EQ(DecodeQueueRecord(bad).status().code(), Code::kCorruption);
+}
+
+TEST(StateRecordsTest, QueueRecordVersion1IsStillRead) {
+  // Version 1 (before the expiry index): no expires_ms.
+  QueueRecord r = SampleQueueRecord();
+  Bytes v1;
+  v1.push_back(1);
+  PutU64Be(v1, r.ledger_index);
+  v1.push_back(r.kind);
+  v1.insert(v1.end(), r.envelope_hash.begin(), r.envelope_hash.end());
+  for (const std::string& s : {r.message_id, r.sender}) {
+    v1.push_back(0);
+    v1.push_back(static_cast<uint8_t>(s.size()));
+    v1.insert(v1.end(), s.begin(), s.end());
+  }
+  v1.insert(v1.end(), r.envelope.begin(), r.envelope.end());
+  auto d = DecodeQueueRecord(v1);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  r.expires_ms = 0;
+  EXPECT_EQ(*d, r);
+}
+
+TEST(StateRecordsTest, ExpiryKeysSortByTimeAndParse) {
+  std::string a = ExpiryKey(1000, "NG-AGF", 7);
+  std::string b = ExpiryKey(999, "TH-OAG", 9);
+  std::string c = ExpiryKey(1000, "IT-MOJ", 1);
+  EXPECT_TRUE(a.starts_with("x/"));
+  EXPECT_LT(b, a);  // earlier expiry first, whatever the recipient
+  EXPECT_LT(c, a);
+  auto p = ParseExpiryKey(a);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->expires_ms, 1000);
+  EXPECT_EQ(p->recipient, "NG-AGF");
+  EXPECT_EQ(p->seq, 7u);
+  // A recipient whose id bytes contain the separator's neighbours still parses.
+  auto q = ParseExpiryKey(ExpiryKey(0x2F2F2F2F, "A", 0x2F));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->recipient, "A");
+  EXPECT_EQ(q->seq, 0x2Fu);
+  for (size_t n = 0; n < a.size(); ++n)
+    EXPECT_EQ(ParseExpiryKey(a.substr(0, n)).status().code(), Code::kCorruption) << n;
+  EXPECT_EQ(ParseExpiryKey("q/NG-AGF/12345678").status().code(), Code::kCorruption);
 }
 
 TEST(StateRecordsTest, MessageRecordRoundTripAndChecks) {
@@ -82,6 +125,13 @@ TEST(StateRecordsTest, MessageRecordRoundTripAndChecks) {
   auto d2 = DecodeMessageRecord(EncodeMessageRecord(refused));
   ASSERT_TRUE(d2.ok());
   EXPECT_EQ(*d2, refused);
+
+  MessageRecord expired = r;
+  expired.state = HubState::kExpired;
+  expired.receipt_index = 0;
+  auto d3 = DecodeMessageRecord(EncodeMessageRecord(expired));
+  ASSERT_TRUE(d3.ok()) << d3.status().ToString();
+  EXPECT_EQ(*d3, expired);
 
   for (size_t n = 0; n < b.size(); ++n)
     EXPECT_EQ(DecodeMessageRecord(ByteView(b.data(), n)).status().code(), Code::kCorruption) << n;

@@ -1,0 +1,105 @@
+// ReplyQueue: answers kept while a node's pipe is full, sent in order once
+// it drains, bounded, dropped when the node is gone.
+#include "reply_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace mlahub::broker {
+namespace {
+
+transport::Frames Answer(uint8_t n, size_t size = 10) { return {Bytes(size, n)}; }
+
+// A fake pipe: takes answers while `room` > 0, else says full (or gone).
+struct FakePipe {
+  size_t room = 0;
+  bool gone = false;
+  std::vector<uint8_t> got;
+  ReplyQueue::SendFn Fn() {
+    return [this](const transport::Frames& f) {
+      if (gone) return SendOutcome::kGone;
+      if (room == 0) return SendOutcome::kFull;
+      --room;
+      got.push_back(f.at(0).at(0));
+      return SendOutcome::kSent;
+    };
+  }
+};
+
+TEST(ReplyQueueTest, SentAtOnceWhilePipeHasRoom) {
+  ReplyQueue q;
+  FakePipe pipe;
+  pipe.room = 2;
+  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2}));
+}
+
+TEST(ReplyQueueTest, KeptWhileFullAndSentInOrderWhenItDrains) {
+  ReplyQueue q;
+  FakePipe pipe;
+  pipe.room = 1;
+  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  // Behind a kept answer, a new one waits even if the pipe has room again:
+  // answers leave in the order they were made.
+  pipe.room = 10;
+  EXPECT_EQ(q.Send(Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1}));
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 20u);
+  // Partly drained: stops at the first refusal, keeps the rest in order.
+  pipe.room = 1;
+  auto r = q.Flush(pipe.Fn());
+  EXPECT_EQ(r.sent, 1u);
+  EXPECT_FALSE(r.drained);
+  EXPECT_EQ(q.size(), 1u);
+  pipe.room = 10;
+  r = q.Flush(pipe.Fn());
+  EXPECT_EQ(r.sent, 1u);
+  EXPECT_TRUE(r.drained);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2, 3}));
+}
+
+TEST(ReplyQueueTest, BoundedInItemsAndBytes) {
+  ReplyQueue q(ReplyQueue::Limits{3, 1000});
+  FakePipe pipe;  // full
+  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send(Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send(Answer(9), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(q.size(), 3u);
+
+  ReplyQueue small(ReplyQueue::Limits{100, 25});
+  EXPECT_EQ(small.Send(Answer(1, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send(Answer(2, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send(Answer(3, 10), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(small.Send(Answer(4, 5), pipe.Fn()), ReplyQueue::Result::kQueued);
+  pipe.room = 10;
+  small.Flush(pipe.Fn());
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2, 4}));
+}
+
+TEST(ReplyQueueTest, DroppedWhenTheNodeIsGone) {
+  ReplyQueue q;
+  FakePipe pipe;
+  pipe.gone = true;
+  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kDroppedGone);
+  EXPECT_TRUE(q.empty());
+  pipe.gone = false;
+  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send(Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  pipe.gone = true;
+  auto r = q.Flush(pipe.Fn());
+  EXPECT_EQ(r.dropped_gone, 2u);
+  EXPECT_TRUE(r.drained);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(q.Clear(), 0u);
+}
+
+}  // namespace
+}  // namespace mlahub::broker
