@@ -147,6 +147,13 @@ Status Agent::Init() {
     return Status::InvalidArgument("[reconnect] needs 0 < reconnect_initial_ms <= reconnect_max_ms");
   if (c.clock_rate <= 0) return Status::InvalidArgument("[agent] clock_rate must be > 0");
 
+  // Deadline policy (cases.h): the network's file over the embedded default.
+  // A bad file stops the start here, before anything is opened or bound.
+  auto policy = LoadCasesPolicy(c.cases_policy);
+  if (!policy.ok()) return policy.status().Annotate("[cases] policy");
+  ops::Info("cases.policy", {{"source", c.cases_policy.empty() ? "embedded_default" : "file"},
+                             {"path", c.cases_policy}, {"sha256", policy->sha256}});
+
   // Clock.
   if (options_.clock != nullptr) {
     clock_ = options_.clock;
@@ -259,7 +266,7 @@ Status Agent::Init() {
       ::raise(SIGKILL);
     };
   }
-  cases_ = std::make_unique<Cases>(*store_, config_.node_id, workflow::DefaultPolicy());  // cases.h
+  cases_ = std::make_unique<Cases>(*store_, config_.node_id, std::move(*policy));  // cases.h
   auto victims = VictimVault::Open(config_.data + "/victims.key");  // victims' data at rest (victims.h)
   if (!victims.ok()) return victims.status().Annotate("victims' at-rest key");
   cases_->SetVictims(std::move(*victims));

@@ -44,7 +44,12 @@ json ClockJson(const workflow::ClockStatus& c) {
           {"due_ms", c.due_ms},
           {"time_left_ms", c.time_left_ms},
           {"overdue", c.overdue},
-          {"extensions", std::move(ext)}};
+          {"extensions", std::move(ext)},
+          {"note", c.note},
+          {"receipt_unconfirmed", c.receipt_unconfirmed},
+          {"start_note", c.receipt_unconfirmed ? "counted from sending: the requested authority's receipt is not "
+                                                 "yet confirmed (it counts from that receipt once confirmed)"
+                                               : ""}};
 }
 
 json FollowUpsJson(const workflow::CaseState& s) {
@@ -67,7 +72,7 @@ struct Computed {
 
 Result<Computed> Compute(const Cases& cases, const CaseRecord& c, UnixMillis now) {
   Computed k;
-  MLAHUB_ASSIGN_OR_RETURN(k.state, Replay(c));
+  MLAHUB_ASSIGN_OR_RETURN(k.state, ClockState(cases, c));
   k.clocks = workflow::ComputeClocks(k.state, cases.policy(), now);
   for (const workflow::ClockStatus& cl : k.clocks.open) {
     k.overdue = k.overdue || cl.overdue;
@@ -93,6 +98,11 @@ json Summary(const CaseRecord& c, const Computed& k, UnixMillis now) {
           {"child_victim", c.child_victim.value_or(false)},
           {"opened", TimeText(c.info.received_ms)},
           {"opened_ms", c.info.received_ms},
+          {"clocks_from", c.role == Role::kRequested ? "our receipt"
+                          : k.state.request.receipt_unconfirmed
+                              ? "sending (the requested authority's receipt is not yet confirmed)"
+                              : "the requested authority's receipt"},
+          {"clocks_from_ms", k.state.request.received_ms},
           {"stage", std::string(workflow::StageName(k.state.stage))},
           {"decision", std::string(workflow::OutcomeName(k.state.decision))},
           {"open", IsOpenStage(k.state.stage)},
@@ -129,6 +139,21 @@ std::string OutcomeOf(const workflow::CaseState& s) {
 }
 
 }  // namespace
+
+Result<workflow::CaseState> ClockState(const Cases& cases, const CaseRecord& c) {
+  MLAHUB_ASSIGN_OR_RETURN(workflow::CaseState state, Replay(c));
+  if (c.role == Role::kRequesting) {
+    // The law counts from receipt by the requested authority: its signed
+    // receipt says when; until it is back, from sending, and flagged.
+    auto out = cases.store().GetOutgoing(c.id);
+    if (out.ok() && out->has_value() && (*out)->receipt_ms != 0) {
+      state.request.received_ms = (*out)->receipt_ms;
+    } else {
+      state.request.receipt_unconfirmed = true;
+    }
+  }
+  return state;
+}
 
 Result<json> ListCasesJson(const Cases& cases, const CaseQuery& q, UnixMillis now) {
   MLAHUB_ASSIGN_OR_RETURN(std::vector<CaseRecord> all, cases.All());
@@ -175,6 +200,10 @@ Result<json> CaseJson(const Cases& cases, const CaseStore& store, std::string_vi
   j["exploitation_forms"] = c->exploitation_forms;
   j["child_victim"] = c->child_victim ? json(*c->child_victim) : json(nullptr);
   if (!c->priority_raised.empty()) j["envelope_priority"] = c->envelope_priority;
+  if (!c->full_request_id.empty())  // a provisional arrest followed by the full extradition request
+    j["full_request"] = {{"message_id", c->full_request_id},
+                         {"at", TimeText(c->info.full_request_ms)},
+                         {"at_ms", c->info.full_request_ms}};
   Role mine = c->role;
   Role theirs = mine == Role::kRequesting ? Role::kRequested : Role::kRequesting;
   j["allowed_steps"] = {{"mine", k.state.AllowedSteps(mine)}, {"partner", k.state.AllowedSteps(theirs)}};
@@ -362,6 +391,9 @@ void AddCaseRoutes(httplib::Server& server, LocalApi& api) {
   server.Get("/v1/stats", [&api, reply](const httplib::Request&, httplib::Response& res) {
     reply(res, api.Stats());
   });
+  server.Get("/v1/policy", [&api, reply](const httplib::Request&, httplib::Response& res) {
+    reply(res, api.CasesPolicy());
+  });
 }
 
 // ---- the Agent's side ----
@@ -480,6 +512,11 @@ Result<json> LocalApi::ShowMessage(std::string_view id, const RevealRequest& r) 
     j["victim_data"] = n == 0 ? "none" : "masked";
   }
   return j;
+}
+
+Result<json> Agent::CasesPolicy() const {
+  if (!cases_) return Status::Unavailable("cases are not kept by this agent");
+  return PolicyJson(cases_->policy_in_effect());
 }
 
 Result<json> Agent::Stats() const {

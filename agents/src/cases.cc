@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include "mlahub/core/file.h"
+#include "mlahub/crypto/encoding.h"
+#include "mlahub/crypto/hash.h"
 #include "mlahub/ops/log.h"
 #include "mlahub/schemas/kinds.h"
 
@@ -217,6 +220,10 @@ json ToJson(const CaseRecord& c) {
                {"provisional_measures", c.info.provisional_measures},
                {"arrest_ms", c.info.arrest_ms},
                {"consent_ms", c.info.consent_ms}};
+  if (c.info.full_request_ms != 0) {
+    j["info"]["full_request_ms"] = c.info.full_request_ms;
+    j["full_request_id"] = c.full_request_id;
+  }
   j["exploitation_forms"] = c.exploitation_forms;
   j["child_victim"] = c.child_victim ? json(*c.child_victim) : json(nullptr);
   json steps = json::array();
@@ -254,6 +261,8 @@ Result<CaseRecord> CaseFromJson(std::string_view text) {
   c.info.provisional_measures = info.value("provisional_measures", false);
   c.info.arrest_ms = Num(info, "arrest_ms");
   c.info.consent_ms = Num(info, "consent_ms");
+  c.info.full_request_ms = Num(info, "full_request_ms");
+  c.full_request_id = Str(j, "full_request_id");
   c.exploitation_forms = Strs(j, "exploitation_forms");
   if (j.contains("child_victim") && j["child_victim"].is_boolean()) c.child_victim = j["child_victim"].get<bool>();
   if (j.contains("steps") && j["steps"].is_array()) {
@@ -318,6 +327,80 @@ static void ApplyEarlyArrivals(CaseRecord& c) {
   }
 }
 
+// A full extradition request names the provisional arrest it follows
+// (ExtraditionRequest.provisional_arrest_ref, UNTOC 16(9)): that case, if this
+// agent has it in `role` with `partner` and no full request was noted yet,
+// with the full request noted (it stops the full_extradition_request clock).
+static std::optional<CaseRecord> FollowedProvisionalArrest(const Cases& cases, wire::MessageKind kind,
+                                                           std::string_view body_json, Role role,
+                                                           const std::string& partner, const std::string& message_id,
+                                                           UnixMillis now) {
+  if (kind != wire::MessageKind::ExtraditionRequest) return std::nullopt;
+  json body = json::parse(body_json.begin(), body_json.end(), nullptr, false);
+  if (!body.is_object()) return std::nullopt;
+  std::string ref = Str(body, "provisional_arrest_ref");
+  if (ref.empty()) return std::nullopt;
+  auto case_id = cases.CaseOf(ref);
+  if (!case_id.ok() || !case_id->has_value()) return std::nullopt;
+  auto got = cases.Get(**case_id);
+  if (!got.ok() || !got->has_value()) return std::nullopt;
+  CaseRecord pa = std::move(**got);
+  if (pa.id != ref || pa.info.kind != wire::MessageKind::ProvisionalArrestRequest || pa.role != role ||
+      pa.partner != partner || pa.info.full_request_ms != 0)
+    return std::nullopt;
+  pa.info.full_request_ms = now == 0 ? 1 : now;
+  pa.full_request_id = message_id;
+  ops::Info("case.full_request_linked", {{"case_id", pa.id}, {"message_id", message_id}});
+  return pa;
+}
+
+// ---- the deadline policy ----
+
+Result<PolicyInEffect> LoadCasesPolicy(const std::string& path) {
+  PolicyInEffect p;
+  p.path = path;
+  if (path.empty()) {
+    std::string_view text = workflow::DefaultPolicyToml();
+    p.sha256 = crypto::ToHex(crypto::Sha256(AsBytes(text)));
+    p.policy = workflow::DefaultPolicy();
+    return p;
+  }
+  auto bytes = ReadFile(path, 1u << 20);
+  if (!bytes.ok()) return bytes.status().Annotate("deadline policy " + path);
+  p.sha256 = crypto::ToHex(crypto::Sha256(*bytes));
+  auto parsed = workflow::ParsePolicy(AsString(*bytes), path, workflow::DefaultPolicy());
+  if (!parsed.ok()) return Status::InvalidArgument(parsed.status().message());
+  p.policy = std::move(*parsed);
+  return p;
+}
+
+json PolicyJson(const PolicyInEffect& p) {
+  json rules = json::array();
+  for (const workflow::RuleInEffect& r : workflow::RulesInEffect(p.policy)) {
+    json x = {{"basis", r.section},
+              {"clock", r.clock},
+              {"due", workflow::DurationText(r.rule.due_ms)},
+              {"due_ms", r.rule.due_ms},
+              {"urgent_due", r.rule.urgent_due_ms > 0 ? workflow::DurationText(r.rule.urgent_due_ms) : ""},
+              {"extension", r.rule.extension_ms > 0 ? workflow::DurationText(r.rule.extension_ms) : ""},
+              {"citation", r.rule.citation},
+              {"note", r.rule.note}};
+    // Whether the network's file set this rule differently from the embedded default.
+    const auto& def = workflow::DefaultPolicy().sections;
+    auto ds = def.find(r.section);
+    const workflow::ClockRule* d = nullptr;
+    if (ds != def.end())
+      if (auto dc = ds->second.find(r.clock); dc != ds->second.end()) d = &dc->second;
+    x["changed"] = d == nullptr || d->due_ms != r.rule.due_ms || d->urgent_due_ms != r.rule.urgent_due_ms ||
+                   d->extension_ms != r.rule.extension_ms || d->citation != r.rule.citation || d->note != r.rule.note;
+    rules.push_back(std::move(x));
+  }
+  return {{"source", p.path.empty() ? "embedded_default" : "file"},
+          {"path", p.path},
+          {"sha256", p.sha256},
+          {"rules", std::move(rules)}};
+}
+
 // ---- reads ----
 
 Result<std::optional<CaseRecord>> Cases::Get(std::string_view case_id) const {
@@ -356,6 +439,7 @@ Result<std::vector<CaseRecord>> Cases::All() const {
 }
 
 void Cases::Put(StoreBatch& b, const CaseRecord& c, std::string_view message_id) {
+  for (const CaseRecord& l : c.linked) b.Put(CaseKey(l.id), ToJson(l).dump());
   b.Put(CaseKey(c.id), ToJson(c).dump());
   b.Put(IndexKey(message_id), c.id);
   if (!c.sealed_body.empty()) b.Put(BodyKey(message_id), c.sealed_body);
@@ -387,6 +471,8 @@ Result<std::optional<CaseRecord>> Cases::PrepareOutgoing(const OutgoingStep& m) 
     CaseRecord c = NewCase(m.message_id, Role::kRequesting, m.to, m.kind, wire::EnumNameLegalBasis(m.legal_basis),
                            wire::EnumNamePriority(m.priority), m.case_ref, m.body_json, m.now);
     MLAHUB_ASSIGN_OR_RETURN(c.sealed_body, SealSentBody(victims_.get(), m.message_id, m.kind, m.body_json));
+    if (auto pa = FollowedProvisionalArrest(*this, m.kind, m.body_json, Role::kRequesting, m.to, m.message_id, m.now))
+      c.linked.push_back(std::move(*pa));
     return std::optional<CaseRecord>(std::move(c));
   }
   if (!IsAnswerKind(m.kind) || m.in_reply_to.empty()) return std::optional<CaseRecord>();
@@ -448,6 +534,10 @@ void Cases::StageIncoming(StoreBatch& b, IncomingRecord& rec, std::string_view b
     if (!c.priority_raised.empty())
       ops::Info("case.priority_raised", {{"case_id", c.id}, {"reason", c.priority_raised},
                                          {"envelope_priority", c.envelope_priority}});
+    if (auto pa = FollowedProvisionalArrest(*this, kind, body_json, Role::kRequested, rec.sender, rec.message_id, now)) {
+      b.Put(CaseKey(pa->id), ToJson(*pa).dump());
+      overlay_[pa->id] = std::move(*pa);
+    }
     keep(std::move(c));
     return;
   }

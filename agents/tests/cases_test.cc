@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "mlahub/agents/case_store.h"
+#include "mlahub/core/file.h"
 #include "mlahub/crypto/random.h"
 #include "test_bodies.h"
 
@@ -32,12 +33,12 @@ struct Side {
   std::string dir;
   std::unique_ptr<CaseStore> store;
   std::unique_ptr<Cases> cases;
-  Side(const char* node) {
+  explicit Side(const char* node, PolicyInEffect policy = {"", "", workflow::DefaultPolicy()}) {
     dir = TempDir(node);
     auto s = CaseStore::Open(dir + "/store", node);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     store = std::move(*s);
-    cases = std::make_unique<Cases>(*store, node, workflow::DefaultPolicy());
+    cases = std::make_unique<Cases>(*store, node, std::move(policy));
   }
   ~Side() {
     cases.reset();
@@ -227,9 +228,14 @@ TEST(CasesTest, AStepThatArrivesBeforeTheStepItFollowsIsAppliedOnceThatOneArrive
 }
 
 TEST(CasesTest, ClocksFollowAFakeClock) {
-  Side ng("NG-AGF");
+  // UNTOC sets no time of its own: the requesting state's deadline (18(24))
+  // runs; the default policy's acknowledge / decision values are switched
+  // off here so that it is the only clock.
+  auto pol = workflow::ParsePolicy("[untoc]\nacknowledge = { due = \"off\" }\ndecision = { due = \"off\" }\n",
+                                   "test.toml", workflow::DefaultPolicy());
+  ASSERT_TRUE(pol.ok()) << pol.status().ToString();
+  Side ng("NG-AGF", PolicyInEffect{"test.toml", "", std::move(*pol)});
   const std::string req = Id();
-  // UNTOC sets no time of its own: the requesting state's deadline (18(24)) runs.
   json body = Request();
   body["deadline"] = {{"deadline_ms", kT0 + 20 * kDay}, {"reasons", "The trial opens on that day."}};
   ng.Receive(req, K::MlaRequest, "IT-MOJ", "", body, kT0);
@@ -257,6 +263,173 @@ TEST(CasesTest, ClocksFollowAFakeClock) {
   auto after = ListCasesJson(*ng.cases, CaseQuery{}, kT0 + 30 * kDay);
   EXPECT_TRUE((*after)["cases"][0]["clocks"].empty()) << after->dump();
   EXPECT_FALSE((*after)["cases"][0]["overdue"].get<bool>());
+}
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  std::string d = TempDir("policy");
+  std::string path = d + "/" + name;
+  EXPECT_TRUE(WriteFileAtomic(path, AsBytes(text), 0644).ok());
+  return path;
+}
+
+const json* ClockNamed(const json& c, const std::string& name) {
+  for (const json& x : c["clocks"])
+    if (x["name"] == name) return &x;
+  return nullptr;
+}
+
+TEST(CasesTest, ANetworkPolicyFileShortensAClock) {
+  std::string path = WriteTemp("policy.toml",
+                               "# our network\n[untoc]\nacknowledge = { due = \"3d\", citation = \"UNTOC Art. 18(13); "
+                               "network policy 2026/1\" }\n");
+  auto pol = LoadCasesPolicy(path);
+  ASSERT_TRUE(pol.ok()) << pol.status().ToString();
+  EXPECT_EQ(pol->path, path);
+  EXPECT_EQ(pol->sha256.size(), 64u);
+  json shown = PolicyJson(*pol);
+  EXPECT_EQ(shown["source"], "file");
+  bool found = false;
+  for (const json& r : shown["rules"])
+    if (r["basis"] == "untoc" && r["clock"] == "acknowledge") {
+      found = true;
+      EXPECT_EQ(r["due"], "3d");
+      EXPECT_EQ(r["due_ms"], 3 * kDay);
+    }
+  EXPECT_TRUE(found) << shown.dump();
+  Side ng("NG-AGF", std::move(*pol));
+  const std::string req = Id();
+  ng.Receive(req, K::MlaRequest, "IT-MOJ", "", Request(), kT0);
+  auto list = ListCasesJson(*ng.cases, CaseQuery{}, kT0 + kDay);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  const json* ack = ClockNamed((*list)["cases"][0], "acknowledge");
+  ASSERT_NE(ack, nullptr) << list->dump();
+  EXPECT_EQ((*ack)["due_ms"], kT0 + 3 * kDay);
+  EXPECT_EQ((*ack)["citation"], "UNTOC Art. 18(13); network policy 2026/1");
+  // Overdue on day 4 under this network's policy (the default's 10 days would not be).
+  EXPECT_EQ((*ListCasesJson(*ng.cases, CaseQuery{"", "", "", true, -1}, kT0 + 4 * kDay))["count"], 1);
+  // The embedded default names itself.
+  auto def = LoadCasesPolicy("");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(PolicyJson(*def)["source"], "embedded_default");
+  EXPECT_EQ(def->sha256.size(), 64u);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST(CasesTest, ABadPolicyFileIsRefusedWithItsLine) {
+  std::string path = WriteTemp("policy.toml",
+                               "[untoc]\nacknowledge = { due = \"3d\", citation = \"x\" }\nacknowledgment = { due = "
+                               "\"3d\", citation = \"x\" }\n");
+  auto pol = LoadCasesPolicy(path);
+  ASSERT_FALSE(pol.ok());
+  EXPECT_EQ(pol.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(pol.status().message().find(path + ":3: unknown clock 'acknowledgment'"), std::string::npos)
+      << pol.status().message();
+  std::string syntax = WriteTemp("policy.toml", "[untoc]\n\nacknowledge = { due = \"3d\"\n");
+  pol = LoadCasesPolicy(syntax);
+  ASSERT_FALSE(pol.ok());
+  EXPECT_EQ(pol.status().code(), Code::kInvalidArgument);  // a configuration error (the agent exits 2)
+  EXPECT_NE(pol.status().message().find(syntax + ":3:"), std::string::npos) << pol.status().message();
+  auto missing = LoadCasesPolicy(path + ".missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound) << missing.status().ToString();
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+  std::filesystem::remove_all(std::filesystem::path(syntax).parent_path());
+}
+
+TEST(CasesTest, TheRequestingSideCountsFromTheRequestedAuthoritysReceipt) {
+  Side it("IT-MOJ");
+  const std::string req = Id();
+  json body = Request();
+  ASSERT_TRUE(it.Send(req, K::MlaRequest, "NG-AGF", "", body, kT0).ok());
+  // No receipt yet: counted from sending, and said so.
+  auto list = ListCasesJson(*it.cases, CaseQuery{}, kT0 + kDay);
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  const json& c = (*list)["cases"][0];
+  EXPECT_NE(c["clocks_from"].get<std::string>().find("not yet confirmed"), std::string::npos) << c.dump();
+  const json* ack = ClockNamed(c, "acknowledge");
+  ASSERT_NE(ack, nullptr) << c.dump();
+  EXPECT_TRUE((*ack)["receipt_unconfirmed"].get<bool>());
+  EXPECT_EQ((*ack)["started_ms"], kT0);
+  EXPECT_EQ((*ack)["due_ms"], kT0 + 10 * kDay);
+  EXPECT_FALSE((*ack)["start_note"].get<std::string>().empty());
+  // The signed receipt says NG-AGF received it on day 2 (its clock).
+  OutgoingRecord out;
+  out.message_id = req;
+  out.recipient = "NG-AGF";
+  out.kind = "MlaRequest";
+  out.state = OutState::kReceipted;
+  out.receipt_ms = kT0 + 2 * kDay;
+  StoreBatch b;
+  CaseStore::PutOutgoing(b, out);
+  ASSERT_TRUE(it.store->Write(b).ok());
+  list = ListCasesJson(*it.cases, CaseQuery{}, kT0 + 3 * kDay);
+  ASSERT_TRUE(list.ok());
+  const json& d = (*list)["cases"][0];
+  EXPECT_EQ(d["clocks_from"], "the requested authority's receipt");
+  EXPECT_EQ(d["clocks_from_ms"], kT0 + 2 * kDay);
+  ack = ClockNamed(d, "acknowledge");
+  ASSERT_NE(ack, nullptr);
+  EXPECT_FALSE((*ack)["receipt_unconfirmed"].get<bool>());
+  EXPECT_EQ((*ack)["due_ms"], kT0 + 12 * kDay);
+  // Day 11: overdue counted from sending, not from receipt.
+  EXPECT_EQ((*ListCasesJson(*it.cases, CaseQuery{"", "", "", true, -1}, kT0 + 11 * kDay))["count"], 0);
+  EXPECT_EQ((*ListCasesJson(*it.cases, CaseQuery{"", "", "", true, -1}, kT0 + 12 * kDay + 1))["count"], 1);
+  // The case view says the same.
+  auto shown = CaseJson(*it.cases, *it.store, req, kT0 + 3 * kDay);
+  ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+  EXPECT_EQ((*shown)["clocks_from_ms"], kT0 + 2 * kDay);
+}
+
+TEST(CasesTest, TheFullExtraditionRequestStopsTheProvisionalArrestClock) {
+  Side it("IT-MOJ"), ng("NG-AGF");
+  const std::string pa = Id();
+  json pa_body = json::parse(workflow::testing::CompleteBody("ProvisionalArrestRequest").dump());
+  ASSERT_TRUE(it.Send(pa, K::ProvisionalArrestRequest, "NG-AGF", "", pa_body, kT0).ok());
+  ng.Receive(pa, K::ProvisionalArrestRequest, "IT-MOJ", "", pa_body, kT0 + 1000);
+  // NG-AGF acknowledges and arrests the person (Decision Execute).
+  const std::string ack = Id(), dec = Id();
+  json execute = {{"outcome", "Execute"}};
+  ASSERT_TRUE(ng.Send(ack, K::Acknowledgement, "IT-MOJ", pa, json::object(), kT0 + kDay).ok());
+  ASSERT_TRUE(ng.Send(dec, K::Decision, "IT-MOJ", pa, execute, kT0 + 2 * kDay).ok());
+  it.Receive(ack, K::Acknowledgement, "NG-AGF", pa, json::object(), kT0 + kDay);
+  it.Receive(dec, K::Decision, "NG-AGF", pa, execute, kT0 + 2 * kDay);
+  auto clock_of = [&](Side& s, UnixMillis now) -> std::optional<json> {
+    auto c = CaseJson(*s.cases, *s.store, pa, now);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    const json* f = ClockNamed(*c, "full_extradition_request");
+    return f == nullptr ? std::nullopt : std::optional<json>(*f);
+  };
+  auto running = clock_of(it, kT0 + 3 * kDay);
+  ASSERT_TRUE(running.has_value());
+  EXPECT_EQ((*running)["owner"], "requesting");
+  EXPECT_EQ((*running)["due_ms"], kT0 + 42 * kDay);
+  ASSERT_TRUE(clock_of(ng, kT0 + 3 * kDay).has_value());
+  // The full request, naming the provisional arrest, is sent on day 20 and
+  // arrives the same day: the clock stops at both ends, the case stays open.
+  const std::string full = Id();
+  json full_body = json::parse(workflow::testing::CompleteBody("ExtraditionRequest").dump());
+  full_body["provisional_arrest_ref"] = pa;
+  ASSERT_TRUE(it.Send(full, K::ExtraditionRequest, "NG-AGF", "", full_body, kT0 + 20 * kDay).ok());
+  EXPECT_FALSE(clock_of(it, kT0 + 21 * kDay).has_value());
+  EXPECT_FALSE(clock_of(it, kT0 + 60 * kDay).has_value());
+  EXPECT_TRUE(clock_of(ng, kT0 + 19 * kDay).has_value());
+  ng.Receive(full, K::ExtraditionRequest, "IT-MOJ", "", full_body, kT0 + 20 * kDay + 1000);
+  EXPECT_FALSE(clock_of(ng, kT0 + 60 * kDay).has_value());
+  auto shown = CaseJson(*ng.cases, *ng.store, pa, kT0 + 60 * kDay);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ((*shown)["full_request"]["message_id"], full);
+  EXPECT_TRUE((*shown)["open"].get<bool>());
+  EXPECT_FALSE((*shown)["overdue"].get<bool>());
+  // The full request is a case of its own.
+  ASSERT_TRUE(ng.cases->Get(full).ok() && ng.cases->Get(full)->has_value());
+  // A full request from another state does not stop someone else's clock.
+  Side th("TH-OAG");
+  const std::string pa2 = Id();
+  th.Receive(pa2, K::ProvisionalArrestRequest, "IT-MOJ", "", pa_body, kT0);
+  json other = full_body;
+  other["provisional_arrest_ref"] = pa2;
+  th.Receive(Id(), K::ExtraditionRequest, "NG-AGF", "", other, kT0 + kDay);
+  EXPECT_EQ((*th.cases->Get(pa2))->info.full_request_ms, 0);
 }
 
 TEST(CasesTest, StatsAreAggregateAndAnonymous) {

@@ -124,6 +124,12 @@ const std::vector<Key<BrokerConfig>>& BrokerKeys() {
          Check::kNone, false, 0, kMaxClockOriginMs},
         {"broker", "verify_threads", MLAHUB_REF(C, verify_threads),
          "Signature verification threads; 0 = one per core.", Check::kNone, false, 0, 1024},
+        {"broker", "refusals_per_second", MLAHUB_REF(C, refusals_per_second),
+         "A node refused more often than this in one second has its further frames refused (unavailable, "
+         "rate limited, not ledgered) for refusal_backoff_ms; 0 = no limit.",
+         Check::kNone, false, 0, 1 << 24},
+        {"broker", "refusal_backoff_ms", MLAHUB_REF(C, refusal_backoff_ms),
+         "How long (ms, real time) a rate-limited node's frames are refused.", Check::kNone, false, 1, kDay},
         {"delivery", "redeliver_initial_ms", MLAHUB_REF(C, redeliver_initial_ms),
          "First redelivery (ms) of an envelope whose receipt has not arrived.", Check::kNone, false, 1, kDay},
         {"delivery", "redeliver_max_ms", MLAHUB_REF(C, redeliver_max_ms),
@@ -213,6 +219,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
          Check::kNone, false, 1, kDay * 365},
         {"audit", "interval_ms", MLAHUB_REF(C, audit_interval_ms),
          "How often (ms) the hub is asked for newer checkpoints and proofs.", Check::kNone, false, 1, kDay},
+        {"cases", "policy", MLAHUB_REF(C, cases_policy),
+         "The network's deadline policy file (TOML, read over the embedded default; `mlahub policy show` prints "
+         "it); \"\" = the embedded default.",
+         Check::kOptionalPath},
     };
     AppendCommonKeys(k);
     return k;

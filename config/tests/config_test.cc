@@ -112,13 +112,15 @@ TEST_F(ConfigTest, AgentDefaultsAndDerivedValues) {
   EXPECT_EQ(c.receipt_failure_ms, d.receipt_failure_ms);
   EXPECT_EQ(c.audit_interval_ms, d.audit_interval_ms);
   EXPECT_EQ(c.directory.root_key, "ed25519:AAAA");  // not a path: kept as is
+  EXPECT_EQ(c.cases_policy, "");                    // the embedded deadline policy
   // Derived: the token file lives in the data directory.
   EXPECT_EQ(c.api_token_file, (dir_ / "nodes/IT-MOJ/data/api.token").string());
 }
 
 TEST_F(ConfigTest, RelativePathsResolveAgainstTheFilesDirectory) {
   std::string text = std::string(kMinimalAgent) +
-                     "[api]\ntoken_file = \"secret/token\"\n[log]\nfile = \"logs/agent.log\"\n";
+                     "[api]\ntoken_file = \"secret/token\"\n[log]\nfile = \"logs/agent.log\"\n"
+                     "[cases]\npolicy = \"../../policy.toml\"\n";
   auto r = LoadAgentConfig(Write("nodes/IT-MOJ/agent.toml", text));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   fs::path base = dir_ / "nodes/IT-MOJ";
@@ -127,6 +129,7 @@ TEST_F(ConfigTest, RelativePathsResolveAgainstTheFilesDirectory) {
   EXPECT_EQ(r->directory.file, (dir_ / "directory.bin").string());  // "../../" normalised away
   EXPECT_EQ(r->api_token_file, (base / "secret/token").string());
   EXPECT_EQ(r->log.file, (base / "logs/agent.log").string());
+  EXPECT_EQ(r->cases_policy, (dir_ / "policy.toml").string());  // [cases] policy
 
   auto b = LoadBrokerConfig(Write("hub/broker.toml", kMinimalBroker));
   ASSERT_TRUE(b.ok());
@@ -198,6 +201,7 @@ AgentConfig EveryAgentKeySet(const fs::path& dir) {
   c.receipt_warning_ms = 5;
   c.receipt_failure_ms = 6;
   c.audit_interval_ms = 7;
+  c.cases_policy = (dir / "policy.toml").string();
   c.directory.file = (dir / "directory.bin").string();
   c.directory.root_key = (dir / "operator").string();
   c.directory.reload_interval_ms = 1;
@@ -238,10 +242,10 @@ TEST_F(ConfigTest, WrittenFileHasEveryKeyWithAComment) {
                           "max_clock_skew_ms =", "clock_rate =", "clock_origin_ms =", "initial_ms =", "max_ms =", "listen =",
                           "token_file =", "accept_warning_ms =", "accept_failure_ms =", "delivery_warning_ms =",
                           "delivery_failure_ms =", "receipt_warning_ms =", "receipt_failure_ms =", "interval_ms =",
-                          "file =", "root_key =", "reload_interval_ms =", "level =", "format ="})
+                          "file =", "root_key =", "reload_interval_ms =", "level =", "format =", "policy ="})
     EXPECT_NE(toml.find(key), std::string::npos) << key;
-  for (const char* sec : {"[agent]", "[reconnect]", "[api]", "[evidence]", "[audit]", "[directory]", "[metrics]",
-                          "[log]"})
+  for (const char* sec : {"[agent]", "[reconnect]", "[api]", "[evidence]", "[audit]", "[cases]", "[directory]",
+                          "[metrics]", "[log]"})
     EXPECT_NE(toml.find(sec), std::string::npos) << sec;
   // Every key line is preceded by a comment line.
   std::istringstream in(toml);
@@ -254,7 +258,7 @@ TEST_F(ConfigTest, WrittenFileHasEveryKeyWithAComment) {
     }
     prev = line;
   }
-  EXPECT_EQ(keys, 27);
+  EXPECT_EQ(keys, 28);
 
   // Relative paths are written as given.
   BrokerConfig b;

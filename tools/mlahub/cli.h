@@ -126,6 +126,7 @@ void RegisterAgentCommands(CLI::App& app);     // send|status|inbox|outbox|show|
 void RegisterEvidenceCommands(CLI::App& app);  // evidence list|fetch (agent API)
 void RegisterCaseCommands(CLI::App& app);      // list|case|respond|withdraw|extend|stats (agent API)
 void RegisterDemoCommands(CLI::App& app);      // demo
+void RegisterPolicyCommands(CLI::App& app);    // policy show|check
 
 // Printers shared by the commands and `mlahub demo`: the people's view of
 // GET /v1/cases/{id} (`mlahub case`, cmd_case.cc) and of

@@ -8,6 +8,7 @@
 // Which agent: --agent CONFIG, else the environment variable MLAHUB_AGENT.
 // Exit codes: 0 ok, 2 usage, 3 a step or request the workflow refuses,
 // 4 no such case, 5 the agent is unreachable.
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
@@ -116,7 +117,9 @@ int RunList(const ListArgs& a) {
     std::cout << "no cases match\n";
     return kExitOk;
   }
-  std::cout << Pad("CASE ID", 32) << Pad("KIND", 24) << Pad("PARTNER", 8) << Pad("ROLE", 10) << Pad("STAGE", 30)
+  size_t kind_w = 4;  // as wide as the longest kind shown
+  for (const json& x : cases) kind_w = std::max(kind_w, S(x, "kind").size());
+  std::cout << Pad("CASE ID", 32) << Pad("KIND", kind_w) << Pad("PARTNER", 8) << Pad("ROLE", 10) << Pad("STAGE", 30)
             << Pad("NEXT DUE", 24) << "TIME LEFT\n";
   for (const json& x : cases) {
     std::string stage = S(x, "stage");
@@ -125,7 +128,7 @@ int RunList(const ListArgs& a) {
     std::string next = due.empty() ? "-" : due;
     std::string left = Left(x["time_left_ms"]);
     if (x.value("overdue", false) && left.rfind("OVERDUE", 0) != 0) left = "OVERDUE (enquiry)";
-    std::cout << Pad(S(x, "id"), 32) << Pad(S(x, "kind"), 24) << Pad(S(x, "partner"), 8) << Pad(S(x, "role"), 10)
+    std::cout << Pad(S(x, "id"), 32) << Pad(S(x, "kind"), kind_w) << Pad(S(x, "partner"), 8) << Pad(S(x, "role"), 10)
               << Pad(stage, 30) << Pad(next, 24) << left << "\n";
     for (const json& f : x.value("follow_ups", json::array()))
       if (f.value("open", false)) std::cout << "    follow-up open: " << S(f, "what") << " (" << S(f, "citation") << ")\n";
@@ -157,10 +160,15 @@ void PrintCase(const json& j, bool with_body = false) {
               << (v == "masked" ? "identifying data masked: " + S(j, "victim_data_note")
                                 : "identifying data REVEALED (recorded as reveal #" + S(j, "reveal_id") + ")")
               << "\n";
-  std::cout << "\nclocks (" << j["clocks"].size() << " open)\n";
+  if (j.contains("full_request"))
+    std::cout << "followed  by the full extradition request " << S(j["full_request"], "message_id") << " ("
+              << S(j["full_request"], "at") << ")\n";
+  std::cout << "\nclocks (" << j["clocks"].size() << " open; counted from " << S(j, "clocks_from") << ")\n";
   for (const json& c : j["clocks"]) {
     std::cout << "  " << Pad(S(c, "name"), 26) << "due " << Pad(S(c, "due"), 25) << Pad(Left(c["time_left_ms"]), 16)
               << S(c, "owner") << " side; " << S(c, "citation") << "\n";
+    if (!S(c, "note").empty()) std::cout << "      " << S(c, "note") << "\n";
+    if (c.value("receipt_unconfirmed", false)) std::cout << "      " << S(c, "start_note") << "\n";
     for (const json& e : c.value("extensions", json::array()))
       std::cout << "      extended to " << S(e, "new_due") << ": " << S(e, "reasons") << "\n";
   }
@@ -174,7 +182,10 @@ void PrintCase(const json& j, bool with_body = false) {
   };
   std::cout << "\nwe may now send:      " << join(j["allowed_steps"]["mine"]) << "\n"
             << "the partner may send: " << join(j["allowed_steps"]["partner"]) << "\n\n";
-  std::cout << Pad("TIME", 25) << Pad("STEP", 28) << Pad("BY", 11) << Pad("MESSAGE", 32) << Pad("TRANSPORT", 10)
+  // The STEP column is as wide as the longest step name shown (never cut).
+  size_t step_w = 4;
+  for (const json& e : j["timeline"]) step_w = std::max(step_w, S(e, "kind").size());
+  std::cout << Pad("TIME", 25) << Pad("STEP", step_w) << Pad("BY", 11) << Pad("MESSAGE", 32) << Pad("TRANSPORT", 10)
             << "NOTE\n";
   for (const json& e : j["timeline"]) {
     std::string note;
@@ -185,7 +196,7 @@ void PrintCase(const json& j, bool with_body = false) {
     if (e.contains("workflow_refused"))
       note = "REFUSED by the workflow: " + S(e["workflow_refused"], "reason");
     std::string transport = e["transport"].is_object() ? S(e["transport"], "state") : "-";
-    std::cout << Pad(S(e, "at"), 25) << Pad(S(e, "kind"), 28) << Pad(S(e, "actor"), 11)
+    std::cout << Pad(S(e, "at"), 25) << Pad(S(e, "kind"), step_w) << Pad(S(e, "actor"), 11)
               << Pad(S(e, "message_id"), 32) << Pad(transport, 10) << note << "\n";
   }
   if (with_body && j.contains("request_body") && !j["request_body"].is_null())

@@ -13,9 +13,11 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cli.h"
+#include "mlahub/agents/cases.h"
 #include "mlahub/config/config.h"
 #include "mlahub/core/file.h"
 #include "mlahub/core/ids.h"
@@ -36,6 +38,7 @@ struct InitArgs {
   int base_port = 7700;
   std::string broker_host = "127.0.0.1";
   std::string listen_host = "127.0.0.1";
+  std::string policy;  // a deadline policy file, copied to DIR/policy.toml
   bool json = false;
 };
 
@@ -154,6 +157,17 @@ Result<nlohmann::json> RunInit(const InitArgs& a) {
                                    std::to_string(last_port - a.base_port) + " must lie in 1..65535)");
   MLAHUB_RETURN_IF_ERROR(ValidateHost(a.broker_host, "--broker-host"));
   MLAHUB_RETURN_IF_ERROR(ValidateHost(a.listen_host, "--listen-host"));
+  // The deadline policy is checked as the agents will read it, before anything is written.
+  std::optional<agents::PolicyInEffect> policy;
+  Bytes policy_bytes;
+  if (!a.policy.empty()) {
+    auto p = agents::LoadCasesPolicy(a.policy);
+    if (!p.ok()) return p.status().Annotate("--policy");
+    auto bytes = ReadFile(a.policy, 1u << 20);
+    if (!bytes.ok()) return bytes.status().Annotate("--policy");
+    policy = std::move(*p);
+    policy_bytes = std::move(*bytes);
+  }
 
   std::error_code ec;
   fs::path root = fs::absolute(a.dir, ec).lexically_normal();
@@ -194,6 +208,12 @@ Result<nlohmann::json> RunInit(const InitArgs& a) {
   // ---- the signed directory (version 1) ----
   if (Status s = SignDirectoryTo(d, op_k, dir_file.string()); !s.ok()) return fail(s);
 
+  // ---- the network's deadline policy (a copy every agent points at) ----
+  const fs::path policy_file = root / "policy.toml";
+  if (policy) {
+    if (Status s = WriteFileAtomic(policy_file.string(), policy_bytes, 0644); !s.ok()) return fail(s);
+  }
+
   // ---- configuration files (paths relative to each file) ----
   const std::string broker_listen = "tcp://" + HostForEndpoint(a.listen_host) + ":" + std::to_string(BrokerPort(a.base_port));
   const std::string broker_endpoint =
@@ -224,6 +244,7 @@ Result<nlohmann::json> RunInit(const InitArgs& a) {
     ac.directory.file = "../../directory.bin";
     ac.directory.root_key = "../../operator/keys/identity.json";
     ac.metrics.listen = loopback + std::to_string(AgentMetricsPort(a.base_port, i));
+    if (policy) ac.cases_policy = "../../policy.toml";
     fs::path agent_toml = node_dir / "agent.toml";
     if (Status s = WriteFileAtomic(agent_toml.string(), AsBytes(config::AgentConfigToToml(ac)), 0644); !s.ok())
       return fail(s);
@@ -263,6 +284,8 @@ Result<nlohmann::json> RunInit(const InitArgs& a) {
         {"metrics", bc.metrics.listen},
         {"metrics_port", BrokerMetricsPort(a.base_port)}}},
       {"nodes", nodes_json},
+      {"policy", policy ? nlohmann::json{{"file", policy_file.string()}, {"source", a.policy}, {"sha256", policy->sha256}}
+                        : nlohmann::json{{"file", nullptr}, {"source", "embedded_default"}}},
   };
   if (Status s = WriteFileAtomic((root / "network.json").string(), AsBytes(j.dump(2) + "\n"), 0644); !s.ok())
     return fail(s);
@@ -285,8 +308,13 @@ void PrintSummary(const nlohmann::json& j) {
                 n["api"].get<std::string>().c_str(), n["metrics"].get<std::string>().c_str(),
                 Shown(n["config"].get<std::string>()).c_str());
   std::cout << "\nAlso written: " << Shown(root / "directory.bin") << " (signed by the operator), "
-            << Shown(root / "network.json") << " (this summary, for scripts).\n"
-            << "The keys are NOT passphrase-protected: use this network on one machine or for tests only.\n\n"
+            << Shown(root / "network.json") << " (this summary, for scripts).\n";
+  if (j["policy"]["file"].is_string())
+    std::cout << "Deadline policy: " << Shown(j["policy"]["file"].get<std::string>()) << " (a copy of "
+              << j["policy"]["source"].get<std::string>() << "), used by every agent ([cases] policy).\n";
+  else
+    std::cout << "Deadline policy: the embedded default (`mlahub policy show`; change it with --policy FILE).\n";
+  std::cout << "The keys are NOT passphrase-protected: use this network on one machine or for tests only.\n\n"
             << "Start the broker, then each agent (each writes <data>/ready.json once it serves):\n"
             << "  " << DaemonPath("mlahub-broker") << " --config " << Shown(j["hub"]["config"].get<std::string>())
             << "\n";
@@ -320,6 +348,9 @@ void RegisterNetworkCommands(CLI::App& app) {
                    "Address the broker listens on (0.0.0.0 inside a container; metrics and agent APIs stay on "
                    "loopback)")
       ->capture_default_str();
+  init->add_option("--policy", a->policy,
+                   "A deadline policy file (checked first, as `mlahub policy check` does), copied to DIR/policy.toml; "
+                   "every agent.toml points at it ([cases] policy). Default: the embedded policy");
   init->add_flag("--json", a->json, "Print network.json instead of the summary");
   init->callback([a] {
     auto j = RunInit(*a);

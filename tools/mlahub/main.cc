@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   mlahub::cli::RegisterEvidenceCommands(app);
   mlahub::cli::RegisterCaseCommands(app);
   mlahub::cli::RegisterDemoCommands(app);
+  mlahub::cli::RegisterPolicyCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -84,6 +84,33 @@ const std::vector<std::string>& SectionNames() {
   return k;
 }
 
+std::string DurationText(int64_t ms) {
+  if (ms <= 0) return "off";
+  std::string out;
+  const std::pair<int64_t, char> units[] = {{kDayMs, 'd'}, {kHourMs, 'h'}, {60 * 1000, 'm'}, {1000, 's'}};
+  for (const auto& [len, unit] : units) {
+    if (ms >= len) {
+      out += std::to_string(ms / len) + unit;
+      ms %= len;
+    }
+  }
+  if (ms > 0) out += (out.empty() ? "" : " ") + std::to_string(ms) + "ms";
+  return out;
+}
+
+std::vector<RuleInEffect> RulesInEffect(const Policy& policy) {
+  std::vector<RuleInEffect> out;
+  for (const std::string& sec : SectionNames()) {
+    auto s = policy.sections.find(sec);
+    if (s == policy.sections.end()) continue;
+    for (const std::string& clock : ClockNames()) {
+      auto c = s->second.find(clock);
+      if (c != s->second.end()) out.push_back({sec, clock, c->second});
+    }
+  }
+  return out;
+}
+
 const ClockRule* Policy::Find(wire::LegalBasis basis, std::string_view clock) const {
   for (const std::string& sec : {SectionOf(basis), std::string("default")}) {
     auto s = sections.find(sec);
@@ -273,6 +300,9 @@ struct Builder {
     c.what = what;
     c.owner = owner;
     c.started_ms = start;
+    // A clock that counts from the receipt, on the requesting side before
+    // the signed receipt came back: counted from sending, and said so.
+    c.receipt_unconfirmed = s.request.receipt_unconfirmed && start == s.request.received_ms;
     int64_t allowed_extension = 0;
     if (fixed_due != 0) {
       c.due_ms = fixed_due;
@@ -282,6 +312,7 @@ struct Builder {
       int64_t len = Urgent() && rule->urgent_due_ms > 0 ? rule->urgent_due_ms : rule->due_ms;
       c.due_ms = start + len;
       c.citation = rule->citation;
+      c.note = rule->note;
       allowed_extension = rule->extension_ms;
     }
     UnixMillis original = c.due_ms;
@@ -327,13 +358,23 @@ struct Builder {
     UnixMillis done = FirstAfter(0, executed);
     auto done_or_refused = done != 0 ? done : refused;
 
-    if (running(FirstAfter(r.received_ms, requested_step)))
+    // What stops a clock is looked for in the whole history (every step of a
+    // case follows its request): on the requesting side the start may be the
+    // requested side's receipt time (its clock) while the steps carry this
+    // side's times.
+    if (running(FirstAfter(0, requested_step)))
       Open("acknowledge", "acknowledge receipt", Role::kRequested, r.received_ms,
            policy.Find(r.legal_basis, "acknowledge"));
-    UnixMillis decision_at = FirstAfter(r.received_ms, decision_final);
+    UnixMillis decision_at = FirstAfter(0, decision_final);
+    // Kinds with a decision clock of their own (verifications, repatriation,
+    // extradition: surrender_decision) have no generic `decision` clock.
+    bool own_decision_clock = r.kind == K::DocumentVerificationRequest ||
+                              r.kind == K::NationalityVerificationRequest ||
+                              r.kind == K::RepatriationRequest || r.kind == K::ExtraditionRequest;
     if (running(decision_at)) {
-      Open("decision", "decide on the request", Role::kRequested, r.received_ms,
-           policy.Find(r.legal_basis, "decision"));
+      if (!own_decision_clock)
+        Open("decision", "decide on the request", Role::kRequested, r.received_ms,
+             policy.Find(r.legal_basis, "decision"));
       if (r.provisional_measures)
         Open("provisional_measures", "decide on the provisional measures", Role::kRequested,
              r.received_ms, policy.Find(r.legal_basis, "provisional_measures"));
@@ -372,7 +413,10 @@ struct Builder {
         running(FirstAfter(decided_execute, executed)))
       Open("surrender", "surrender the person", Role::kRequested, decided_execute,
            policy.Find(r.legal_basis, "surrender"));
-    if (r.kind == K::ProvisionalArrestRequest && decided_execute != 0 && decided_execute <= now)
+    // Stopped by the full extradition request (its provisional_arrest_ref
+    // names this request): when it reached the requested side, or was sent.
+    if (r.kind == K::ProvisionalArrestRequest && decided_execute != 0 && decided_execute <= now &&
+        running(r.full_request_ms))
       Open("full_extradition_request", "send the full extradition request", Role::kRequesting,
            decided_execute, policy.Find(r.legal_basis, "full_extradition_request"));
     // Further information: the latest request for it, until the reply.

@@ -64,9 +64,20 @@ TEST(DeadlinesTest, DefaultPolicyHasDomainTable) {
   EXPECT_EQ(p.Find(wire::LegalBasis::EuEEvidence, "production_order")->urgent_due_ms, 8 * kHourMs);
   EXPECT_EQ(due(wire::LegalBasis::EuropeanConventionExtradition, "full_extradition_request"),
             18 * kDayMs);
-  // UNTOC sets no acknowledgement or decision time.
-  EXPECT_EQ(due(wire::LegalBasis::Untoc, "acknowledge"), -1);
-  EXPECT_EQ(due(wire::LegalBasis::Untoc, "decision"), -1);
+  // UNTOC sets no acknowledgement, decision or execution time ("as soon as
+  // possible", Art. 18(24)): the defaults are policy values and say so.
+  EXPECT_EQ(due(wire::LegalBasis::Untoc, "acknowledge"), 10 * kDayMs);
+  EXPECT_EQ(due(wire::LegalBasis::Untoc, "decision"), 60 * kDayMs);
+  EXPECT_EQ(due(wire::LegalBasis::Untoc, "execution"), 180 * kDayMs);
+  EXPECT_EQ(due(wire::LegalBasis::PalermoProtocol, "acknowledge"), 10 * kDayMs);
+  for (const char* clock : {"acknowledge", "decision", "execution"}) {
+    for (auto b : {wire::LegalBasis::Untoc, wire::LegalBasis::PalermoProtocol}) {
+      EXPECT_NE(p.Find(b, clock)->note.find("policy value"), std::string::npos) << clock;
+      EXPECT_NE(p.Find(b, clock)->citation.find("18(24)"), std::string::npos) << clock;
+    }
+  }
+  // Bases the defaults give no generic clocks keep none.
+  EXPECT_EQ(due(wire::LegalBasis::BilateralTreaty, "acknowledge"), -1);
   // Every rule has a citation.
   for (const auto& [sec, clocks] : p.sections)
     for (const auto& [name, rule] : clocks)
@@ -204,11 +215,15 @@ TEST(DeadlinesTest, EEvidenceEmergencyEightHours) {
 TEST(DeadlinesTest, UntocRequestedDeadlineEnquiriesAndFollowUp) {
   const Policy& p = DefaultPolicy();
   CaseState s = NewCase(K::MlaRequest, wire::LegalBasis::Untoc);
-  s.request.requested_deadline_ms = kT0 + 60 * kDayMs;
+  s.request.requested_deadline_ms = kT0 + 50 * kDayMs;
   Clocks c = ComputeClocks(s, p, kT0 + kDayMs);
-  ASSERT_EQ(c.open.size(), 1u);
-  EXPECT_EQ(c.open[0].name, "requested_deadline");
-  EXPECT_EQ(c.open[0].citation, "UNTOC Art. 18(24)");
+  // The requesting state's deadline, and the policy's acknowledge and decision.
+  ASSERT_EQ(c.open.size(), 3u);
+  EXPECT_EQ(c.open[0].name, "acknowledge");
+  EXPECT_EQ(c.open[1].name, "requested_deadline");
+  EXPECT_EQ(c.open[1].citation, "UNTOC Art. 18(24)");
+  EXPECT_EQ(c.open[1].due_ms, kT0 + 50 * kDayMs);
+  EXPECT_EQ(c.open[2].name, "decision");
   // Progress enquiries and whether they were answered.
   s = Go(s, Role::kRequested, At(K::Acknowledgement, kT0 + kDayMs));
   s = Go(s, Role::kRequesting, At(K::ProgressEnquiry, kT0 + 10 * kDayMs));
@@ -253,6 +268,125 @@ TEST(DeadlinesTest, UntocRequestedDeadlineEnquiriesAndFollowUp) {
   CaseState w = NewCase(K::MlaRequest, wire::LegalBasis::EuEio);
   w = Go(w, Role::kRequesting, At(K::Withdrawal, kT0 + kDayMs));
   EXPECT_TRUE(ComputeClocks(w, p, kT0 + 20 * kDayMs).open.empty());
+}
+
+TEST(DeadlinesTest, UntocPolicyValuesForAcknowledgeDecideExecute) {
+  const Policy& p = DefaultPolicy();
+  CaseState s = NewCase(K::MlaRequest, wire::LegalBasis::Untoc);
+  Clocks c = ComputeClocks(s, p, kT0);
+  const ClockStatus* ack = Find(c, "acknowledge");
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->due_ms, kT0 + 10 * kDayMs);
+  EXPECT_NE(ack->note.find("policy value"), std::string::npos);
+  ASSERT_NE(Find(c, "decision"), nullptr);
+  EXPECT_EQ(Find(c, "decision")->due_ms, kT0 + 60 * kDayMs);
+  EXPECT_EQ(Find(c, "execution"), nullptr);  // not before a decision to execute
+  s = Go(s, Role::kRequested, At(K::Acknowledgement, kT0 + 3 * kDayMs));
+  s = Go(s, Role::kRequested, Execute(kT0 + 20 * kDayMs));
+  c = ComputeClocks(s, p, kT0 + 21 * kDayMs);
+  EXPECT_EQ(Find(c, "acknowledge"), nullptr);
+  EXPECT_EQ(Find(c, "decision"), nullptr);
+  ASSERT_NE(Find(c, "execution"), nullptr);
+  EXPECT_EQ(Find(c, "execution")->due_ms, kT0 + 200 * kDayMs);
+  EXPECT_FALSE(Find(c, "execution")->overdue);
+  EXPECT_TRUE(Find(ComputeClocks(s, p, kT0 + 201 * kDayMs), "execution")->overdue);
+  // Urgent: the shorter policy values.
+  CaseState u = NewCase(K::MlaRequest, wire::LegalBasis::PalermoProtocol, /*urgent=*/true);
+  c = ComputeClocks(u, p, kT0);
+  EXPECT_EQ(Find(c, "acknowledge")->due_ms, kT0 + 2 * kDayMs);
+  EXPECT_EQ(Find(c, "decision")->due_ms, kT0 + 15 * kDayMs);
+  // Extradition: UNTOC Art. 16 sets no time; no generic decision clock.
+  CaseState e = NewCase(K::ExtraditionRequest, wire::LegalBasis::Untoc);
+  c = ComputeClocks(e, p, kT0);
+  EXPECT_NE(Find(c, "acknowledge"), nullptr);
+  EXPECT_EQ(Find(c, "decision"), nullptr);
+  // A verification has its own clock, not a second generic one.
+  CaseState v = NewCase(K::DocumentVerificationRequest, wire::LegalBasis::PalermoProtocol);
+  c = ComputeClocks(v, p, kT0);
+  EXPECT_NE(Find(c, "document_verification"), nullptr);
+  EXPECT_EQ(Find(c, "decision"), nullptr);
+  // A network switches them off.
+  auto off = ParsePolicy("[untoc]\nacknowledge = { due = \"off\" }\ndecision = { due = \"off\" }\n", "net.toml", p);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_TRUE(ComputeClocks(NewCase(K::MlaRequest, wire::LegalBasis::Untoc), *off, kT0).open.empty());
+}
+
+TEST(DeadlinesTest, FullExtraditionRequestClockStopsWhenTheFullRequestArrives) {
+  const Policy& p = DefaultPolicy();
+  CaseState s = NewCase(K::ProvisionalArrestRequest, wire::LegalBasis::Untoc, /*urgent=*/true);
+  s = Go(s, Role::kRequested, At(K::Acknowledgement, kT0 + kHourMs));
+  s = Go(s, Role::kRequested, Execute(kT0 + kDayMs));  // the person is arrested provisionally
+  Clocks c = ComputeClocks(s, p, kT0 + 2 * kDayMs);
+  const ClockStatus* f = Find(c, "full_extradition_request");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->owner, Role::kRequesting);
+  EXPECT_EQ(f->due_ms, kT0 + 41 * kDayMs);  // 40-day policy value from the arrest
+  EXPECT_TRUE(Find(ComputeClocks(s, p, kT0 + 42 * kDayMs), "full_extradition_request")->overdue);
+  // The full request arrives on day 30: the clock stops then (not only at closure).
+  s.request.full_request_ms = kT0 + 30 * kDayMs;
+  EXPECT_NE(Find(ComputeClocks(s, p, kT0 + 29 * kDayMs), "full_extradition_request"), nullptr);
+  EXPECT_EQ(Find(ComputeClocks(s, p, kT0 + 30 * kDayMs), "full_extradition_request"), nullptr);
+  EXPECT_EQ(Find(ComputeClocks(s, p, kT0 + 60 * kDayMs), "full_extradition_request"), nullptr);
+  // Under the European Convention on Extradition: 18 days (+22).
+  CaseState ece = NewCase(K::ProvisionalArrestRequest, wire::LegalBasis::EuropeanConventionExtradition);
+  ece = Go(ece, Role::kRequested, At(K::Acknowledgement, kT0));
+  ece = Go(ece, Role::kRequested, Execute(kT0));
+  EXPECT_EQ(Find(ComputeClocks(ece, p, kT0 + kDayMs), "full_extradition_request")->due_ms, kT0 + 18 * kDayMs);
+}
+
+TEST(DeadlinesTest, RequestingSideCountsFromReceiptOnceConfirmed) {
+  const Policy& p = DefaultPolicy();
+  // Before the receipt: counted from sending, flagged.
+  CaseState s = NewCase(K::MlaRequest, wire::LegalBasis::EuEio);
+  s.request.receipt_unconfirmed = true;
+  Clocks c = ComputeClocks(s, p, kT0 + kHourMs);
+  const ClockStatus* ack = Find(c, "acknowledge");
+  ASSERT_NE(ack, nullptr);
+  EXPECT_TRUE(ack->receipt_unconfirmed);
+  EXPECT_EQ(ack->started_ms, kT0);
+  EXPECT_EQ(ack->due_ms, kT0 + 7 * kDayMs);
+  // With the requested authority's receipt time (its clock, here 2 days
+  // later): counted from then, not flagged.
+  s.request.receipt_unconfirmed = false;
+  s.request.received_ms = kT0 + 2 * kDayMs;
+  c = ComputeClocks(s, p, kT0 + 2 * kDayMs);
+  ack = Find(c, "acknowledge");
+  ASSERT_NE(ack, nullptr);
+  EXPECT_FALSE(ack->receipt_unconfirmed);
+  EXPECT_EQ(ack->started_ms, kT0 + 2 * kDayMs);
+  EXPECT_EQ(ack->due_ms, kT0 + 9 * kDayMs);
+  // An acknowledgement this side logged (its own clock) a little before the
+  // partner's receipt time still stops the clock.
+  s = Go(s, Role::kRequested, At(K::Acknowledgement, kT0 + 2 * kDayMs - 1000));
+  EXPECT_EQ(Find(ComputeClocks(s, p, kT0 + 3 * kDayMs), "acknowledge"), nullptr);
+  // Clocks started by later steps are never flagged.
+  s = Go(s, Role::kRequested, Execute(kT0 + 3 * kDayMs));
+  s.request.receipt_unconfirmed = true;
+  const ClockStatus* ex = Find(ComputeClocks(s, p, kT0 + 4 * kDayMs), "execution");
+  ASSERT_NE(ex, nullptr);
+  EXPECT_FALSE(ex->receipt_unconfirmed);
+}
+
+TEST(DeadlinesTest, RulesInEffectAndDurationText) {
+  EXPECT_EQ(DurationText(7 * kDayMs), "7d");
+  EXPECT_EQ(DurationText(36 * kHourMs), "1d12h");
+  EXPECT_EQ(DurationText(90 * 60 * 1000), "1h30m");
+  EXPECT_EQ(DurationText(0), "off");
+  auto p = ParsePolicy("[eu_eio]\nacknowledge = { due = \"3d\", citation = \"net 1\" }\n", "net.toml", DefaultPolicy());
+  ASSERT_TRUE(p.ok());
+  bool seen = false;
+  size_t n = 0;
+  for (const auto& [sec, clocks] : DefaultPolicy().sections) n += clocks.size();
+  auto rules = RulesInEffect(*p);
+  EXPECT_EQ(rules.size(), n);
+  for (const RuleInEffect& r : rules)
+    if (r.section == "eu_eio" && r.clock == "acknowledge") {
+      seen = true;
+      EXPECT_EQ(r.rule.due_ms, 3 * kDayMs);
+      EXPECT_EQ(r.rule.citation, "net 1");
+    }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(rules.front().section, "default");
 }
 
 TEST(DeadlinesTest, ProtocolVerificationPolicyValue) {

@@ -117,6 +117,7 @@ class Agent final : public LocalApi, public AlarmSink {
   Result<nlohmann::json> ShowMessage(std::string_view id, const RevealRequest& r) const override;
   Result<nlohmann::json> Reveals(uint64_t after, size_t limit) const override;
   Result<nlohmann::json> Stats() const override;
+  Result<nlohmann::json> CasesPolicy() const override;
 
   // AlarmSink: log audit.alarm (error), count, store.
   void RaiseAlarm(std::string kind, std::string message, nlohmann::json details) override;

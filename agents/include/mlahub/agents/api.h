@@ -94,6 +94,8 @@ class LocalApi {
     return Status::Unavailable("reveals are not recorded here");
   }
   virtual Result<nlohmann::json> Stats() const { return Status::Unavailable("cases are not served here"); }
+  // GET /v1/policy: the deadline policy in effect (cases.h PolicyJson).
+  virtual Result<nlohmann::json> CasesPolicy() const { return Status::Unavailable("cases are not served here"); }
 };
 
 // 400 invalid_argument/malformed, 401 permission_denied (bad token),

@@ -35,6 +35,21 @@
 //                         (associated data "mlahub sent body v1|<message id>")
 //   reveal/r/<BE64 id>, reveal/n   the reveals of victims' data (victims.h)
 //
+// A full extradition request whose body names a provisional arrest request
+// of this agent (`provisional_arrest_ref`, same partner) is noted on that
+// case (info.full_request_ms, full_request_id) in the same batch: it stops
+// the provisional arrest's full_extradition_request clock (UNTOC 16(9)).
+//
+// Clocks: the requested side counts from its own receipt of the request;
+// the requesting side from the requested authority's receipt time in the
+// signed receipt once it has it (OutgoingRecord::receipt_ms), and until then
+// from sending, each such clock flagged `receipt_unconfirmed`
+// (workflow/README.md "Clocks").
+//
+// The deadline policy is the network's file ([cases] policy in the agent's
+// configuration, read over workflow::DefaultPolicy() at start by
+// LoadCasesPolicy) or the embedded default; GET /v1/policy shows which.
+//
 // A child victim (victims.h HasChildVictim) makes the case Urgent at both
 // ends (priority "Urgent", info.urgent for the clocks), whatever the
 // envelope's signed priority, which stays as the sender sent it
@@ -99,6 +114,12 @@ struct CaseRecord {
   std::vector<std::string> exploitation_forms;  // ExploitationPurpose names found in the body
   std::optional<bool> child_victim;             // TraffickingElements.child_victim, when given
   std::vector<CaseStepRecord> steps;
+  // A provisional arrest: the message id of the full extradition request that
+  // followed it (info.full_request_ms says when), "" = none yet.
+  std::string full_request_id;
+  // Not stored in the record: other cases changed by the same message (the
+  // provisional arrest a full extradition request follows), written by Put.
+  std::vector<CaseRecord> linked;
   // Not stored in the record: the sealed copy of the body of the message
   // being sent, written by Put under case/b/ (PrepareOutgoing sets it).
   std::string sealed_body;
@@ -131,10 +152,28 @@ struct OutgoingStep {
 inline constexpr std::string_view kStepRefusedPrefix = "step refused: ";
 inline constexpr std::string_view kIncompletePrefix = "request incomplete: ";
 
+// The deadline policy an agent works with, and where it comes from.
+struct PolicyInEffect {
+  std::string path;    // the network's policy file as configured; "" = the embedded default
+  std::string sha256;  // lowercase hex SHA-256 of the file's bytes (of the embedded text for the default)
+  workflow::Policy policy;
+};
+// Reads `path` ([cases] policy, already resolved against the config file's
+// directory) over workflow::DefaultPolicy(); "" gives the embedded default.
+// kNotFound / kIoError if the file cannot be read; kInvalidArgument with
+// "FILE:LINE: ..." if it does not parse (TOML syntax errors included).
+Result<PolicyInEffect> LoadCasesPolicy(const std::string& path);
+// {"source":"file"|"embedded_default","path","sha256","rules":[{"basis","clock",
+//  "due","due_ms","urgent_due","extension","citation","note"}...]}: what
+// GET /v1/policy and `mlahub policy check --json` show.
+nlohmann::json PolicyJson(const PolicyInEffect& p);
+
 class Cases {
  public:
-  Cases(CaseStore& store, std::string node_id, const workflow::Policy& policy)
-      : store_(store), node_id_(std::move(node_id)), policy_(policy), reveals_(store) {}
+  Cases(CaseStore& store, std::string node_id, workflow::Policy policy)
+      : Cases(store, std::move(node_id), PolicyInEffect{"", "", std::move(policy)}) {}
+  Cases(CaseStore& store, std::string node_id, PolicyInEffect policy)
+      : store_(store), node_id_(std::move(node_id)), policy_(std::move(policy)), reveals_(store) {}
 
   std::mutex& mu() { return mu_; }
   // The at-rest key for victims' data (agent.cc sets it at start). Without
@@ -145,8 +184,10 @@ class Cases {
   // The body this agent sent as `message_id` (victims' values still sealed),
   // or nullopt if no copy is kept (another store, no key).
   Result<std::optional<nlohmann::json>> SentBody(std::string_view message_id) const;
-  const workflow::Policy& policy() const { return policy_; }
+  const workflow::Policy& policy() const { return policy_.policy; }
+  const PolicyInEffect& policy_in_effect() const { return policy_; }
   const std::string& node_id() const { return node_id_; }
+  const CaseStore& store() const { return store_; }
 
   // Reads (the staging overlay first while a delivery batch is being built).
   Result<std::optional<CaseRecord>> Get(std::string_view case_id) const;
@@ -174,7 +215,7 @@ class Cases {
  private:
   CaseStore& store_;
   std::string node_id_;
-  const workflow::Policy& policy_;
+  PolicyInEffect policy_;
   std::unique_ptr<VictimVault> victims_;
   RevealLog reveals_;
   std::mutex mu_;
@@ -199,6 +240,11 @@ Result<nlohmann::json> ListCasesJson(const Cases& cases, const CaseQuery& q, Uni
 // GET /v1/cases/{id}: the case, its timeline (steps with the transport
 // evidence of their messages), clocks and allowed steps.
 Result<nlohmann::json> CaseJson(const Cases& cases, const CaseStore& store, std::string_view id, UnixMillis now);
+// The state and clocks of one case at `now` (what the views show). On the
+// requesting side the clocks that count from receipt start at the requested
+// authority's receipt time from the signed receipt of the request (its
+// outgoing record's receipt_ms), else at sending, flagged receipt_unconfirmed.
+Result<workflow::CaseState> ClockState(const Cases& cases, const CaseRecord& c);
 // GET /v1/stats: aggregate, anonymous figures.
 Result<nlohmann::json> StatsJson(const Cases& cases, UnixMillis now);
 

@@ -78,6 +78,11 @@ struct BrokerConfig {
   int64_t clock_origin_ms = 0;
   // Verification worker threads; 0 = one per core.
   int verify_threads = 0;
+  // A node whose commands are refused more than this many times in a second
+  // has its further frames refused (unavailable, "rate limited") for
+  // refusal_backoff_ms, without ledger entries; 0 = no limit.
+  uint32_t refusals_per_second = 1000;
+  int64_t refusal_backoff_ms = 10000;
   // [delivery]
   int64_t redeliver_initial_ms = 2000;   // first redelivery without a receipt
   int64_t redeliver_max_ms = 60000;      // backoff cap
@@ -128,6 +133,9 @@ struct AgentConfig {
   int64_t receipt_failure_ms = 36 * 60 * 60 * 1000;
   // [audit]
   int64_t audit_interval_ms = 10000;  // how often to ask for newer checkpoints / proofs
+  // [cases] the network's deadline policy file (workflow/README.md "Policy
+  // file"), read over the embedded default; "" = the embedded default.
+  std::string cases_policy;
   // [directory], [metrics], [log]
   DirectoryConfig directory;
   MetricsConfig metrics;

@@ -67,6 +67,20 @@ Result<int64_t> ParseDuration(std::string_view text);
 const std::vector<std::string>& ClockNames();
 // The section names (legal bases): "default", "untoc", "palermo_protocol", ...
 const std::vector<std::string>& SectionNames();
+// Milliseconds as the policy writes them: "7d", "1d12h", "8h", "90m", "0" -> "off".
+std::string DurationText(int64_t ms);
+
+// One rule of a policy as it applies after merging (what `mlahub policy
+// check` and the agent's GET /v1/policy list): the section it sits in, the
+// clock, and the rule (due_ms 0 = switched off for that basis).
+struct RuleInEffect {
+  std::string section;  // "default", "untoc", ...
+  std::string clock;    // "acknowledge", ...
+  ClockRule rule;
+};
+// Every rule of `policy`, by section (SectionNames order) then clock
+// (ClockNames order).
+std::vector<RuleInEffect> RulesInEffect(const Policy& policy);
 
 struct Extension {
   UnixMillis at_ms = 0;
@@ -86,6 +100,11 @@ struct ClockStatus {
   int64_t time_left_ms = 0;  // due - now (negative when overdue)
   bool overdue = false;
   std::vector<Extension> extensions;
+  std::string note;  // the policy rule's note ("policy value for ...")
+  // The clock counts from the requested authority's receipt, but on the
+  // requesting side that receipt is not confirmed yet
+  // (RequestInfo::receipt_unconfirmed): it is shown as started at sending.
+  bool receipt_unconfirmed = false;
 };
 
 // A progress enquiry (UNTOC 18(24)) and its answer.

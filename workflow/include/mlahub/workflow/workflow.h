@@ -107,6 +107,15 @@ struct RequestInfo {
   bool provisional_measures = false;     // EIO Art. 32 provisional measures asked for
   UnixMillis arrest_ms = 0;              // EAW: when the person was arrested (0 = received_ms)
   UnixMillis consent_ms = 0;             // EAW: when the person consented to surrender (0 = not)
+  // A provisional arrest: when the full extradition request that follows it
+  // (its `provisional_arrest_ref` names this request) reached the requested
+  // side, or, on the requesting side, was sent; 0 = not yet. Stops the
+  // full_extradition_request clock.
+  UnixMillis full_request_ms = 0;
+  // Requesting side: `received_ms` is the sending time because the requested
+  // authority's signed receipt has not come back yet (the clocks that count
+  // from receipt say so: ClockStatus::receipt_unconfirmed).
+  bool receipt_unconfirmed = false;
 };
 
 struct CaseState {
