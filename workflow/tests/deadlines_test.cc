@@ -362,7 +362,8 @@ TEST(DeadlinesTest, RequestingSideCountsFromReceiptOnceConfirmed) {
   // Clocks started by later steps are never flagged.
   s = Go(s, Role::kRequested, Execute(kT0 + 3 * kDayMs));
   s.request.receipt_unconfirmed = true;
-  const ClockStatus* ex = Find(ComputeClocks(s, p, kT0 + 4 * kDayMs), "execution");
+  Clocks later = ComputeClocks(s, p, kT0 + 4 * kDayMs);
+  const ClockStatus* ex = Find(later, "execution");
   ASSERT_NE(ex, nullptr);
   EXPECT_FALSE(ex->receipt_unconfirmed);
 }
