@@ -45,10 +45,11 @@ Result<json> Interpret(const httplib::Result& res, const std::string& host, uint
   return Status::Internal("the agent API answered HTTP " + std::to_string(res->status));
 }
 
-httplib::Client MakeClient(const std::string& host, uint16_t port, const std::string& token) {
+httplib::Client MakeClient(const std::string& host, uint16_t port, const std::string& token,
+                           std::chrono::seconds read_timeout) {
   httplib::Client c(host, port);
   c.set_connection_timeout(std::chrono::seconds(5));
-  c.set_read_timeout(std::chrono::seconds(60));
+  c.set_read_timeout(read_timeout);
   c.set_write_timeout(std::chrono::seconds(60));
   c.set_bearer_token_auth(token);
   return c;
@@ -57,17 +58,17 @@ httplib::Client MakeClient(const std::string& host, uint16_t port, const std::st
 }  // namespace
 
 Result<json> ApiClient::Get(const std::string& path) const {
-  httplib::Client c = MakeClient(host_, port_, token_);
+  httplib::Client c = MakeClient(host_, port_, token_, read_timeout_);
   return Interpret(c.Get(path), host_, port_);
 }
 
 Result<json> ApiClient::PostJson(const std::string& path, const json& body) const {
-  httplib::Client c = MakeClient(host_, port_, token_);
+  httplib::Client c = MakeClient(host_, port_, token_, read_timeout_);
   return Interpret(c.Post(path, body.dump(), "application/json"), host_, port_);
 }
 
 Result<json> ApiClient::PostBytes(const std::string& path, ByteView body) const {
-  httplib::Client c = MakeClient(host_, port_, token_);
+  httplib::Client c = MakeClient(host_, port_, token_, read_timeout_);
   return Interpret(c.Post(path, reinterpret_cast<const char*>(body.data()), body.size(), "application/octet-stream"),
                    host_, port_);
 }

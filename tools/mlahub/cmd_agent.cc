@@ -102,15 +102,23 @@ struct SendArgs : AgentArgs {
 // The files follow as encrypted chunks once the hub accepts the message.
 Status AddEvidenceToBody(const agents::ApiClient& client, const SendArgs& a, json& body) {
   json paths = json::array();
+  uintmax_t total = 0;
   for (const std::string& f : a.evidence) {
     std::error_code ec;
     auto abs = std::filesystem::absolute(f, ec);
     if (ec) return Status::InvalidArgument("--evidence " + f + ": " + ec.message());
     paths.push_back(abs.string());
+    uintmax_t size = std::filesystem::file_size(abs, ec);
+    if (!ec) total += size;
   }
   json req = {{"paths", paths}};
   if (!a.custody.empty()) req["chain_of_custody"] = a.custody;
-  MLAHUB_ASSIGN_OR_RETURN(json r, client.PostJson("/v1/evidence", req));
+  // The agent reads, encrypts and fsyncs every file before it answers: allow
+  // 60 s plus a second per 4 MiB (a 2 GiB file: under 10 minutes; the agent
+  // spools at tens of MB/s on an idle machine, much less on a loaded one).
+  agents::ApiClient spooler = client;
+  spooler.set_read_timeout(std::chrono::seconds(60 + static_cast<int64_t>(total >> 22)));
+  MLAHUB_ASSIGN_OR_RETURN(json r, spooler.PostJson("/v1/evidence", req));
   json* list = nullptr;
   if (a.kind == "ExecutionReport") {
     if (!body.contains("evidence") || !body["evidence"].is_object()) body["evidence"] = json::object();

@@ -6,6 +6,7 @@
 // Thread-safety: one ApiClient per thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,11 +32,16 @@ class ApiClient {
 
   const std::string& host() const { return host_; }
   uint16_t port() const { return port_; }
+  // How long a call waits for the agent's answer (default 60 s). Spooling
+  // large evidence files (POST /v1/evidence) takes longer: `mlahub send
+  // --evidence` sets it from the files' size.
+  void set_read_timeout(std::chrono::seconds t) { read_timeout_ = t; }
 
  private:
   std::string host_;
   uint16_t port_ = 0;
   std::string token_;
+  std::chrono::seconds read_timeout_{60};
 };
 
 }  // namespace mlahub::agents
