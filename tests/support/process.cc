@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace mlahub::support {
@@ -42,6 +44,39 @@ int RunShell(const std::string& command, std::string* output) {
   int st = ::pclose(f);
   if (output != nullptr) *output = std::move(out);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string ShellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CommandRun RunCapturing(const std::string& program, const std::string& args, const std::filesystem::path& scratch,
+                        const std::string& input) {
+  const std::filesystem::path out = scratch / "stdout", err = scratch / "stderr";
+  std::string cmd = ShellQuote(program) + " " + args;
+  if (!input.empty()) cmd += " <" + ShellQuote(input);
+  cmd += " >" + ShellQuote(out.string()) + " 2>" + ShellQuote(err.string());
+  const int status = std::system(cmd.c_str());
+  CommandRun r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadText(out);
+  r.err = ReadText(err);
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
+  std::filesystem::remove(err, ec);
+  return r;
 }
 
 }  // namespace mlahub::support

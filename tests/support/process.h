@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -39,5 +40,21 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 // Runs `command` with /bin/sh; returns its exit code (-1 if it did not exit
 // normally) and fills `output` with its stdout.
 int RunShell(const std::string& command, std::string* output = nullptr);
+
+// A program's exit code (128 + signal when killed) and what it wrote.
+struct CommandRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+// Runs `program` with `args` (already shell-quoted) through /bin/sh, stdout
+// and stderr captured through files in `scratch`, stdin from `input` when
+// given.
+CommandRun RunCapturing(const std::string& program, const std::string& args, const std::filesystem::path& scratch,
+                        const std::string& input = "");
+// 'text' for /bin/sh.
+std::string ShellQuote(const std::string& text);
+// A whole file as text ("" when it cannot be read).
+std::string ReadText(const std::filesystem::path& path);
 
 }  // namespace mlahub::support

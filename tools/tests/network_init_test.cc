@@ -15,33 +15,16 @@
 #include "mlahub/core/file.h"
 #include "mlahub/directory/directory.h"
 #include "mlahub/identity/keys.h"
+#include "process.h"  // tests/support
 
 namespace mlahub {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using CliRun = support::CommandRun;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
 
 class NetworkInitTest : public ::testing::Test {
  protected:
@@ -55,17 +38,7 @@ class NetworkInitTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(tmp_); }
 
   CliRun Mlahub(const std::string& args) {
-    fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    std::string cmd = Quote(std::string(MLAHUB_BIN_DIR) + "/mlahub") + " " + args + " >" + Quote(out.string()) +
-                      " 2>" + Quote(err.string());
-    int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = Slurp(out);
-    r.err = Slurp(err);
-    fs::remove(out);
-    fs::remove(err);
-    return r;
+    return support::RunCapturing(std::string(MLAHUB_BIN_DIR) + "/mlahub", args, tmp_);
   }
 
   static unsigned Mode(const fs::path& p) {
@@ -79,7 +52,7 @@ class NetworkInitTest : public ::testing::Test {
 
 TEST_F(NetworkInitTest, CreatesTheContractLayout) {
   fs::path net = tmp_ / "net";
-  CliRun r = Mlahub("network init --dir " + Quote(net.string()) + " --nodes IT-MOJ,NG-AGF,TH-OAG --base-port 17700");
+  CliRun r = Mlahub("network init --dir " + support::ShellQuote(net.string()) + " --nodes IT-MOJ,NG-AGF,TH-OAG --base-port 17700");
   ASSERT_EQ(r.code, 0) << r.err;
   // The summary tells how to start each daemon.
   EXPECT_NE(r.out.find("mlahub-broker --config"), std::string::npos) << r.out;
@@ -173,7 +146,7 @@ TEST_F(NetworkInitTest, CreatesTheContractLayout) {
   }
 
   // network.json summarises the same.
-  auto j = nlohmann::json::parse(Slurp(net / "network.json"));
+  auto j = nlohmann::json::parse(support::ReadText(net / "network.json"));
   EXPECT_EQ(j["network"], "mlahub-local");
   EXPECT_EQ(j["base_port"], 17700);
   EXPECT_EQ(j["hub"]["id"], "XX-HUB");
@@ -194,8 +167,8 @@ TEST_F(NetworkInitTest, CreatesTheContractLayout) {
   }
 
   // `mlahub directory show` reads what init wrote.
-  CliRun show = Mlahub("directory show --directory " + Quote((net / "directory.bin").string()) + " --root " +
-                    Quote((net / "operator/keys/identity.json").string()));
+  CliRun show = Mlahub("directory show --directory " + support::ShellQuote((net / "directory.bin").string()) + " --root " +
+                    support::ShellQuote((net / "operator/keys/identity.json").string()));
   EXPECT_EQ(show.code, 0) << show.err;
   EXPECT_NE(show.out.find("signature verified"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("TH-OAG"), std::string::npos) << show.out;
@@ -203,12 +176,12 @@ TEST_F(NetworkInitTest, CreatesTheContractLayout) {
 
 TEST_F(NetworkInitTest, JsonOutputIsNetworkJson) {
   fs::path net = tmp_ / "n";
-  CliRun r = Mlahub("network init --json --dir " + Quote(net.string()) +
+  CliRun r = Mlahub("network init --json --dir " + support::ShellQuote(net.string()) +
                  " --nodes IT-MOJ --hub ZZ-HUB --operator ZZ-OPS --network test-net --broker-host broker "
                  "--listen-host 0.0.0.0");
   ASSERT_EQ(r.code, 0) << r.err;
   auto printed = nlohmann::json::parse(r.out);
-  auto stored = nlohmann::json::parse(Slurp(net / "network.json"));
+  auto stored = nlohmann::json::parse(support::ReadText(net / "network.json"));
   EXPECT_EQ(printed, stored);
   EXPECT_EQ(stored["network"], "test-net");
   EXPECT_EQ(stored["hub"]["id"], "ZZ-HUB");
@@ -226,22 +199,22 @@ TEST_F(NetworkInitTest, JsonOutputIsNetworkJson) {
 
 TEST_F(NetworkInitTest, RefusesANonEmptyDirectory) {
   fs::path net = tmp_ / "net";
-  ASSERT_EQ(Mlahub("network init --dir " + Quote(net.string()) + " --nodes IT-MOJ").code, 0);
-  std::string before = Slurp(net / "directory.bin");
-  CliRun again = Mlahub("network init --dir " + Quote(net.string()) + " --nodes IT-MOJ");
+  ASSERT_EQ(Mlahub("network init --dir " + support::ShellQuote(net.string()) + " --nodes IT-MOJ").code, 0);
+  std::string before = support::ReadText(net / "directory.bin");
+  CliRun again = Mlahub("network init --dir " + support::ShellQuote(net.string()) + " --nodes IT-MOJ");
   EXPECT_EQ(again.code, 5) << again.err;  // already_exists -> 5 (README exit codes)
   EXPECT_NE(again.err.find("is not empty"), std::string::npos) << again.err;
-  EXPECT_EQ(Slurp(net / "directory.bin"), before);  // nothing overwritten
+  EXPECT_EQ(support::ReadText(net / "directory.bin"), before);  // nothing overwritten
 
   // --json reports the error as JSON on stdout.
-  CliRun j = Mlahub("network init --json --dir " + Quote(net.string()) + " --nodes IT-MOJ");
+  CliRun j = Mlahub("network init --json --dir " + support::ShellQuote(net.string()) + " --nodes IT-MOJ");
   EXPECT_EQ(j.code, 5);
   auto err = nlohmann::json::parse(j.out);
   EXPECT_EQ(err["error"]["code"], "already_exists");
 
   // An empty existing directory is fine.
   fs::create_directories(tmp_ / "empty");
-  EXPECT_EQ(Mlahub("network init --dir " + Quote((tmp_ / "empty").string()) + " --nodes IT-MOJ").code, 0);
+  EXPECT_EQ(Mlahub("network init --dir " + support::ShellQuote((tmp_ / "empty").string()) + " --nodes IT-MOJ").code, 0);
 }
 
 TEST_F(NetworkInitTest, RefusesBadArguments) {
@@ -259,7 +232,7 @@ TEST_F(NetworkInitTest, RefusesBadArguments) {
            {"--nodes IT-MOJ --broker-host 'a b'", "--broker-host"},
        }) {
     fs::path net = tmp_ / "bad";
-    CliRun r = Mlahub("network init --dir " + Quote(net.string()) + " " + c.args);
+    CliRun r = Mlahub("network init --dir " + support::ShellQuote(net.string()) + " " + c.args);
     EXPECT_EQ(r.code, 2) << c.args << ": " << r.err;
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << ": " << r.err;
     EXPECT_FALSE(fs::exists(net)) << "nothing may be written for: " << c.args;

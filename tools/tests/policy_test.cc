@@ -21,6 +21,7 @@
 
 #include "mlahub/config/config.h"
 #include "mlahub/core/file.h"
+#include "process.h"  // tests/support
 
 namespace mlahub {
 namespace {
@@ -28,27 +29,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct PolicyRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using PolicyRun = support::CommandRun;
 
-std::string PolicySlurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::string PolicyQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
-  }
-  return out + "'";
-}
 
 constexpr const char* kGoodPolicy =
     "# a network's policy\n"
@@ -71,15 +54,7 @@ class PolicyTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(tmp_); }
 
   PolicyRun Run(const std::string& program, const std::string& args) {
-    fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    std::string cmd = PolicyQuote(std::string(MLAHUB_BIN_DIR) + "/" + program) + " " + args + " >" +
-                      PolicyQuote(out.string()) + " 2>" + PolicyQuote(err.string());
-    int status = std::system(cmd.c_str());
-    PolicyRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = PolicySlurp(out);
-    r.err = PolicySlurp(err);
-    return r;
+    return support::RunCapturing(std::string(MLAHUB_BIN_DIR) + "/" + program, args, tmp_);
   }
   PolicyRun Mlahub(const std::string& args) { return Run("mlahub", args); }
 
@@ -98,7 +73,7 @@ TEST_F(PolicyTest, ShowPrintsTheDefaultWhichChecksAsValid) {
   EXPECT_NE(shown.out.find("[untoc]"), std::string::npos);
   EXPECT_NE(shown.out.find("[eu_eio]"), std::string::npos);
   std::string copy = Write("copy.toml", shown.out);
-  PolicyRun checked = Mlahub("policy check " + PolicyQuote(copy));
+  PolicyRun checked = Mlahub("policy check " + support::ShellQuote(copy));
   EXPECT_EQ(checked.code, 0) << checked.err;
   EXPECT_NE(checked.out.find("valid; 0 rule(s) set by this file"), std::string::npos) << checked.out;
   PolicyRun j = Mlahub("policy show --json");
@@ -111,12 +86,12 @@ TEST_F(PolicyTest, ShowPrintsTheDefaultWhichChecksAsValid) {
 
 TEST_F(PolicyTest, CheckListsTheRulesOfAGoodFileAndRefusesABadOne) {
   std::string good = Write("good.toml", kGoodPolicy);
-  PolicyRun r = Mlahub("policy check " + PolicyQuote(good));
+  PolicyRun r = Mlahub("policy check " + support::ShellQuote(good));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("1 rule(s) set by this file"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("network policy 2026/1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("BASIS"), std::string::npos);
-  r = Mlahub("policy check --json " + PolicyQuote(good));
+  r = Mlahub("policy check --json " + support::ShellQuote(good));
   ASSERT_EQ(r.code, 0) << r.err;
   json doc = json::parse(r.out);
   EXPECT_TRUE(doc["ok"].get<bool>());
@@ -135,18 +110,18 @@ TEST_F(PolicyTest, CheckListsTheRulesOfAGoodFileAndRefusesABadOne) {
   EXPECT_TRUE(seen);
 
   std::string bad = Write("bad.toml", kBadPolicy);
-  r = Mlahub("policy check " + PolicyQuote(bad));
+  r = Mlahub("policy check " + support::ShellQuote(bad));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(bad + ":3: unknown clock 'acknowledgment' in [untoc]"), std::string::npos) << r.err;
-  r = Mlahub("policy check --json " + PolicyQuote(bad));
+  r = Mlahub("policy check --json " + support::ShellQuote(bad));
   EXPECT_EQ(r.code, 1);
   doc = json::parse(r.out);
   EXPECT_FALSE(doc["ok"].get<bool>());
   EXPECT_EQ(doc["error"]["code"], "invalid_policy");
   EXPECT_NE(doc["error"]["message"].get<std::string>().find(":3:"), std::string::npos);
   std::string syntax = Write("syntax.toml", "[untoc\n");
-  EXPECT_EQ(Mlahub("policy check " + PolicyQuote(syntax)).code, 1);
-  EXPECT_EQ(Mlahub("policy check " + PolicyQuote((tmp_ / "none.toml").string())).code, 4);
+  EXPECT_EQ(Mlahub("policy check " + support::ShellQuote(syntax)).code, 1);
+  EXPECT_EQ(Mlahub("policy check " + support::ShellQuote((tmp_ / "none.toml").string())).code, 4);
   EXPECT_EQ(Mlahub("policy check").code, 2);  // usage
 }
 
@@ -154,20 +129,20 @@ TEST_F(PolicyTest, NetworkInitCopiesThePolicyAndTheAgentUsesIt) {
   // A bad policy: nothing is written.
   std::string bad = Write("bad.toml", kBadPolicy);
   fs::path refused = tmp_ / "refused";
-  PolicyRun r = Mlahub("network init --dir " + PolicyQuote(refused.string()) + " --nodes IT-MOJ --policy " +
-                       PolicyQuote(bad));
+  PolicyRun r = Mlahub("network init --dir " + support::ShellQuote(refused.string()) + " --nodes IT-MOJ --policy " +
+                       support::ShellQuote(bad));
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find(":3: unknown clock"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(refused / "operator"));
 
   std::string good = Write("good.toml", kGoodPolicy);
   fs::path net = tmp_ / "net";
-  r = Mlahub("network init --json --dir " + PolicyQuote(net.string()) + " --nodes IT-MOJ,NG-AGF --base-port 17900 "
-             "--policy " + PolicyQuote(good));
+  r = Mlahub("network init --json --dir " + support::ShellQuote(net.string()) + " --nodes IT-MOJ,NG-AGF --base-port 17900 "
+             "--policy " + support::ShellQuote(good));
   ASSERT_EQ(r.code, 0) << r.err;
   json summary = json::parse(r.out);
   EXPECT_EQ(summary["policy"]["file"], (net / "policy.toml").string());
-  EXPECT_EQ(PolicySlurp(net / "policy.toml"), kGoodPolicy);
+  EXPECT_EQ(support::ReadText(net / "policy.toml"), kGoodPolicy);
   for (const char* node : {"IT-MOJ", "NG-AGF"}) {
     auto c = config::LoadAgentConfig((net / "nodes" / node / "agent.toml").string());
     ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -187,7 +162,7 @@ TEST_F(PolicyTest, NetworkInitCopiesThePolicyAndTheAgentUsesIt) {
   // directory is made or anything is bound.
   std::string broken = (net / "policy.toml").string();
   std::ofstream(broken) << kBadPolicy;
-  r = Run("mlahub-agent", "--config " + PolicyQuote(local));
+  r = Run("mlahub-agent", "--config " + support::ShellQuote(local));
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("[cases] policy: " + broken + ":3: unknown clock 'acknowledgment'"), std::string::npos)
       << r.err;
@@ -212,16 +187,16 @@ TEST_F(PolicyTest, NetworkInitCopiesThePolicyAndTheAgentUsesIt) {
   bool up = false;
   for (int i = 0; i < 600 && !up; ++i) {  // generous: up to a minute on a loaded machine
     if (fs::exists(ready)) {
-      json j = json::parse(PolicySlurp(ready), nullptr, false);
+      json j = json::parse(support::ReadText(ready), nullptr, false);
       up = j.is_object() && j.value("pid", 0) == pid;
     }
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     int st = 0;
     if (!up && ::waitpid(pid, &st, WNOHANG) == pid) break;
   }
-  std::string log_text = PolicySlurp(tmp_ / "agent.log");
+  std::string log_text = support::ReadText(tmp_ / "agent.log");
   if (up) {
-    PolicyRun shown = Mlahub("policy show --json --agent " + PolicyQuote(local));
+    PolicyRun shown = Mlahub("policy show --json --agent " + support::ShellQuote(local));
     EXPECT_EQ(shown.code, 0) << shown.err;
     json doc = json::parse(shown.out, nullptr, false);
     ASSERT_TRUE(doc.is_object()) << shown.out;
@@ -232,11 +207,11 @@ TEST_F(PolicyTest, NetworkInitCopiesThePolicyAndTheAgentUsesIt) {
     for (const json& rule : doc["rules"])
       if (rule["basis"] == "untoc" && rule["clock"] == "acknowledge") seen = rule["due"] == "3d";
     EXPECT_TRUE(seen) << shown.out;
-    PolicyRun table = Mlahub("policy show --agent " + PolicyQuote(local));
+    PolicyRun table = Mlahub("policy show --agent " + support::ShellQuote(local));
     EXPECT_EQ(table.code, 0) << table.err;
     EXPECT_NE(table.out.find(broken + " over the embedded default"), std::string::npos) << table.out;
     // The log names the policy by path and hash.
-    log_text = PolicySlurp(tmp_ / "agent.log");
+    log_text = support::ReadText(tmp_ / "agent.log");
     EXPECT_NE(log_text.find("cases.policy"), std::string::npos) << log_text;
     EXPECT_NE(log_text.find(summary["policy"]["sha256"].get<std::string>()), std::string::npos);
   }

@@ -12,35 +12,16 @@
 #include <sstream>
 
 #include "mlahub/directory/directory.h"
+#include "process.h"  // tests/support
 
 namespace mlahub {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using CliRun = support::CommandRun;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
 
 directory::Entry Node(const char* id, bool untoc, std::vector<std::string> langs, uint8_t key) {
   directory::Entry e;
@@ -67,19 +48,11 @@ class RequestCheckTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(tmp_); }
 
   CliRun Mlahub(const std::string& args) {
-    fs::path out = tmp_ / "stdout", err = tmp_ / "stderr";
-    std::string cmd = Quote(std::string(MLAHUB_BIN_DIR) + "/mlahub") + " " + args + " <" +
-                      Quote("/dev/null") + " >" + Quote(out.string()) + " 2>" + Quote(err.string());
-    int status = std::system(cmd.c_str());
-    CliRun r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = Slurp(out);
-    r.err = Slurp(err);
-    return r;
+    return support::RunCapturing(std::string(MLAHUB_BIN_DIR) + "/mlahub", args, tmp_, "/dev/null");
   }
 
   static std::string Example(const char* name) {
-    return Quote(std::string(MLAHUB_SOURCE_DIR) + "/examples/requests/" + name);
+    return support::ShellQuote(std::string(MLAHUB_SOURCE_DIR) + "/examples/requests/" + name);
   }
 
   // A directory (as JSON) where NG-AGF accepts `ng_langs` and IT-MOJ is a party or not.
@@ -89,7 +62,7 @@ class RequestCheckTest : public ::testing::Test {
     EXPECT_TRUE(d.Add(Node("NG-AGF", true, std::move(ng_langs), 2)).ok());
     fs::path p = tmp_ / "directory.json";
     std::ofstream(p) << d.ToJson();
-    return Quote(p.string());
+    return support::ShellQuote(p.string());
   }
 
   fs::path tmp_;
@@ -153,28 +126,28 @@ TEST_F(RequestCheckTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Mlahub("request check").code, 2);  // no FILE
   fs::path notreq = tmp_ / "x.json";
   std::ofstream(notreq) << R"({"colour": "red"})";
-  CliRun r = Mlahub("request check " + Quote(notreq.string()));
+  CliRun r = Mlahub("request check " + support::ShellQuote(notreq.string()));
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("body"), std::string::npos) << r.err;
   std::ofstream(notreq) << "not json";
-  EXPECT_EQ(Mlahub("request check " + Quote(notreq.string())).code, 2);
+  EXPECT_EQ(Mlahub("request check " + support::ShellQuote(notreq.string())).code, 2);
 }
 
 TEST_F(RequestCheckTest, NewFromJsonWritesADraftAndChecksIt) {
   fs::path out = tmp_ / "draft.json";
   CliRun r = Mlahub("request new --kind mla --to NG-AGF --from-json " +
-                    Example("mla-trafficking-incomplete.json") + " --out " + Quote(out.string()) +
+                    Example("mla-trafficking-incomplete.json") + " --out " + support::ShellQuote(out.string()) +
                     " --json");
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   ASSERT_TRUE(fs::exists(out));
   EXPECT_EQ(fs::status(out).permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);
   // The draft is itself a request file that check reads.
-  CliRun again = Mlahub("request check " + Quote(out.string()));
+  CliRun again = Mlahub("request check " + support::ShellQuote(out.string()));
   EXPECT_EQ(again.code, 3) << again.out;
   // A complete one exits 0.
   r = Mlahub("request new --kind mla --to NG-AGF --from-json " +
-             Example("mla-trafficking-complete.json") + " --out " + Quote(out.string()));
+             Example("mla-trafficking-complete.json") + " --out " + support::ShellQuote(out.string()));
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   // The kind must match the file's.
   r = Mlahub("request new --kind extradition --to NG-AGF --from-json " +
