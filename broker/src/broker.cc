@@ -767,6 +767,7 @@ Status Broker::Impl::Init() {
   auto srv = transport::Server::Bind(ctx, auth, hub.curve, so);
   if (!srv.ok()) return srv.status().Annotate("broker.listen " + cfg.listen);
   server = std::move(*srv);
+  server->set_wake_fd(mailbox.wake_fd());
   endpoint = server->endpoint();
 
   if (!cfg.metrics.listen.empty()) {
@@ -1007,11 +1008,16 @@ void Broker::Impl::Loop() {
       continue;
     }
     if (ReceiveBurst(0ms) > 0) continue;
-    if (outstanding > 0) {
-      // Work in flight: its completions wake us at once (the mailbox's
-      // condition variable); a new message waits at most kPendingPoll.
-      // Blocking in zmq_poll instead would spin on the socket's internal
-      // wake-ups while traffic flows, taking CPU from the verify workers.
+    if (mailbox.wake_fd() >= 0) {
+      // Sleep on the socket and the mailbox's eventfd together: a message or
+      // a completion wakes us at once, and nothing else does before the
+      // timers' tick. (A short timed wait here woke this thread thousands of
+      // times a second under load; on this project's virtual machines that
+      // made the host throttle the whole VM every 100 ms, fsyncs included.)
+      ReceiveBurst(kIdlePoll);
+    } else if (outstanding > 0) {
+      // No eventfd: completions wake us through the mailbox's condition
+      // variable; a new message waits at most kPendingPoll.
       mailbox.WaitFor(kPendingPoll);
     } else {
       // Nothing in flight, so nothing can complete: sleep on the socket.

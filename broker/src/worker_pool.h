@@ -7,7 +7,11 @@
 // the owner (the socket thread). Stop() finishes the jobs already queued.
 #pragma once
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -37,17 +41,46 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-// A multi-producer, single-consumer mailbox of T.
+// A multi-producer, single-consumer mailbox of T. It also signals an eventfd
+// when it goes from empty to not empty, so that the consumer can sleep in one
+// poll on its socket and this fd together (transport::Server::set_wake_fd)
+// instead of waking on a short timer to look (each such wake-up costs CPU,
+// and on a virtual machine the host's time too).
 template <typename T>
 class Mailbox {
  public:
+  Mailbox() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~Mailbox() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  // Readable while something may be queued; -1 if no eventfd could be made
+  // (then the consumer must poll with WaitFor).
+  int wake_fd() const { return fd_; }
+
   void Push(T item) {
-    std::lock_guard<std::mutex> lk(mu_);
-    items_.push_back(std::move(item));
-    cv_.notify_one();
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      was_empty = items_.empty();
+      items_.push_back(std::move(item));
+      cv_.notify_one();
+    }
+    if (was_empty && fd_ >= 0) {
+      const uint64_t one = 1;
+      // Cannot fail short of a full counter (2^64 - 2 wake-ups unread).
+      [[maybe_unused]] ssize_t w = ::write(fd_, &one, sizeof one);
+    }
   }
   // Moves everything queued into *out (appending). Returns the number moved.
+  // The eventfd is cleared first: a Push after that signals it again.
   size_t Drain(std::vector<T>* out) {
+    if (fd_ >= 0) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t r = ::read(fd_, &count, sizeof count);  // EAGAIN when not signalled
+    }
     std::lock_guard<std::mutex> lk(mu_);
     size_t n = items_.size();
     for (auto& i : items_) out->push_back(std::move(i));
@@ -62,6 +95,7 @@ class Mailbox {
   }
 
  private:
+  int fd_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<T> items_;

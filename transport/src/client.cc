@@ -1,6 +1,11 @@
 #include "mlahub/transport/client.h"
 
+#include <poll.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 
 #include "zmq_internal.h"
 
@@ -200,6 +205,26 @@ Result<std::optional<Frames>> Client::Receive(std::chrono::milliseconds timeout)
       if (err != EAGAIN && err != EINTR) return internal::ZmqError("client: receive", err);
     }
     if (internal::RemainingMs(deadline) == 0) return std::optional<Frames>();
+  }
+}
+
+Result<std::optional<Frames>> Client::ReceiveUntil(std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    // zmq_poll with no timeout also runs the socket's pending commands, so
+    // when it finds nothing, ZMQ_FD is signalled by the next arrival.
+    MLAHUB_ASSIGN_OR_RETURN(auto got, Receive(std::chrono::milliseconds(0)));
+    if (got.has_value()) return got;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return std::optional<Frames>();
+    int fd = -1;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(impl_->socket.handle(), ZMQ_FD, &fd, &len) != 0)
+      return internal::ZmqError("client: ZMQ_FD", zmq_errno());
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
+    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    pollfd p{fd, POLLIN, 0};
+    if (::ppoll(&p, 1, &ts, nullptr) < 0 && errno != EINTR)
+      return Status::IoError(std::string("client: ppoll: ") + std::strerror(errno));
   }
 }
 

@@ -41,6 +41,7 @@ struct Server::Impl {
   std::unique_ptr<Authenticator::Guard> guard;  // after socket: released after it closes
   std::string endpoint;
   uint16_t port = 0;
+  int wake_fd = -1;
 
   std::map<std::string, std::string, std::less<>> peer_of_node;  // node -> latest connection
   std::map<std::string, std::string, std::less<>> node_of_peer;  // connection -> node
@@ -211,14 +212,17 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
 const std::string& Server::endpoint() const { return impl_->endpoint; }
+void Server::set_wake_fd(int fd) { impl_->wake_fd = fd; }
 uint16_t Server::port() const { return impl_->port; }
 
 Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  zmq_pollitem_t items[2] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
-                             {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0}};
+  zmq_pollitem_t items[3] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
+                             {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
+                             {nullptr, impl_->wake_fd, ZMQ_POLLIN, 0}};
+  const int count = impl_->wake_fd >= 0 ? 3 : 2;
   for (;;) {
-    int rc = zmq_poll(items, 2, internal::RemainingMs(deadline));
+    int rc = zmq_poll(items, count, internal::RemainingMs(deadline));
     if (rc < 0) {
       if (zmq_errno() == EINTR) continue;
       return internal::ZmqError("server: poll", zmq_errno());
@@ -228,6 +232,7 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
       MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
       if (in) return in;
     }
+    if (count == 3 && (items[2].revents & ZMQ_POLLIN)) return std::optional<Incoming>();
     if (internal::RemainingMs(deadline) == 0) return std::optional<Incoming>();
   }
 }

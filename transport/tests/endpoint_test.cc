@@ -1,10 +1,13 @@
 // Server and Client over real CURVE connections on 127.0.0.1 ephemeral
 // ports. Readiness is always a handshake event, never a sleep.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "mlahub/transport/client.h"
 #include "mlahub/transport/command.h"
@@ -122,6 +125,73 @@ TEST_F(EndpointTest, AdmittedClientRoundTripsBothWays) {
   }
   EXPECT_GE(server_->stats().handshakes_succeeded, 1u);
   EXPECT_EQ(auth_->stats().admitted, 1u);
+}
+
+TEST_F(EndpointTest, WakeFdEndsTheServersWaitWithoutAMessage) {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  server_->set_wake_fd(fd);
+  Client& it = NewClient(it_keys_);
+  ASSERT_OK(it.WaitForHandshake(10s));
+  // Not signalled: messages are received as before.
+  ASSERT_OK(it.Send(*EncodeCommand(Ping{7, 0})));
+  Incoming in = ServerReceive();
+  EXPECT_EQ(in.node_id, "IT-MOJ");
+  // Signalled from another thread while the server waits: the wait ends
+  // with nothing received, long before its timeout, and the fd is left
+  // for the caller to read.
+  auto start = std::chrono::steady_clock::now();
+  std::thread waker([fd] {
+    std::this_thread::sleep_for(50ms);
+    const uint64_t one = 1;
+    ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  });
+  auto r = server_->Receive(60s);
+  waker.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  uint64_t count = 0;
+  EXPECT_EQ(::read(fd, &count, sizeof count), static_cast<ssize_t>(sizeof count));
+  EXPECT_EQ(count, 1u);
+  // Cleared: a message still gets through.
+  ASSERT_OK(it.Send(*EncodeCommand(Ping{8, 0})));
+  in = ServerReceive();
+  EXPECT_EQ(std::get<Ping>(*DecodeCommand(in.frames)).nonce, 8u);
+  server_->set_wake_fd(-1);
+  ::close(fd);
+}
+
+TEST_F(EndpointTest, ReceiveUntilWaitsToTheDeadlineOrTheMessage) {
+  Client& it = NewClient(it_keys_);
+  ASSERT_OK(it.WaitForHandshake(10s));
+  ASSERT_OK(it.Send(*EncodeCommand(Hello{"IT-MOJ", 3, 0, 0})));
+  Incoming in = ServerReceive();
+  // Nothing to receive: returns nullopt, not before the deadline.
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + 3ms;
+  auto none = it.ReceiveUntil(deadline);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_GE(std::chrono::steady_clock::now(), deadline);
+  // A message sent while it waits is returned.
+  Frames pong = *EncodeCommand(Pong{1, 2});
+  std::thread sender([&] {
+    std::this_thread::sleep_for(20ms);
+    EXPECT_OK(server_->SendToPeer(in.peer, pong));
+  });
+  auto got = it.ReceiveUntil(std::chrono::steady_clock::now() + 60s);
+  sender.join();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, pong);
+  // Several queued messages come one per call, none lost to the edge-triggered fd.
+  for (uint64_t i = 0; i < 50; ++i) ASSERT_OK(server_->SendToPeer(in.peer, *EncodeCommand(Pong{i, 0})));
+  for (uint64_t i = 0; i < 50; ++i) {
+    auto m = it.ReceiveUntil(std::chrono::steady_clock::now() + 60s);
+    ASSERT_TRUE(m.ok() && m->has_value()) << i;
+    EXPECT_EQ(std::get<Pong>(*DecodeCommand(**m)).nonce, i);
+  }
 }
 
 TEST_F(EndpointTest, TwoNodesAreTellApart) {

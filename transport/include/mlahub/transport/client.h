@@ -99,6 +99,9 @@ class Client {
   // nullopt on timeout; kMalformed for a message with too many frames
   // (dropped).
   Result<std::optional<Frames>> Receive(std::chrono::milliseconds timeout);
+  // As Receive, but waits until `deadline` with microsecond precision (for a
+  // sender on a fixed schedule that must not sleep on a short timer instead).
+  Result<std::optional<Frames>> ReceiveUntil(std::chrono::steady_clock::time_point deadline);
 
   // Processes pending monitor events without waiting and returns the state.
   ConnectionState state();

@@ -103,6 +103,12 @@ class Server {
   // kUnknownSender (no User-Id). Also handles socket monitor events (stats).
   Result<std::optional<Incoming>> Receive(std::chrono::milliseconds timeout);
 
+  // A file descriptor (e.g. an eventfd) that Receive also waits on: when it
+  // becomes readable, Receive returns nullopt at once without reading it, so
+  // that the caller can handle work handed over by its other threads without
+  // polling on a short timer. -1 (the default): none.
+  void set_wake_fd(int fd);
+
   // Non-blocking sends (see above). kInvalidArgument for an empty message.
   Status SendToNode(std::string_view node_id, const Frames& frames);
   Status SendToPeer(std::string_view peer, const Frames& frames);
