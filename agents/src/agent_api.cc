@@ -120,6 +120,7 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
     if (case_rec) Cases::Put(b, *case_rec, sp.message_id);
   });
   if (added.ok() && case_rec) NoteCasePriority(*case_rec, added->record);  // a child victim: Urgent (cases.h)
+  if (added.ok()) Wake();
   return added;
 }
 
@@ -144,7 +145,9 @@ Result<SubmitOutcome> Agent::SubmitEnvelope(ByteView env) {
     return Status::WrongRecipient("the envelope is sealed to a key of " + std::string(p.recipient()) +
                                   " that the directory no longer lists");
   MarkBusy();
-  return outbox_->Add(env, std::string(p.message_id()));
+  auto added = outbox_->Add(env, std::string(p.message_id()));
+  if (added.ok()) Wake();
+  return added;
 }
 
 json Agent::Health() const {

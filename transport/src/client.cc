@@ -18,6 +18,7 @@ struct Client::Impl {
   std::unique_ptr<internal::Monitor> monitor;
   ConnectionState state = ConnectionState::kConnecting;
   std::string last_failure;  // words for the last failed handshake
+  int wake_fd = -1;
 
   struct Counters {
     std::atomic<uint64_t> sent{0}, received{0}, send_unavailable{0}, dropped_too_many_frames{0},
@@ -172,10 +173,12 @@ Status Client::Send(const Frames& frames) {
 
 Result<std::optional<Frames>> Client::Receive(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  zmq_pollitem_t items[2] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
-                             {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0}};
+  zmq_pollitem_t items[3] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
+                             {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
+                             {nullptr, impl_->wake_fd, ZMQ_POLLIN, 0}};
+  const int count = impl_->wake_fd >= 0 ? 3 : 2;
   for (;;) {
-    int rc = zmq_poll(items, 2, internal::RemainingMs(deadline));
+    int rc = zmq_poll(items, count, internal::RemainingMs(deadline));
     if (rc < 0) {
       if (zmq_errno() == EINTR) continue;
       return internal::ZmqError("client: poll", zmq_errno());
@@ -204,9 +207,12 @@ Result<std::optional<Frames>> Client::Receive(std::chrono::milliseconds timeout)
       zmq_msg_close(&first);
       if (err != EAGAIN && err != EINTR) return internal::ZmqError("client: receive", err);
     }
+    if (count == 3 && (items[2].revents & ZMQ_POLLIN)) return std::optional<Frames>();
     if (internal::RemainingMs(deadline) == 0) return std::optional<Frames>();
   }
 }
+
+void Client::set_wake_fd(int fd) { impl_->wake_fd = fd; }
 
 Result<std::optional<Frames>> Client::ReceiveUntil(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
@@ -222,9 +228,11 @@ Result<std::optional<Frames>> Client::ReceiveUntil(std::chrono::steady_clock::ti
       return internal::ZmqError("client: ZMQ_FD", zmq_errno());
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
     timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    pollfd p{fd, POLLIN, 0};
-    if (::ppoll(&p, 1, &ts, nullptr) < 0 && errno != EINTR)
+    pollfd p[2] = {{fd, POLLIN, 0}, {impl_->wake_fd, POLLIN, 0}};
+    const nfds_t n = impl_->wake_fd >= 0 ? 2 : 1;
+    if (::ppoll(p, n, &ts, nullptr) < 0 && errno != EINTR)
       return Status::IoError(std::string("client: ppoll: ") + std::strerror(errno));
+    if (n == 2 && (p[1].revents & POLLIN)) return std::optional<Frames>();
   }
 }
 

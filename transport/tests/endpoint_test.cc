@@ -162,6 +162,34 @@ TEST_F(EndpointTest, WakeFdEndsTheServersWaitWithoutAMessage) {
   ::close(fd);
 }
 
+TEST_F(EndpointTest, WakeFdEndsTheClientsWaitWithoutAMessage) {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  Client& it = NewClient(it_keys_);
+  it.set_wake_fd(fd);
+  ASSERT_OK(it.WaitForHandshake(10s));
+  auto start = std::chrono::steady_clock::now();
+  std::thread waker([fd] {
+    std::this_thread::sleep_for(50ms);
+    const uint64_t one = 1;
+    ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  });
+  auto r = it.Receive(60s);
+  waker.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  // Still signalled: ReceiveUntil returns at once too.
+  auto u = it.ReceiveUntil(std::chrono::steady_clock::now() + 60s);
+  ASSERT_TRUE(u.ok());
+  EXPECT_FALSE(u->has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+  uint64_t count = 0;
+  EXPECT_EQ(::read(fd, &count, sizeof count), static_cast<ssize_t>(sizeof count));
+  it.set_wake_fd(-1);
+  ::close(fd);
+}
+
 TEST_F(EndpointTest, ReceiveUntilWaitsToTheDeadlineOrTheMessage) {
   Client& it = NewClient(it_keys_);
   ASSERT_OK(it.WaitForHandshake(10s));

@@ -222,6 +222,10 @@ class Agent final : public LocalApi, public AlarmSink {
   // Steady-clock ns until which the network thread polls briskly (1 ms)
   // instead of idly (10 ms): set by API submissions and traffic.
   std::atomic<int64_t> busy_until_ns_{0};
+  // An eventfd the network thread's receive also waits on: an API submission
+  // signals it (Wake) so that it is sent at once, not at the next poll.
+  int wake_fd_ = -1;
+  void Wake();
 
   // Network thread only.
   std::thread net_thread_;

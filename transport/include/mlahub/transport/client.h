@@ -102,6 +102,10 @@ class Client {
   // As Receive, but waits until `deadline` with microsecond precision (for a
   // sender on a fixed schedule that must not sleep on a short timer instead).
   Result<std::optional<Frames>> ReceiveUntil(std::chrono::steady_clock::time_point deadline);
+  // A file descriptor (e.g. an eventfd) that Receive also waits on: when it
+  // becomes readable, Receive returns nullopt at once without reading it (as
+  // Server::set_wake_fd). -1 (the default): none.
+  void set_wake_fd(int fd);
 
   // Processes pending monitor events without waiting and returns the state.
   ConnectionState state();
