@@ -327,6 +327,8 @@ Status Agent::Init() {
 
 Status Agent::Start() {
   if (started_) return Status::Ok();
+  if (wake_fd_ < 0)
+    ops::Warn("agent.no_eventfd", {{"effect", "API submissions wait for the network thread's next poll (up to 10 ms)"}});
   // API.
   auto listen = ops::ParseLoopbackListen(config_.api_listen);
   if (!listen.ok()) return listen.status().Annotate("[api] api_listen");
@@ -453,13 +455,8 @@ void Agent::MarkBusy() { busy_until_ns_.store(SteadyNowNs() + 1'000'000'000); }
 void Agent::NetLoop() {
   while (!stop_.load()) {
     PollConnection();
-    // An API submission signals wake_fd_ (cleared here, before the outbox is
-    // read below); other work is looked at every 1 ms while there is
-    // traffic, 10 ms when idle.
-    if (wake_fd_ >= 0) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-    }
+    // An API submission signals wake_fd_, which ends this wait at once; other
+    // work is looked at every 1 ms while there is traffic, 10 ms when idle.
     bool busy = SteadyNowNs() < busy_until_ns_.load();
     auto in = client_->Receive(std::chrono::milliseconds(busy ? 1 : 10));
     int budget = 256;
@@ -474,6 +471,12 @@ void Agent::NetLoop() {
       in = client_->Receive(std::chrono::milliseconds(0));
     }
     FlushDeliveries();
+    // Clear, then take, with no wait in between: a submission added after
+    // the clear signals again and ends the next wait.
+    if (wake_fd_ >= 0) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+    }
     TakeNewOutbox();
     if (connected_) PumpSubmits();
     Timers();
