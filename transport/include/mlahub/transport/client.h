@@ -101,10 +101,12 @@ class Client {
   Result<std::optional<Frames>> Receive(std::chrono::milliseconds timeout);
   // As Receive, but waits until `deadline` with microsecond precision (for a
   // sender on a fixed schedule that must not sleep on a short timer instead).
+  // Connection events are handled at the call's start, not while it waits.
   Result<std::optional<Frames>> ReceiveUntil(std::chrono::steady_clock::time_point deadline);
   // A file descriptor (e.g. an eventfd) that Receive also waits on: when it
   // becomes readable, Receive returns nullopt at once without reading it (as
-  // Server::set_wake_fd). -1 (the default): none.
+  // Server::set_wake_fd). The caller clears it (reads it) before it reads
+  // its own work, or every Receive returns at once. -1 (the default): none.
   void set_wake_fd(int fd);
 
   // Processes pending monitor events without waiting and returns the state.

@@ -106,7 +106,8 @@ class Server {
   // A file descriptor (e.g. an eventfd) that Receive also waits on: when it
   // becomes readable, Receive returns nullopt at once without reading it, so
   // that the caller can handle work handed over by its other threads without
-  // polling on a short timer. -1 (the default): none.
+  // polling on a short timer. The caller clears it before it reads that work,
+  // or every Receive returns at once. -1 (the default): none.
   void set_wake_fd(int fd);
 
   // Non-blocking sends (see above). kInvalidArgument for an empty message.
