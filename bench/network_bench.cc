@@ -150,6 +150,17 @@ struct Pool {
   size_t envelope_bytes = 0;
 };
 
+// The recipient's signed receipt for the envelope `frame` (parsed as `p`), received now.
+Bytes SignedReceipt(const Network& n, ByteView frame, const envelope::Parsed& p) {
+  envelope::ReceiptInfo r;
+  r.message_id = std::string(p.message_id());
+  r.envelope_hash = envelope::EnvelopeHash(frame);
+  r.sender = std::string(p.sender());
+  r.recipient = n.consumer->id.str();
+  r.received_ms = SystemClock::Instance().NowMillis();
+  return envelope::SignReceipt(r, n.consumer->sign);
+}
+
 Result<Pool> SealPool(const Network& n, size_t count, bool with_receipts) {
   MLAHUB_ASSIGN_OR_RETURN(auto kind, envelope::ParseKind("InformationExchange"));
   nlohmann::json body;
@@ -182,13 +193,7 @@ Result<Pool> SealPool(const Network& n, size_t count, bool with_receipts) {
             failed = true;
             return;
           }
-          envelope::ReceiptInfo r;
-          r.message_id = std::string(p->message_id());
-          r.envelope_hash = envelope::EnvelopeHash(pool.envelopes[i]);
-          r.sender = std::string(p->sender());
-          r.recipient = n.consumer->id.str();
-          r.received_ms = SystemClock::Instance().NowMillis();
-          pool.receipts[i] = envelope::SignReceipt(r, n.consumer->sign);
+          pool.receipts[i] = SignedReceipt(n, pool.envelopes[i], *p);
         }
         ++done;
       }
@@ -304,19 +309,9 @@ void ConsumerLoop(std::shared_ptr<transport::Context> ctx, const Network& n, Run
         st.deliver_us[it->second] = std::chrono::duration<double, std::micro>(now - st.sent[it->second]).count();
         ++st.delivered;
       }
-      Bytes signed_receipt;
-      if (it != st.pool->index.end() && it->second < st.pool->receipts.size()) {
-        signed_receipt = st.pool->receipts[it->second];
-      } else {
-        envelope::ReceiptInfo r;
-        r.message_id = std::string(p->message_id());
-        r.envelope_hash = envelope::EnvelopeHash(d->envelope);
-        r.sender = std::string(p->sender());
-        r.recipient = n.consumer->id.str();
-        r.received_ms = SystemClock::Instance().NowMillis();
-        signed_receipt = envelope::SignReceipt(r, n.consumer->sign);
-      }
-      transport::SubmitReceipt sr{++corr, d->delivery_seq, std::move(signed_receipt)};
+      const bool presigned = it != st.pool->index.end() && it->second < st.pool->receipts.size();
+      transport::SubmitReceipt sr{++corr, d->delivery_seq,
+                                  presigned ? st.pool->receipts[it->second] : SignedReceipt(n, d->envelope, *p)};
       auto f = transport::EncodeCommand(sr);
       if (!f.ok() || !SendRetrying(**c, *f).ok()) st.Error("consumer: cannot send a receipt");
     } else if (auto* rr = std::get_if<transport::ReceiptResult>(&*cmd)) {

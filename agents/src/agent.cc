@@ -3,7 +3,6 @@
 #include "mlahub/agents/agent.h"
 
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,20 +121,9 @@ Result<ApiEndpoint> ApiEndpointFor(const config::AgentConfig& c) {
 // Start-up.
 
 Agent::Agent(config::AgentConfig config, AgentOptions options)
-    : config_(std::move(config)), options_(std::move(options)), timeouts_(EvidenceTimeouts::FromConfig(config_)) {
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // -1: the 1 ms / 10 ms polls still pick work up
-}
+    : config_(std::move(config)), options_(std::move(options)), timeouts_(EvidenceTimeouts::FromConfig(config_)) {}
 
-Agent::~Agent() {
-  Stop();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
-
-void Agent::Wake() {
-  if (wake_fd_ < 0) return;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
-}
+Agent::~Agent() { Stop(); }
 
 Result<std::unique_ptr<Agent>> Agent::Create(config::AgentConfig config, AgentOptions options) {
   std::unique_ptr<Agent> a(new Agent(std::move(config), std::move(options)));
@@ -327,7 +315,7 @@ Status Agent::Init() {
 
 Status Agent::Start() {
   if (started_) return Status::Ok();
-  if (wake_fd_ < 0)
+  if (wake_.fd() < 0)
     ops::Warn("agent.no_eventfd", {{"effect", "API submissions wait for the network thread's next poll (up to 10 ms)"}});
   // API.
   auto listen = ops::ParseLoopbackListen(config_.api_listen);
@@ -437,7 +425,7 @@ Status Agent::Connect() {
   auto c = tp::Client::Connect(ctx_, keys_.curve, o);
   if (!c.ok()) return c.status().Annotate("[agent] broker " + config_.broker);
   client_ = std::move(*c);
-  client_->set_wake_fd(wake_fd_);
+  client_->set_wake_fd(wake_.fd());
   seen_handshakes_ = 0;
   seen_disconnects_ = 0;
   return Status::Ok();
@@ -455,7 +443,7 @@ void Agent::MarkBusy() { busy_until_ns_.store(SteadyNowNs() + 1'000'000'000); }
 void Agent::NetLoop() {
   while (!stop_.load()) {
     PollConnection();
-    // An API submission signals wake_fd_, which ends this wait at once; other
+    // An API submission signals wake_, which ends this wait at once; other
     // work is looked at every 1 ms while there is traffic, 10 ms when idle.
     bool busy = SteadyNowNs() < busy_until_ns_.load();
     auto in = client_->Receive(std::chrono::milliseconds(busy ? 1 : 10));
@@ -473,10 +461,7 @@ void Agent::NetLoop() {
     FlushDeliveries();
     // Clear, then take, with no wait in between: a submission added after
     // the clear signals again and ends the next wait.
-    if (wake_fd_ >= 0) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-    }
+    wake_.Clear();
     TakeNewOutbox();
     if (connected_) PumpSubmits();
     Timers();

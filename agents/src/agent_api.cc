@@ -120,7 +120,7 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
     if (case_rec) Cases::Put(b, *case_rec, sp.message_id);
   });
   if (added.ok() && case_rec) NoteCasePriority(*case_rec, added->record);  // a child victim: Urgent (cases.h)
-  if (added.ok()) Wake();
+  if (added.ok()) wake_.Signal();
   return added;
 }
 
@@ -146,7 +146,7 @@ Result<SubmitOutcome> Agent::SubmitEnvelope(ByteView env) {
                                   " that the directory no longer lists");
   MarkBusy();
   auto added = outbox_->Add(env, std::string(p.message_id()));
-  if (added.ok()) Wake();
+  if (added.ok()) wake_.Signal();
   return added;
 }
 

@@ -7,16 +7,14 @@
 // the owner (the socket thread). Stop() finishes the jobs already queued.
 #pragma once
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <condition_variable>
-#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "mlahub/transport/wake_fd.h"
 
 namespace mlahub::broker {
 
@@ -49,16 +47,9 @@ class WorkerPool {
 template <typename T>
 class Mailbox {
  public:
-  Mailbox() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-  ~Mailbox() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Mailbox(const Mailbox&) = delete;
-  Mailbox& operator=(const Mailbox&) = delete;
-
   // Readable while something may be queued; -1 if no eventfd could be made
   // (then the consumer must poll with WaitFor).
-  int wake_fd() const { return fd_; }
+  int wake_fd() const { return wake_.fd(); }
 
   void Push(T item) {
     bool was_empty;
@@ -68,19 +59,12 @@ class Mailbox {
       items_.push_back(std::move(item));
       cv_.notify_one();
     }
-    if (was_empty && fd_ >= 0) {
-      const uint64_t one = 1;
-      // Cannot fail short of a full counter (2^64 - 2 wake-ups unread).
-      [[maybe_unused]] ssize_t w = ::write(fd_, &one, sizeof one);
-    }
+    if (was_empty) wake_.Signal();
   }
   // Moves everything queued into *out (appending). Returns the number moved.
   // The eventfd is cleared first: a Push after that signals it again.
   size_t Drain(std::vector<T>* out) {
-    if (fd_ >= 0) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t r = ::read(fd_, &count, sizeof count);  // EAGAIN when not signalled
-    }
+    wake_.Clear();
     std::lock_guard<std::mutex> lk(mu_);
     size_t n = items_.size();
     for (auto& i : items_) out->push_back(std::move(i));
@@ -95,7 +79,7 @@ class Mailbox {
   }
 
  private:
-  int fd_;
+  transport::WakeFd wake_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<T> items_;

@@ -328,8 +328,8 @@ struct Ledger::Impl final : public NodeSource {
     // State records include evidence chunks of 256 KiB and more: a small
     // memtable bounds what a large transfer holds in memory (two of them,
     // one being flushed) before it is on disk.
-    if (name == L::kCfState) o.write_buffer_size = std::min(o.write_buffer_size, size_t{8} << 20);
     if (name == L::kCfState) {
+      o.write_buffer_size = std::min(o.write_buffer_size, size_t{8} << 20);
       // The broker's duplicate check looks up every new message id here and
       // almost never finds it: a whole-key Bloom filter answers those misses
       // without reading a data block of each table file (the reads bypass the

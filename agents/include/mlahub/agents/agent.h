@@ -56,6 +56,7 @@
 #include "mlahub/ops/metrics.h"
 #include "mlahub/transport/client.h"
 #include "mlahub/transport/command.h"
+#include "mlahub/transport/wake_fd.h"
 
 namespace mlahub::evidence {
 class EvidenceStore;
@@ -223,9 +224,8 @@ class Agent final : public LocalApi, public AlarmSink {
   // instead of idly (10 ms): set by API submissions and traffic.
   std::atomic<int64_t> busy_until_ns_{0};
   // An eventfd the network thread's receive also waits on: an API submission
-  // signals it (Wake) so that it is sent at once, not at the next poll.
-  int wake_fd_ = -1;
-  void Wake();
+  // signals it so that it is sent at once, not at the next poll.
+  transport::WakeFd wake_;
 
   // Network thread only.
   std::thread net_thread_;
