@@ -38,4 +38,13 @@ inline double Median(std::vector<double> v) {
 // Peak resident set size of this process, bytes (from /proc/self/status VmHWM).
 uint64_t PeakRssBytes();
 
+// What a process has used so far: CPU seconds of all its threads
+// (/proc/PID/stat) and context switches, voluntary and not, summed over its
+// live threads (/proc/PID/task/*/status). pid 0: this process.
+struct ProcUsage {
+  double cpu_s = 0;
+  uint64_t switches = 0;
+};
+ProcUsage ReadProcUsage(int pid);
+
 }  // namespace mlahub::bench

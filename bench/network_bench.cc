@@ -59,6 +59,7 @@ struct BrokerArgs {
   std::vector<std::string> shapes = {"1x1", "1x16", "1x256", "50x1"};
   std::vector<double> rates = {1000, 5000};
   std::vector<double> fractions = {0.25, 0.5, 0.75};
+  double max_rate = 0;  // > 0: the fractions are of this rate, not of the measured ingest
   uint64_t offline = 1000000;
   int ingest_producers = 4;
   int ingest_window = 256;
@@ -403,6 +404,10 @@ struct RunResult {
   double acked_per_s = 0;
   double receipted_per_s = 0;
   std::vector<double> ack_us, deliver_us;
+  // Open loop, after the first second: CPU per acknowledged message of the
+  // broker and of this process (producer, consumer, their CURVE), and the
+  // broker's context switches per message.
+  double broker_cpu_us = 0, bench_cpu_us = 0, broker_switches = 0;
   uint64_t refused = 0;
   int errors = 0;
   std::string first_error;
@@ -467,13 +472,33 @@ Result<RunResult> OpenRun(const BrokerArgs& a, const Network& n, const Pool& poo
   std::this_thread::sleep_for(300ms);
   std::thread producer([&] { SetCpu(client_cpu); ScheduledProducer(ctx, n, st, count, rate); });
   auto deadline = Clock::now() + std::chrono::duration<double>(seconds + 30);
-  while ((st.acked + st.refused < count || st.delivered < st.acked) && Clock::now() < deadline)
+  // Usage from the end of the first second (as the latencies) to the end.
+  auto usage_from = Clock::now() + 1050ms;
+  ProcUsage b0, s0;
+  uint64_t acked0 = 0;
+  bool have0 = false;
+  while ((st.acked + st.refused < count || st.delivered < st.acked) && Clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
+    if (!have0 && Clock::now() >= usage_from) {
+      b0 = ReadProcUsage(broker.pid());
+      s0 = ReadProcUsage(0);
+      acked0 = st.acked;
+      have0 = true;
+    }
+  }
+  ProcUsage b1 = ReadProcUsage(broker.pid()), s1 = ReadProcUsage(0);
+  const uint64_t acked1 = st.acked;
   st.stop = true;
   producer.join();
   consumer.join();
   MLAHUB_RETURN_IF_ERROR(StopBroker(broker));
   RunResult r;
+  if (have0 && acked1 > acked0) {
+    const double n = static_cast<double>(acked1 - acked0);
+    r.broker_cpu_us = (b1.cpu_s - b0.cpu_s) * 1e6 / n;
+    r.bench_cpu_us = (s1.cpu_s - s0.cpu_s) * 1e6 / n;
+    r.broker_switches = static_cast<double>(b1.switches - b0.switches) / n;
+  }
   // Skip the first second (connection set-up, cold caches).
   size_t skip = std::min(count, static_cast<size_t>(rate));
   for (size_t i = skip; i < count; ++i) {
@@ -580,10 +605,11 @@ int RunBroker(const BrokerArgs& args_in) {
 
   // 2. Latency under open-loop load at 25/50/75% of the measured maximum.
   if (!a.skip_latency) {
-    std::printf("\n%-40s %10s %10s %10s %12s %12s\n", "open-loop load (unpinned)", "ack p50", "ack p99", "ack p99.9",
-                "deliver p50", "deliver p99");
+    std::printf("\n%-40s %10s %10s %10s %12s %12s %10s %10s %9s\n", "open-loop load (unpinned)", "ack p50", "ack p99",
+                "ack p99.9", "deliver p50", "deliver p99", "broker cpu", "bench cpu", "switches");
+    const double max_rate = a.max_rate > 0 ? a.max_rate : Median(ingest);
     for (double f : a.fractions) {
-      double rate = std::max(100.0, f * Median(ingest));
+      double rate = std::max(100.0, f * max_rate);
       auto res = OpenRun(a, *net, *pool, rate, a.seconds, {}, -1);
       if (!res.ok()) {
         std::fprintf(stderr, "latency run failed: %s\n", res.status().ToString().c_str());
@@ -594,11 +620,16 @@ int RunBroker(const BrokerArgs& args_in) {
       double a50 = Percentile(res->ack_us, 0.5), a99 = Percentile(res->ack_us, 0.99),
              a999 = Percentile(res->ack_us, 0.999);
       double d50 = Percentile(res->deliver_us, 0.5), d99 = Percentile(res->deliver_us, 0.99);
-      std::printf("%-40s %10.0f %10.0f %10.0f %12.0f %12.0f\n", label, a50, a99, a999, d50, d99);
+      std::printf("%-40s %10.0f %10.0f %10.0f %12.0f %12.0f %10.0f %10.0f %9.1f\n", label, a50, a99, a999, d50, d99,
+                  res->broker_cpu_us, res->bench_cpu_us, res->broker_switches);
       out["latency"].push_back({{"fraction", f}, {"rate", rate}, {"ack_p50_us", a50}, {"ack_p99_us", a99},
-                                {"ack_p999_us", a999}, {"deliver_p50_us", d50}, {"deliver_p99_us", d99}});
+                                {"ack_p999_us", a999}, {"deliver_p50_us", d50}, {"deliver_p99_us", d99},
+                                {"broker_cpu_us_per_msg", res->broker_cpu_us},
+                                {"bench_cpu_us_per_msg", res->bench_cpu_us},
+                                {"broker_switches_per_msg", res->broker_switches}});
     }
-    std::printf("  (goal: ack p99 under 10 ms at 50%%)\n");
+    std::printf("  (goal: ack p99 under 10 ms at 50%%; cpu: us of CPU per message, broker and this load generator;\n"
+                "   switches: the broker's context switches per message, each a thread going to sleep or preempted)\n");
   }
 
   // 3. The peers' shape: broker on core 0, clients on core 1.
@@ -727,6 +758,8 @@ void RegisterBrokerBench(CLI::App& app, int& rc) {
   c->add_option("--runs", args->runs, "Runs per figure (the median is printed)")->capture_default_str();
   c->add_option("--shapes", args->shapes, "P x W shapes for the peers' table")->delimiter(',')->capture_default_str();
   c->add_option("--rates", args->rates, "Fixed rates (msg/s) for the peers' latency column")->delimiter(',');
+  c->add_option("--max-rate", args->max_rate,
+                 "Take the fractions of this rate (msg/s) instead of the measured ingest (for same-load A/B runs)");
   c->add_option("--fractions", args->fractions, "Open-loop loads as fractions of the measured maximum")
       ->delimiter(',');
   c->add_option("--offline", args->offline, "Envelopes queued for an offline recipient (0: skip)")

@@ -1,5 +1,11 @@
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "bench.h"
 
@@ -18,6 +24,37 @@ uint64_t PeakRssBytes() {
   }
   std::fclose(f);
   return kb * 1024;
+}
+
+ProcUsage ReadProcUsage(int pid) {
+  ProcUsage u;
+  const std::string base = pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid);
+  {
+    std::ifstream f(base + "/stat");
+    std::string line;
+    std::getline(f, line);
+    size_t b = line.rfind(')');
+    if (b != std::string::npos && b + 2 < line.size()) {
+      std::istringstream rest(line.substr(b + 2));
+      std::string field;
+      double ut = 0, st = 0;
+      for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) ut = std::stod(field);
+        if (i == 15) st = std::stod(field);
+      }
+      u.cpu_s = (ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
+  }
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(base + "/task", ec)) {
+    std::ifstream f(d.path() / "status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        u.switches += std::stoull(line.substr(line.find(':') + 1));
+    }
+  }
+  return u;
 }
 
 }  // namespace mlahub::bench
