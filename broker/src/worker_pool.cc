@@ -25,6 +25,27 @@ void WorkerPool::Post(std::function<void()> job) {
   cv_.notify_one();
 }
 
+void WorkerPool::PostAll(std::vector<std::function<void()>>& jobs) {
+  if (jobs.empty()) return;
+  const size_t n = jobs.size();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& j : jobs) jobs_.push_back(std::move(j));
+  }
+  jobs.clear();
+  // One waiter per job, at most all of them.
+  if (n >= threads_.size()) {
+    cv_.notify_all();
+  } else {
+    for (size_t i = 0; i < n; ++i) cv_.notify_one();
+  }
+}
+
+bool WorkerPool::Idle() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return jobs_.empty() && running_ == 0;
+}
+
 void WorkerPool::Stop() {
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -36,16 +57,18 @@ void WorkerPool::Stop() {
 }
 
 void WorkerPool::Run() {
+  std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping and drained
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-    }
+    cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stopping and drained
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    ++running_;
+    lk.unlock();
     job();
+    job = nullptr;  // release what it captured before counting it done
+    lk.lock();
+    --running_;
   }
 }
 

@@ -26,6 +26,12 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Post(std::function<void()> job);
+  // Queues all of `jobs` under one lock and clears it.
+  void PostAll(std::vector<std::function<void()>>& jobs);
+  // True when no job is queued or running (a snapshot: a Post from another
+  // thread may change it at once; the broker posts only from its socket
+  // thread, which is the caller).
+  bool Idle();
   // Runs what is queued, then joins the threads. Idempotent.
   void Stop();
   size_t threads() const { return threads_.size(); }
@@ -35,6 +41,7 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
+  size_t running_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -1,10 +1,13 @@
 // Mailbox: the eventfd the socket thread polls with its socket is readable
-// exactly while something may be queued, across threads.
+// exactly while something may be queued, across threads. WorkerPool: Idle
+// is false while a job is queued or running; PostAll runs every job.
 #include <poll.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -64,6 +67,38 @@ TEST(MailboxTest, ConsumerSleepingOnTheFdMissesNothing) {
   for (auto& t : producers) t.join();
   EXPECT_EQ(idle_polls, 0);
   EXPECT_EQ(got.size(), static_cast<size_t>(kThreads * kEach));
+}
+
+TEST(WorkerPoolTest, IdleOnlyWhenNothingIsQueuedOrRunning) {
+  WorkerPool pool(2);
+  EXPECT_TRUE(pool.Idle());
+  std::atomic<bool> release{false}, started{false};
+  pool.Post([&] {
+    started = true;
+    while (!release) std::this_thread::yield();
+  });
+  while (!started) std::this_thread::yield();
+  EXPECT_FALSE(pool.Idle());  // running
+  release = true;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pool.Idle() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_TRUE(pool.Idle());
+}
+
+TEST(WorkerPoolTest, PostAllRunsEveryJobAndEmptiesTheVector) {
+  std::atomic<int> ran{0};
+  {
+    WorkerPool pool(2);
+    for (int round = 0; round < 50; ++round) {
+      std::vector<std::function<void()>> jobs;
+      for (int i = 0; i < 1 + round % 5; ++i) jobs.push_back([&] { ++ran; });
+      pool.PostAll(jobs);
+      EXPECT_TRUE(jobs.empty());
+    }
+  }  // Stop runs what is queued
+  int want = 0;
+  for (int round = 0; round < 50; ++round) want += 1 + round % 5;
+  EXPECT_EQ(ran.load(), want);
 }
 
 }  // namespace
