@@ -30,6 +30,7 @@
 #include "ledger_keys.h"
 #include "mlahub/core/file.h"
 #include "rocks.h"
+#include "wal_file_system.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/crypto/random.h"
 
@@ -185,6 +186,8 @@ struct Ledger::Impl final : public NodeSource {
   bool slot_busy = false;               // committer has a batch (set by builder, cleared by committer)
   bool builder_done = false;
   static constexpr size_t kWakeChunk = 256;
+  // Batches of at most this many appends are committed by the builder itself.
+  static constexpr size_t kInlineCommitItems = 64;
   std::thread builder;
   std::thread committer;
   std::mutex close_mu;
@@ -222,6 +225,8 @@ struct Ledger::Impl final : public NodeSource {
   Status index_failed;
   std::thread indexer;
   static constexpr size_t kMaxIndexJobs = 8;
+  static constexpr size_t kIndexWakeJobs = 4;
+  mutable int index_wanted = 0;  // readers waiting for the indexer to catch up
   static constexpr size_t kIngestKeys = size_t{1} << 18;
 
   // ---- the newest, incomplete block of 32 leaves ----
@@ -273,6 +278,9 @@ struct Ledger::Impl final : public NodeSource {
     rocksdb::DBOptions o;
     o.create_missing_column_families = !read_only;
     o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    // Synced log writes over zeros written ahead: no size change per commit
+    // (wal_file_system.h). A read-only view only reads.
+    if (!read_only) o.env = PrezeroedWalEnv();
     o.paranoid_checks = true;
     o.allow_concurrent_memtable_write = false;  // one writer; needed by the append memtable
     o.max_background_jobs = 2;
@@ -897,6 +905,25 @@ struct Ledger::Impl final : public NodeSource {
                  std::chrono::steady_clock::now() >= next_checkpoint_due;
       if (!cur->items.empty() || (tail_unsigned && due)) {
         Seal(*cur, due);
+        if (cur->items.size() <= kInlineCommitItems) {
+          // A small batch (moderate load): commit it on this thread. Handing
+          // it to the committer and being told it is done cost two thread
+          // wake-ups per batch, a large part of the CPU per entry when
+          // batches are small (on this project's virtual machines a wake-up
+          // costs the host's time too). Large batches still go to the
+          // committer, so that building the next overlaps this one's fsync.
+          {
+            std::lock_guard<std::mutex> lk(mu);
+            slot_busy = true;  // appenders need not wake us meanwhile
+          }
+          Commit(*cur);
+          {
+            std::lock_guard<std::mutex> lk(mu);
+            slot_busy = false;
+          }
+          cur->Reset(frontier.size());
+          continue;  // take what arrived during the commit (and finish, if stopping)
+        }
         {
           std::lock_guard<std::mutex> lk(mu);
           slot = std::move(cur);
@@ -992,8 +1019,11 @@ struct Ledger::Impl final : public NodeSource {
       index_cv.wait(lk, [&] { return index_jobs.size() < kMaxIndexJobs || index_stop || !index_failed.ok(); });
       if (index_failed.ok()) {
         index_jobs.push_back(IndexJob{std::move(b.index_keys), b.size});
+        // Wake the indexer every kIndexWakeJobs batches, or at once for a
+        // reader waiting on it (not once per small batch: a wake-up each).
+        const bool wake = index_jobs.size() >= kIndexWakeJobs || index_wanted > 0;
         lk.unlock();
-        index_cv.notify_all();
+        if (wake) index_cv.notify_all();
       }
     }
     for (Pending& p : b.items) p.callback(Status::Ok(), p.index);
@@ -1046,11 +1076,12 @@ struct Ledger::Impl final : public NodeSource {
         index_cv.notify_all();
         return;
       }
-      IndexJob job;
       bool ingest = false;
       {
         std::unique_lock<std::mutex> lk(index_mu);
-        index_cv.wait(lk, [&] { return !index_jobs.empty() || index_stop; });
+        index_cv.wait(lk, [&] {
+          return index_jobs.size() >= kIndexWakeJobs || (!index_jobs.empty() && index_wanted > 0) || index_stop;
+        });
         if (index_jobs.empty()) {
           // Closing, and every committed batch is here: ingest the rest.
           const bool rest = indexed_size > ingested_size;
@@ -1059,9 +1090,9 @@ struct Ledger::Impl final : public NodeSource {
           if (!st.ok()) continue;
           return;
         }
-        job = std::move(index_jobs.front());
-        index_jobs.pop_front();
-        AddPending(job.keys, job.size);
+        // All of them, in commit order (the committer wakes us only every
+        // kIndexWakeJobs batches).
+        for (; !index_jobs.empty(); index_jobs.pop_front()) AddPending(index_jobs.front().keys, index_jobs.front().size);
         ingest = pending_keys >= kIngestKeys;
       }
       index_cv.notify_all();  // progress, and room for the committer
@@ -1501,15 +1532,20 @@ Result<std::vector<uint64_t>> Ledger::FindByIndexKey(std::string_view index_key)
   std::string prefix = L::IndexPrefix(index_key);
   std::vector<uint64_t> candidates;
   {
-    // The writer's indexer takes each batch's keys right after its commit:
-    // wait until it has the size committed now (unless it stopped; then the
+    // The writer's indexer takes the batches' keys after their commit (woken
+    // every few batches, and at once for a reader here): wait until it has
+    // the size committed now (unless it stopped; then the
     // rest is found by scanning the entry records, as a read-only view does
     // beyond its index watermark). Keys not yet ingested are in `pending`;
     // they leave it only once the index family has them, so reading
     // `pending` first and the family second misses nothing.
     std::unique_lock<std::mutex> lk(m.index_mu);
-    if (!m.read_only)
+    if (!m.read_only && m.indexed_size < have) {
+      ++m.index_wanted;  // the committer wakes the indexer only every few batches otherwise
+      m.index_cv.notify_all();
       m.index_cv.wait(lk, [&] { return m.indexed_size >= have || !m.index_failed.ok() || m.index_stop; });
+      --m.index_wanted;
+    }
     indexed = std::min(m.indexed_size, have);
     m.PendingMatches(prefix, &candidates);
   }
