@@ -497,7 +497,8 @@ Result<RunResult> OpenRun(const BrokerArgs& a, const Network& n, const Pool& poo
     const double n = static_cast<double>(acked1 - acked0);
     r.broker_cpu_us = (b1.cpu_s - b0.cpu_s) * 1e6 / n;
     r.bench_cpu_us = (s1.cpu_s - s0.cpu_s) * 1e6 / n;
-    r.broker_switches = static_cast<double>(b1.switches - b0.switches) / n;
+    // Summed over live threads: one that ended in between would make it shrink.
+    r.broker_switches = b1.switches >= b0.switches ? static_cast<double>(b1.switches - b0.switches) / n : 0;
   }
   // Skip the first second (connection set-up, cold caches).
   size_t skip = std::min(count, static_cast<size_t>(rate));

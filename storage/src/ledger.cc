@@ -30,7 +30,6 @@
 #include "ledger_keys.h"
 #include "mlahub/core/file.h"
 #include "rocks.h"
-#include "wal_file_system.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/crypto/random.h"
 
@@ -278,9 +277,6 @@ struct Ledger::Impl final : public NodeSource {
     rocksdb::DBOptions o;
     o.create_missing_column_families = !read_only;
     o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-    // Synced log writes over zeros written ahead: no size change per commit
-    // (wal_file_system.h). A read-only view only reads.
-    if (!read_only) o.env = PrezeroedWalEnv();
     o.paranoid_checks = true;
     o.allow_concurrent_memtable_write = false;  // one writer; needed by the append memtable
     o.max_background_jobs = 2;

@@ -8,7 +8,6 @@
 
 #include "mlahub/core/file.h"
 #include "rocks.h"
-#include "wal_file_system.h"
 
 namespace mlahub::storage {
 
@@ -45,7 +44,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   o.create_if_missing = options.create_if_missing;
   o.paranoid_checks = true;
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  o.env = PrezeroedWalEnv();  // synced writes without a size change each (wal_file_system.h)
   o.write_buffer_size = options.write_buffer_bytes;
   o.max_write_buffer_number = 2;
   o.max_background_jobs = 2;

@@ -396,7 +396,7 @@ TEST_F(LedgerTest, FindByIndexKeyRightAfterAppend) {
     ASSERT_EQ(found->back(), *idx) << "key " << key;
     ASSERT_EQ(found->size(), i / 50 + 1);
   }
-  // Also from inside a callback (the committer thread), for async appends
+  // Also from inside a callback (the committing thread), for async appends
   // from several threads.
   std::atomic<int> bad{0};
   std::atomic<int> done{0};

@@ -5,9 +5,10 @@
 // Durability: an append is acknowledged (Append returns, the AppendAsync
 // callback fires) only after the RocksDB WriteBatch holding it was written
 // with sync=true. A builder thread drains the queue into an open batch (node
-// hashes, puts) while a committer thread writes and fsyncs the previous one;
-// everything queued during that fsync forms the next batch (group commit), so
-// a lone append is written at once and a busy hub writes large batches.
+// hashes, puts) while a committer thread writes and fsyncs the previous one
+// (a batch of at most 64 appends the builder writes itself); everything
+// queued during that fsync forms the next batch (group commit), so a lone
+// append is written at once and a busy hub writes large batches.
 // Each batch carries the entries (each with its index key), their Merkle node
 // hashes, the state writes, the new tree head and the new checkpoint, so a
 // crash exposes either all of a batch or none of it; Open() cuts back
@@ -23,8 +24,9 @@
 // size.
 //
 // Thread-safety: all methods may be called from any thread. Callbacks run on
-// the committer thread, in index order; they must be quick and must not block on
-// the ledger (no blocking Append, no Close) inside them.
+// the thread that committed the batch (the committer, or the builder for a
+// small batch), in index order; they must be quick and must not block on the
+// ledger (no blocking Append, no Close) inside them.
 #pragma once
 
 #include <cstdint>
