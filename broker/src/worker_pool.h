@@ -1,10 +1,10 @@
 // A fixed pool of worker threads running jobs from one FIFO queue (the
 // broker's origin-signature and receipt checks, status and proof reads), and
-// the mailbox through which workers and the ledger's committer thread hand
+// the mailbox through which workers and the ledger's committing thread hand
 // results back to the socket thread.
 //
-// Thread-safety: Post and Push may be called from any thread; Drain only from
-// the owner (the socket thread). Stop() finishes the jobs already queued.
+// Thread-safety: Post, PostAll, Idle and Push may be called from any thread;
+// Drain only from the owner (the socket thread). Stop() finishes the jobs already queued.
 #pragma once
 
 #include <condition_variable>

@@ -182,7 +182,7 @@ struct Ledger::Impl final : public NodeSource {
   std::condition_variable committer_cv;
   std::unique_ptr<Built> slot;  // sealed batch for the committer
   std::unique_ptr<Built> spare;  // committed batch, handed back for reuse
-  bool slot_busy = false;               // committer has a batch (set by builder, cleared by committer)
+  bool slot_busy = false;               // a batch is being committed (by the committer, or inline by the builder)
   bool builder_done = false;
   static constexpr size_t kWakeChunk = 256;
   // Batches of at most this many appends are committed by the builder itself.
