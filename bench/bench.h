@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mlahub::bench {
@@ -37,6 +38,11 @@ inline double Median(std::vector<double> v) {
 
 // Peak resident set size of this process, bytes (from /proc/self/status VmHWM).
 uint64_t PeakRssBytes();
+
+// A /proc stat file (/proc/PID/stat or /proc/PID/task/TID/stat): the
+// process's or thread's name and its CPU seconds (utime + stime). False if it
+// cannot be read.
+bool ReadProcStat(const std::string& path, std::string* name, double* cpu_s);
 
 // What a process has used so far: CPU seconds of all its threads
 // (/proc/PID/stat) and context switches, voluntary and not, summed over its

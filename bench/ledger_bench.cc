@@ -59,22 +59,10 @@ struct LedgerArgs {
 // (/proc/self/task/*/stat), for --thread-cpu.
 std::map<std::string, double> ThreadCpu() {
   std::map<std::string, double> out;
-  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
   for (const auto& d : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream f(d.path() / "stat");
-    std::string line;
-    std::getline(f, line);
-    size_t a = line.find('('), b = line.rfind(')');
-    if (a == std::string::npos || b == std::string::npos) continue;
-    std::string name = line.substr(a + 1, b - a - 1);
-    std::istringstream rest(line.substr(b + 2));
-    std::string field;
-    double ut = 0, st = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) ut = std::stod(field);
-      if (i == 15) st = std::stod(field);
-    }
-    out[name] += (ut + st) / tick;
+    std::string name;
+    double cpu = 0;
+    if (ReadProcStat((d.path() / "stat").string(), &name, &cpu)) out[name] += cpu;
   }
   return out;
 }

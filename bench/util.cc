@@ -26,25 +26,28 @@ uint64_t PeakRssBytes() {
   return kb * 1024;
 }
 
+bool ReadProcStat(const std::string& path, std::string* name, double* cpu_s) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  size_t a = line.find('('), b = line.rfind(')');
+  if (a == std::string::npos || b == std::string::npos || b + 2 >= line.size()) return false;
+  if (name != nullptr) *name = line.substr(a + 1, b - a - 1);
+  std::istringstream rest(line.substr(b + 2));
+  std::string field;
+  double ut = 0, st = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) ut = std::stod(field);
+    if (i == 15) st = std::stod(field);
+  }
+  *cpu_s = (ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return true;
+}
+
 ProcUsage ReadProcUsage(int pid) {
   ProcUsage u;
   const std::string base = pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid);
-  {
-    std::ifstream f(base + "/stat");
-    std::string line;
-    std::getline(f, line);
-    size_t b = line.rfind(')');
-    if (b != std::string::npos && b + 2 < line.size()) {
-      std::istringstream rest(line.substr(b + 2));
-      std::string field;
-      double ut = 0, st = 0;
-      for (int i = 3; i <= 15 && rest >> field; ++i) {
-        if (i == 14) ut = std::stod(field);
-        if (i == 15) st = std::stod(field);
-      }
-      u.cpu_s = (ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-    }
-  }
+  ReadProcStat(base + "/stat", nullptr, &u.cpu_s);
   std::error_code ec;
   for (const auto& d : std::filesystem::directory_iterator(base + "/task", ec)) {
     std::ifstream f(d.path() / "status");
