@@ -1014,21 +1014,19 @@ void Broker::Impl::Loop() {
       mailbox.WaitFor(1ms);
       continue;
     }
-    if (ReceiveBurst(0ms) > 0) continue;
-    if (mailbox.wake_fd() >= 0) {
-      // Sleep on the socket and the mailbox's eventfd together: a message or
-      // a completion wakes us at once, and nothing else does before the
-      // timers' tick. (A short timed wait here woke this thread thousands of
-      // times a second under load; on this project's virtual machines that
-      // made the host throttle the whole VM every 100 ms, fsyncs included.)
+    if (mailbox.wake_fd() >= 0 || outstanding == 0) {
+      // Read what is there; only if nothing is, sleep on the socket and the
+      // mailbox's eventfd together: a message or a completion wakes us at
+      // once, and nothing else does before the timers' tick. (A short timed
+      // wait here woke this thread thousands of times a second under load;
+      // on this project's virtual machines that made the host throttle the
+      // whole VM every 100 ms, fsyncs included.) With nothing in flight
+      // nothing can complete, so without an eventfd the socket is enough.
       ReceiveBurst(kIdlePoll);
-    } else if (outstanding > 0) {
+    } else if (ReceiveBurst(0ms) == 0) {
       // No eventfd: completions wake us through the mailbox's condition
       // variable; a new message waits at most kPendingPoll.
       mailbox.WaitFor(kPendingPoll);
-    } else {
-      // Nothing in flight, so nothing can complete: sleep on the socket.
-      ReceiveBurst(kIdlePoll);
     }
   }
   loop_done = true;

@@ -63,6 +63,8 @@ struct Client::Impl {
   void Drain() {
     while (auto ev = monitor->TryRead()) Apply(*ev);
   }
+
+  Result<std::optional<Frames>> ReadOne();
 };
 
 Result<std::unique_ptr<Client>> Client::Connect(std::shared_ptr<Context> context,
@@ -171,7 +173,42 @@ Status Client::Send(const Frames& frames) {
   return Status::Ok();
 }
 
+// One message if the socket holds one (nullopt if not), without waiting.
+Result<std::optional<Frames>> Client::Impl::ReadOne() {
+  zmq_msg_t first;
+  zmq_msg_init(&first);
+  if (zmq_msg_recv(&first, socket.handle(), ZMQ_DONTWAIT) < 0) {
+    int err = zmq_errno();
+    zmq_msg_close(&first);
+    if (err == EAGAIN || err == EINTR) return std::optional<Frames>();
+    return internal::ZmqError("client: receive", err);
+  }
+  Frames frames;
+  const auto* p = static_cast<const uint8_t*>(zmq_msg_data(&first));
+  frames.emplace_back(p, p + zmq_msg_size(&first));
+  bool more = zmq_msg_more(&first);
+  zmq_msg_close(&first);
+  MLAHUB_ASSIGN_OR_RETURN(size_t total, internal::ReceiveRest(socket, more, options.max_frames, frames));
+  if (total > options.max_frames) {
+    ++n.dropped_too_many_frames;
+    return Status::Malformed("message from the broker dropped: " + std::to_string(total) + " frames, at most " +
+                             std::to_string(options.max_frames) + " allowed");
+  }
+  ++n.received;
+  return std::optional<Frames>(std::move(frames));
+}
+
 Result<std::optional<Frames>> Client::Receive(std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0) {
+    // No wait: read the socket directly (as Server::Receive does; zmq_poll
+    // costs several system calls even with nothing to wait for). A receive
+    // that finds nothing runs the socket's pending commands, so ZMQ_FD is
+    // signalled by the next arrival (ReceiveUntil relies on this).
+    MLAHUB_ASSIGN_OR_RETURN(auto got, impl_->ReadOne());
+    if (got) return got;
+    impl_->Drain();  // only when idle: connection events
+    return std::optional<Frames>();
+  }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   zmq_pollitem_t items[3] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
                              {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
@@ -185,27 +222,8 @@ Result<std::optional<Frames>> Client::Receive(std::chrono::milliseconds timeout)
     }
     if (items[1].revents & ZMQ_POLLIN) impl_->Drain();
     if (items[0].revents & ZMQ_POLLIN) {
-      zmq_msg_t first;
-      zmq_msg_init(&first);
-      if (zmq_msg_recv(&first, impl_->socket.handle(), ZMQ_DONTWAIT) >= 0) {
-        Frames frames;
-        const auto* p = static_cast<const uint8_t*>(zmq_msg_data(&first));
-        frames.emplace_back(p, p + zmq_msg_size(&first));
-        bool more = zmq_msg_more(&first);
-        zmq_msg_close(&first);
-        MLAHUB_ASSIGN_OR_RETURN(size_t total,
-                                internal::ReceiveRest(impl_->socket, more, impl_->options.max_frames, frames));
-        if (total > impl_->options.max_frames) {
-          ++impl_->n.dropped_too_many_frames;
-          return Status::Malformed("message from the broker dropped: " + std::to_string(total) + " frames, at most " +
-                                   std::to_string(impl_->options.max_frames) + " allowed");
-        }
-        ++impl_->n.received;
-        return std::optional<Frames>(std::move(frames));
-      }
-      int err = zmq_errno();
-      zmq_msg_close(&first);
-      if (err != EAGAIN && err != EINTR) return internal::ZmqError("client: receive", err);
+      MLAHUB_ASSIGN_OR_RETURN(auto got, impl_->ReadOne());
+      if (got) return got;
     }
     if (count == 3 && (items[2].revents & ZMQ_POLLIN)) return std::optional<Frames>();
     if (internal::RemainingMs(deadline) == 0) return std::optional<Frames>();
@@ -216,23 +234,15 @@ void Client::set_wake_fd(int fd) { impl_->wake_fd = fd; }
 
 Result<std::optional<Frames>> Client::ReceiveUntil(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
-    // zmq_poll with no timeout also runs the socket's pending commands, so
-    // when it finds nothing, ZMQ_FD is signalled by the next arrival.
+    // A receive that finds nothing also runs the socket's pending commands,
+    // so ZMQ_FD is signalled by the next arrival.
     MLAHUB_ASSIGN_OR_RETURN(auto got, Receive(std::chrono::milliseconds(0)));
     if (got.has_value()) return got;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return std::optional<Frames>();
-    int fd = -1;
-    size_t len = sizeof fd;
-    if (zmq_getsockopt(impl_->socket.handle(), ZMQ_FD, &fd, &len) != 0)
-      return internal::ZmqError("client: ZMQ_FD", zmq_errno());
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
-    timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-    pollfd p[2] = {{fd, POLLIN, 0}, {impl_->wake_fd, POLLIN, 0}};
-    const nfds_t n = impl_->wake_fd >= 0 ? 2 : 1;
-    if (::ppoll(p, n, &ts, nullptr) < 0 && errno != EINTR)
-      return Status::IoError(std::string("client: ppoll: ") + std::strerror(errno));
-    if (n == 2 && (p[1].revents & POLLIN)) return std::optional<Frames>();
+    MLAHUB_ASSIGN_OR_RETURN(int fd, internal::SocketFd(impl_->socket));
+    MLAHUB_ASSIGN_OR_RETURN(unsigned ready, internal::WaitReadable({fd, impl_->wake_fd}, deadline));
+    if (ready & 2u) return std::optional<Frames>();
   }
 }
 

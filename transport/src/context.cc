@@ -1,7 +1,10 @@
 #include "mlahub/transport/context.h"
 
+#include <poll.h>
+
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "zmq_internal.h"
@@ -99,6 +102,41 @@ Status ApplyCommon(zmq::socket_t& s, const CommonOptions& o) {
 long RemainingMs(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return left.count() > 0 ? static_cast<long>(left.count()) : 0;
+}
+
+Result<unsigned> WaitReadable(std::initializer_list<int> fds, std::chrono::steady_clock::time_point deadline) {
+  constexpr size_t kMax = 8;
+  pollfd p[kMax];
+  unsigned bit[kMax];
+  nfds_t n = 0;
+  unsigned i = 0;
+  for (int fd : fds) {
+    if (i >= kMax) return Status::InvalidArgument("WaitReadable: at most 8 descriptors");
+    if (fd >= 0) {
+      p[n] = {fd, POLLIN, 0};
+      bit[n++] = 1u << i;
+    }
+    ++i;
+  }
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now()).count();
+  if (ns < 0) ns = 0;
+  timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  if (::ppoll(p, n, &ts, nullptr) < 0) {
+    if (errno == EINTR) return 0u;
+    return Status::IoError(std::string("ppoll: ") + std::strerror(errno));
+  }
+  unsigned ready = 0;
+  for (nfds_t k = 0; k < n; ++k) {
+    if (p[k].revents != 0) ready |= bit[k];
+  }
+  return ready;
+}
+
+Result<int> SocketFd(zmq::socket_t& s) {
+  int fd = -1;
+  size_t len = sizeof fd;
+  if (zmq_getsockopt(s.handle(), ZMQ_FD, &fd, &len) != 0) return ZmqError("ZMQ_FD", zmq_errno());
+  return fd;
 }
 
 Result<std::unique_ptr<Monitor>> Monitor::Attach(Context::Impl& ctx, zmq::socket_t& watched, int events) {

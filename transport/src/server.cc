@@ -42,6 +42,7 @@ struct Server::Impl {
   std::string endpoint;
   uint16_t port = 0;
   int wake_fd = -1;
+  uint32_t empty_reads = 0;  // no-wait receives that found nothing
 
   std::map<std::string, std::string, std::less<>> peer_of_node;  // node -> latest connection
   std::map<std::string, std::string, std::less<>> node_of_peer;  // connection -> node
@@ -187,6 +188,9 @@ Result<std::unique_ptr<Server>> Server::Bind(std::shared_ptr<Context> context,
                                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                                     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                     ZMQ_EVENT_DISCONNECTED));
+  // A first read of the monitor's PAIR, which finds nothing: from then on
+  // its ZMQ_FD is signalled by each new event (Receive sleeps on it).
+  impl->DrainMonitor();
 
   // libzmq takes ":*" for an ephemeral port; accept ":0" as well.
   std::string where = options.endpoint;
@@ -216,24 +220,35 @@ void Server::set_wake_fd(int fd) { impl_->wake_fd = fd; }
 uint16_t Server::port() const { return impl_->port; }
 
 Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0) {
+    // No wait: read the socket directly. zmq_poll here cost three poll(2)
+    // and two getpid(2) calls per message (one for the pollset, one
+    // ZMQ_EVENTS check per socket), about 8 system calls per message on the
+    // broker's socket thread under load; a receive that finds a message
+    // makes none, and one that finds nothing runs the socket's pending
+    // commands (so ZMQ_FD is signalled by the next arrival) and makes two.
+    MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
+    if (in) return in;
+    // The monitor's events are counters; a look at them costs two system
+    // calls, so not at every turn (a waiting Receive wakes for them too).
+    if (++impl_->empty_reads % 16 == 0) impl_->DrainMonitor();
+    return std::optional<Incoming>();
+  }
+  // Wait: read first, then sleep in one ppoll on the socket's ZMQ_FD, the
+  // monitor's and the wake fd (see internal::WaitReadable; zmq_poll made
+  // ten system calls per sleep and wake-up here).
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  zmq_pollitem_t items[3] = {{impl_->socket.handle(), 0, ZMQ_POLLIN, 0},
-                             {impl_->monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
-                             {nullptr, impl_->wake_fd, ZMQ_POLLIN, 0}};
-  const int count = impl_->wake_fd >= 0 ? 3 : 2;
+  MLAHUB_ASSIGN_OR_RETURN(int socket_fd, internal::SocketFd(impl_->socket));
+  MLAHUB_ASSIGN_OR_RETURN(int monitor_fd, internal::SocketFd(impl_->monitor->socket()));
   for (;;) {
-    int rc = zmq_poll(items, count, internal::RemainingMs(deadline));
-    if (rc < 0) {
-      if (zmq_errno() == EINTR) continue;
-      return internal::ZmqError("server: poll", zmq_errno());
-    }
-    if (items[1].revents & ZMQ_POLLIN) impl_->DrainMonitor();
-    if (items[0].revents & ZMQ_POLLIN) {
-      MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
-      if (in) return in;
-    }
-    if (count == 3 && (items[2].revents & ZMQ_POLLIN)) return std::optional<Incoming>();
-    if (internal::RemainingMs(deadline) == 0) return std::optional<Incoming>();
+    MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
+    if (in) return in;
+    if (std::chrono::steady_clock::now() >= deadline) return std::optional<Incoming>();
+    MLAHUB_ASSIGN_OR_RETURN(unsigned ready,
+                            internal::WaitReadable({socket_fd, monitor_fd, impl_->wake_fd}, deadline));
+    if (ready & 2u) impl_->DrainMonitor();  // to EAGAIN, so its ZMQ_FD signals the next event
+    if (ready & 4u) return std::optional<Incoming>();  // the wake fd: the caller has work
+    if (ready == 0) return std::optional<Incoming>();  // the deadline (or a signal)
   }
 }
 

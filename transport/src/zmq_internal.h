@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,22 @@ Status ApplyCommon(zmq::socket_t& s, const CommonOptions& o);
 
 // Milliseconds left until `deadline` (0 when passed), for zmq_poll.
 long RemainingMs(std::chrono::steady_clock::time_point deadline);
+
+// Sleeps in one ppoll(2) until one of `fds` is readable or `deadline`
+// passes (fds < 0 are left out). Returns a bit mask of the readable ones
+// (bit i for fds[i]; at most 8 fds), 0 at the deadline (or on EINTR).
+//
+// For a ZeroMQ socket pass its ZMQ_FD (SocketFd), and only after an
+// operation on the socket that found nothing (a ZMQ_DONTWAIT receive that
+// failed with EAGAIN): that runs the socket's pending commands, so the
+// descriptor is signalled by the next arrival. A readable ZMQ_FD means
+// "look again", not "a message is there". Unlike zmq_poll, which checks
+// ZMQ_EVENTS of every socket before and after it sleeps (two system calls
+// each), this costs one system call per wait.
+Result<unsigned> WaitReadable(std::initializer_list<int> fds, std::chrono::steady_clock::time_point deadline);
+
+// The socket's ZMQ_FD (see WaitReadable).
+Result<int> SocketFd(zmq::socket_t& s);
 
 // A socket monitor (zmq_socket_monitor) read through a PAIR socket.
 class Monitor {
