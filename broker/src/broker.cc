@@ -531,7 +531,7 @@ struct Broker::Impl {
   }
 
   uint64_t Append(Bytes entry, std::string index_key, std::vector<storage::StateWrite> writes,
-                  AppendTag tag) {
+                  AppendTag tag, storage::Urgency urgency = storage::Urgency::kPrompt) {
     uint64_t predicted = next_index++;
     ++outstanding;
     ledger->AppendAsync(
@@ -539,7 +539,8 @@ struct Broker::Impl {
         [this, tag = std::move(tag), predicted](const Status& s, uint64_t index) mutable {
           if (s.ok()) ObserveBatch();
           mailbox.Push(Appended{std::move(tag), s, index, predicted});
-        });
+        },
+        urgency);
     return predicted;
   }
   // Committer thread: every callback of a batch sees the same committed
@@ -1999,7 +2000,12 @@ bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem
   tag.message_id = item->record.message_id;
   tag.attempt = attempt;
   tag.at_ms = now;
-  Append(storage::EncodeLedgerEntry(e), item->record.message_id, {}, std::move(tag));
+  // Nobody waits for this entry (the Deliver went out already; the sender's
+  // Delivered notice is evidence, not an acknowledgement): it shares the
+  // next prompt commit, usually the receipt's, instead of an fsync of its
+  // own (docs/LEDGER.md "Deferrable entries").
+  Append(storage::EncodeLedgerEntry(e), item->record.message_id, {}, std::move(tag),
+         storage::Urgency::kDeferrable);
   return true;
 }
 

@@ -86,6 +86,7 @@ struct Pending {
   AppendCallback callback;
   std::vector<StateWrite> state;
   bool has_entry = true;  // false: state writes only
+  bool deferrable = false;  // Urgency::kDeferrable: may wait for company
   uint64_t index = 0;     // set by the builder
 };
 
@@ -176,6 +177,11 @@ struct Ledger::Impl final : public NodeSource {
   // batch; `queued` counts both.
   std::vector<Pending> queue;
   size_t queued = 0;
+  // Of `queued`, those someone waits for (not Urgency::kDeferrable); and
+  // when the oldest of `queued` arrived. Entries that are all deferrable
+  // wait for a prompt one, or until first_queued_at + deferrable_delay.
+  size_t queued_prompt = 0;
+  std::chrono::steady_clock::time_point first_queued_at{};
   bool closing = false;
   bool closed = false;
   Status failed;  // set once a write fails: the ledger then refuses appends
@@ -856,15 +862,27 @@ struct Ledger::Impl final : public NodeSource {
         std::unique_lock<std::mutex> lk(mu);
         // While the committer is busy, take work in chunks (producers wake
         // us every kWakeChunk entries), not one wakeup per append.
+        // Deferrable entries alone are not taken until they have waited
+        // their delay (or a prompt one comes, or there are many).
+        auto deferring = [&] {
+          return queued_prompt == 0 && !closing && queued < kWakeChunk &&
+                 std::chrono::steady_clock::now() < first_queued_at + options.deferrable_delay;
+        };
         auto ready = [&] {
           bool room = cur->items.size() < options.max_batch_entries;
-          return (room && queued > 0 && (!slot_busy || queued >= kWakeChunk)) ||
+          return (room && queued > 0 && !deferring() && (!slot_busy || queued >= kWakeChunk)) ||
                  (!slot_busy && (!cur->items.empty() || closing)) || (closing && queued == 0);
         };
         while (!ready()) {
           bool tail_unsigned = builder_checkpoint_size != frontier.size();
-          if (tail_unsigned && options.checkpoint_interval_ms > 0 && !slot_busy) {
-            if (writer_cv.wait_until(lk, next_checkpoint_due) == std::cv_status::timeout) break;
+          bool checkpoint_timer = tail_unsigned && options.checkpoint_interval_ms > 0 && !slot_busy;
+          bool defer_timer = queued > 0 && queued_prompt == 0;
+          if (checkpoint_timer || defer_timer) {
+            auto until = defer_timer ? first_queued_at + options.deferrable_delay : next_checkpoint_due;
+            if (checkpoint_timer) until = std::min(until, next_checkpoint_due);
+            if (writer_cv.wait_until(lk, until) == std::cv_status::timeout && checkpoint_timer &&
+                std::chrono::steady_clock::now() >= next_checkpoint_due)
+              break;
           } else {
             writer_cv.wait(lk);
           }
@@ -873,6 +891,7 @@ struct Ledger::Impl final : public NodeSource {
         if (backlog.empty()) std::swap(queue, backlog);  // O(1); the producers keep its capacity
         take_from = backlog_pos;
         take_n = std::min(backlog.size() - backlog_pos, room);
+        for (size_t i = take_from; i < take_from + take_n; ++i) queued_prompt -= backlog[i].deferrable ? 0 : 1;
         backlog_pos += take_n;
         queued -= take_n;
         stop = closing && queued == 0;
@@ -1240,9 +1259,14 @@ struct Ledger::Impl final : public NodeSource {
         lk.unlock();
         return p.callback(refuse, 0);
       }
+      if (queued == 0) first_queued_at = std::chrono::steady_clock::now();
+      // A deferrable entry wakes the builder only to set its timer (the
+      // first one queued); a prompt one wakes it unless it is committing.
+      bool prompt = !p.deferrable;
       queue.push_back(std::move(p));
       ++queued;
-      wake = !slot_busy || queued % kWakeChunk == 0;
+      if (prompt) ++queued_prompt;
+      wake = (!slot_busy && (prompt || queued == 1)) || queued % kWakeChunk == 0;
     }
     if (wake) writer_cv.notify_one();
   }
@@ -1354,7 +1378,7 @@ void Ledger::AppendAsync(Bytes entry, std::string index_key, AppendCallback call
 }
 
 void Ledger::AppendAsync(Bytes entry, std::string index_key, std::vector<StateWrite> state,
-                         AppendCallback callback) {
+                         AppendCallback callback, Urgency urgency) {
   Impl& m = *impl_;
   if (m.read_only) return callback(Status::Unavailable("ledger is open read-only"), 0);
   if (entry.size() > m.options.max_entry_bytes)
@@ -1371,6 +1395,7 @@ void Ledger::AppendAsync(Bytes entry, std::string index_key, std::vector<StateWr
   p.key = std::move(index_key);
   p.state = std::move(state);
   p.callback = std::move(callback);
+  p.deferrable = urgency == Urgency::kDeferrable;
   m.Enqueue(std::move(p));
 }
 

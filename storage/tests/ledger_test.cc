@@ -253,6 +253,60 @@ TEST_F(LedgerTest, StateWritesCommitWithTheirEntry) {
   EXPECT_EQ(empty_key, Code::kInvalidArgument);
 }
 
+// Urgency::kDeferrable: nobody waits for the entry, so it waits for a prompt
+// append to share a commit with (or for its delay, or for Close).
+TEST_F(LedgerTest, DeferrableEntryWaitsForAPromptOneAndKeepsItsPlace) {
+  LedgerOptions o = Options();
+  o.deferrable_delay = std::chrono::hours(1);  // only a prompt append or Close commits it
+  auto l = OpenLedger(o);
+  auto first = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+  auto f1 = first->get_future();
+  l->AppendAsync(EntryBytes(0), "late", {}, [first](const Status& s, uint64_t i) { first->set_value({s, i}); },
+                 Urgency::kDeferrable);
+  EXPECT_EQ(f1.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_EQ(l->Size(), 0u);
+  // A prompt append: both in one commit, in queue order.
+  auto second = l->Append(EntryBytes(1), "now");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 1u);
+  auto [s1, i1] = f1.get();
+  ASSERT_TRUE(s1.ok()) << s1.ToString();
+  EXPECT_EQ(i1, 0u);
+  EXPECT_EQ(l->Entry(0).value(), EntryBytes(0));
+  EXPECT_EQ(l->FindByIndexKey("late").value(), std::vector<uint64_t>{0});
+
+  // Close commits what still waits.
+  auto third = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+  auto f3 = third->get_future();
+  l->AppendAsync(EntryBytes(2), "", {}, [third](const Status& s, uint64_t i) { third->set_value({s, i}); },
+                 Urgency::kDeferrable);
+  ASSERT_OK(l->Close());
+  ASSERT_EQ(f3.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  auto [s3, i3] = f3.get();
+  ASSERT_TRUE(s3.ok()) << s3.ToString();
+  EXPECT_EQ(i3, 2u);
+  l = OpenLedger(o);
+  EXPECT_EQ(l->Size(), 3u);
+  EXPECT_TRUE(VerifyReadOnly().status.ok());
+}
+
+TEST_F(LedgerTest, DeferrableEntryAloneIsCommittedAfterItsDelay) {
+  LedgerOptions o = Options();
+  o.deferrable_delay = std::chrono::milliseconds(20);
+  auto l = OpenLedger(o);
+  for (uint64_t i = 0; i < 3; ++i) {
+    auto done = std::make_shared<std::promise<std::pair<Status, uint64_t>>>();
+    auto f = done->get_future();
+    l->AppendAsync(EntryBytes(i), "", {}, [done](const Status& s, uint64_t idx) { done->set_value({s, idx}); },
+                   Urgency::kDeferrable);
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "deferrable entry " << i;
+    auto [st, idx] = f.get();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(idx, i);
+    EXPECT_EQ(l->Size(), i + 1);
+  }
+}
+
 TEST_F(LedgerTest, AppendsAfterCloseFail) {
   auto l = OpenLedger();
   ASSERT_OK(l->Close());

@@ -29,6 +29,7 @@
 // ledger (no blocking Append, no Close) inside them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,19 @@ struct LedgerOptions {
   // 0: per-family sizes only (entries 128 MiB, state and nodes 64 MiB each,
   // two of each at most).
   size_t memtable_bytes = 0;
+  // How long an append of Urgency::kDeferrable may wait for company: it is
+  // committed with the next prompt append, or after this delay.
+  std::chrono::microseconds deferrable_delay{2000};
+};
+
+// When an append's batch is committed.
+enum class Urgency {
+  // As soon as the writer can: someone waits for it (an acknowledgement).
+  kPrompt,
+  // Nobody waits for it: it may wait up to LedgerOptions::deferrable_delay
+  // for a prompt append to share one commit (one fsync) with. It is still
+  // durable before its callback runs, and keeps its place in the order.
+  kDeferrable,
 };
 
 // Called with the entry's index once its batch is durable, or with the error
@@ -138,7 +152,7 @@ class Ledger {
   void AppendAsync(Bytes entry, std::string index_key, AppendCallback callback);
   // The same, with state writes committed atomically with the entry.
   void AppendAsync(Bytes entry, std::string index_key, std::vector<StateWrite> state,
-                   AppendCallback callback);
+                   AppendCallback callback, Urgency urgency = Urgency::kPrompt);
   // State writes alone (no entry), group-committed and fsync'd in the same
   // pipeline, in queue order with the appends; the callback gets the ledger
   // size at the commit as `index`.
