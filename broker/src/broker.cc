@@ -1664,6 +1664,18 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
     expect.sender = rec->sender;
     expect.recipient = node;
     expect.envelope_hash = rec->envelope_hash;
+    if (late) {
+      // The message record has no kind; its Accepted entry has (so the
+      // Receipt entry names the kind, as an in-time one does).
+      auto accepted = ledger->Entry(rec->ledger_index);
+      auto entry = accepted.ok() ? storage::DecodeLedgerEntry(*accepted)
+                                 : Result<const wire::LedgerEntry*>(accepted.status());
+      if (!entry.ok()) {
+        c.verdict.status = entry.status().Annotate("reading the Accepted entry of a late receipt's envelope");
+        return mailbox.Push(std::move(c));
+      }
+      expect.kind = static_cast<uint8_t>((*entry)->kind());
+    }
     ReceiptVerdict v = EvaluateReceipt(receipt, key_now, expect, late ? now : 0);
     if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);
     c.message_id = info->message_id;

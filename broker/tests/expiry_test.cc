@@ -57,7 +57,7 @@ struct ExpiryBroker {
 
 // The ledger events (event, state) recorded for a message id.
 std::vector<std::pair<wire::LedgerEvent, wire::MessageState>> LedgerEventsOf(
-    const std::string& data_dir, const std::string& id) {
+    const std::string& data_dir, const std::string& id, std::vector<wire::MessageKind>* kinds = nullptr) {
   std::vector<std::pair<wire::LedgerEvent, wire::MessageState>> out;
   auto l = storage::Ledger::OpenReadOnly(data_dir + "/ledger");
   EXPECT_TRUE(l.ok()) << l.status().ToString();
@@ -70,6 +70,7 @@ std::vector<std::pair<wire::LedgerEvent, wire::MessageState>> LedgerEventsOf(
     auto e = storage::DecodeLedgerEntry(*bytes);
     EXPECT_TRUE(e.ok());
     if (e.ok()) out.emplace_back((*e)->event(), (*e)->state());
+    if (e.ok() && kinds != nullptr) kinds->push_back((*e)->kind());
   }
   return out;
 }
@@ -208,8 +209,12 @@ TEST(BrokerExpiryTest, ReceiptOfADeliveryMadeBeforeTheExpiryIsStillRecorded) {
   EXPECT_EQ(b.Counter("mlahub_broker_expired_total"), 1u);
   ASSERT_OK(b.broker->Stop());
 
-  auto events = LedgerEventsOf(net.data_dir(), id);
+  std::vector<wire::MessageKind> kinds;
+  auto events = LedgerEventsOf(net.data_dir(), id, &kinds);
   ASSERT_GE(events.size(), 4u);
+  // Every entry of the message names its kind, the late Receipt included.
+  for (size_t i = 0; i < kinds.size(); ++i)
+    EXPECT_EQ(kinds[i], wire::MessageKind::MlaRequest) << "entry " << i << " of " << kinds.size();
   EXPECT_EQ(events.front().first, wire::LedgerEvent::Accepted);
   EXPECT_EQ(events[events.size() - 2].first, wire::LedgerEvent::StatusChange);
   EXPECT_EQ(events[events.size() - 2].second, wire::MessageState::Expired);
