@@ -1667,14 +1667,18 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitRec
     if (late) {
       // The message record has no kind; its Accepted entry has (so the
       // Receipt entry names the kind, as an in-time one does).
+      // If it cannot be read the receipt is still recorded (it is the
+      // truth), with kind 0, and the failure logged.
       auto accepted = ledger->Entry(rec->ledger_index);
       auto entry = accepted.ok() ? storage::DecodeLedgerEntry(*accepted)
                                  : Result<const wire::LedgerEntry*>(accepted.status());
-      if (!entry.ok()) {
-        c.verdict.status = entry.status().Annotate("reading the Accepted entry of a late receipt's envelope");
-        return mailbox.Push(std::move(c));
+      if (entry.ok()) {
+        expect.kind = static_cast<uint8_t>((*entry)->kind());
+      } else {
+        ops::Error("receipt.kind_unknown", {{"message_id", info->message_id},
+                                            {"accepted_index", rec->ledger_index},
+                                            {"error", entry.status().ToString()}});
       }
-      expect.kind = static_cast<uint8_t>((*entry)->kind());
     }
     ReceiptVerdict v = EvaluateReceipt(receipt, key_now, expect, late ? now : 0);
     if (v.verify_seconds > 0) m_verify_latency->Observe(v.verify_seconds);

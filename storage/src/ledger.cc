@@ -865,7 +865,7 @@ struct Ledger::Impl final : public NodeSource {
         // Deferrable entries alone are not taken until they have waited
         // their delay (or a prompt one comes, or there are many).
         auto deferring = [&] {
-          return queued_prompt == 0 && !closing && queued < kWakeChunk &&
+          return queued_prompt == 0 && !closing && queued < std::min(kWakeChunk, options.max_pending_entries) &&
                  std::chrono::steady_clock::now() < first_queued_at + options.deferrable_delay;
         };
         auto ready = [&] {
@@ -876,7 +876,9 @@ struct Ledger::Impl final : public NodeSource {
         while (!ready()) {
           bool tail_unsigned = builder_checkpoint_size != frontier.size();
           bool checkpoint_timer = tail_unsigned && options.checkpoint_interval_ms > 0 && !slot_busy;
-          bool defer_timer = queued > 0 && queued_prompt == 0;
+          // (While a batch is being committed the committer's "done" wakes
+          // us; a timer then would only spin once the delay has passed.)
+          bool defer_timer = queued > 0 && queued_prompt == 0 && !slot_busy;
           if (checkpoint_timer || defer_timer) {
             auto until = defer_timer ? first_queued_at + options.deferrable_delay : next_checkpoint_due;
             if (checkpoint_timer) until = std::min(until, next_checkpoint_due);

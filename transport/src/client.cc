@@ -177,10 +177,13 @@ Status Client::Send(const Frames& frames) {
 Result<std::optional<Frames>> Client::Impl::ReadOne() {
   zmq_msg_t first;
   zmq_msg_init(&first);
-  if (zmq_msg_recv(&first, socket.handle(), ZMQ_DONTWAIT) < 0) {
+  int rc;  // EINTR: read again (see Server::Impl::ReadOne)
+  while ((rc = zmq_msg_recv(&first, socket.handle(), ZMQ_DONTWAIT)) < 0 && zmq_errno() == EINTR) {
+  }
+  if (rc < 0) {
     int err = zmq_errno();
     zmq_msg_close(&first);
-    if (err == EAGAIN || err == EINTR) return std::optional<Frames>();
+    if (err == EAGAIN) return std::optional<Frames>();
     return internal::ZmqError("client: receive", err);
   }
   Frames frames;

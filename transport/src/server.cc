@@ -42,7 +42,7 @@ struct Server::Impl {
   std::string endpoint;
   uint16_t port = 0;
   int wake_fd = -1;
-  uint32_t empty_reads = 0;  // no-wait receives that found nothing
+  uint32_t reads = 0;  // Receive calls, for the monitor's drain
 
   std::map<std::string, std::string, std::less<>> peer_of_node;  // node -> latest connection
   std::map<std::string, std::string, std::less<>> node_of_peer;  // connection -> node
@@ -86,10 +86,16 @@ struct Server::Impl {
 Result<std::optional<Incoming>> Server::Impl::ReadOne() {
   zmq_msg_t id_msg;
   zmq_msg_init(&id_msg);
-  if (zmq_msg_recv(&id_msg, socket.handle(), ZMQ_DONTWAIT) < 0) {
+  // EINTR: read again. libzmq can be interrupted after it took in a new
+  // pipe's "readable" and before it read that pipe; then nothing signals
+  // ZMQ_FD for the message, and a sleep would miss it.
+  int rc;
+  while ((rc = zmq_msg_recv(&id_msg, socket.handle(), ZMQ_DONTWAIT)) < 0 && zmq_errno() == EINTR) {
+  }
+  if (rc < 0) {
     int err = zmq_errno();
     zmq_msg_close(&id_msg);
-    if (err == EAGAIN || err == EINTR) return std::optional<Incoming>();
+    if (err == EAGAIN) return std::optional<Incoming>();
     return internal::ZmqError("server: receive", err);
   }
   Incoming in;
@@ -227,12 +233,12 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
     // broker's socket thread under load; a receive that finds a message
     // makes none, and one that finds nothing runs the socket's pending
     // commands (so ZMQ_FD is signalled by the next arrival) and makes two.
-    MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
-    if (in) return in;
     // The monitor's events are counters; a look at them costs two system
-    // calls, so not at every turn (a waiting Receive wakes for them too).
-    if (++impl_->empty_reads % 16 == 0) impl_->DrainMonitor();
-    return std::optional<Incoming>();
+    // calls, so not at every read (a waiting Receive wakes for them too).
+    // Still at a steady pace: libzmq's I/O thread blocks once ~2,000 events
+    // wait unread (handshake churn under load).
+    if (++impl_->reads % 64 == 0) impl_->DrainMonitor();
+    return impl_->ReadOne();
   }
   // Wait: read first, then sleep in one ppoll on the socket's ZMQ_FD, the
   // monitor's and the wake fd (see internal::WaitReadable; zmq_poll made
@@ -240,6 +246,7 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
   auto deadline = std::chrono::steady_clock::now() + timeout;
   MLAHUB_ASSIGN_OR_RETURN(int socket_fd, internal::SocketFd(impl_->socket));
   MLAHUB_ASSIGN_OR_RETURN(int monitor_fd, internal::SocketFd(impl_->monitor->socket()));
+  if (++impl_->reads % 64 == 0) impl_->DrainMonitor();
   for (;;) {
     MLAHUB_ASSIGN_OR_RETURN(auto in, impl_->ReadOne());
     if (in) return in;
@@ -248,7 +255,7 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
                             internal::WaitReadable({socket_fd, monitor_fd, impl_->wake_fd}, deadline));
     if (ready & 2u) impl_->DrainMonitor();  // to EAGAIN, so its ZMQ_FD signals the next event
     if (ready & 4u) return std::optional<Incoming>();  // the wake fd: the caller has work
-    if (ready == 0) return std::optional<Incoming>();  // the deadline (or a signal)
+    // ready == 0: the deadline (checked above) or a signal: look again
   }
 }
 

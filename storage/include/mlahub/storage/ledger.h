@@ -8,7 +8,8 @@
 // hashes, puts) while a committer thread writes and fsyncs the previous one
 // (a batch of at most 64 appends the builder writes itself); everything
 // queued during that fsync forms the next batch (group commit), so a lone
-// append is written at once and a busy hub writes large batches.
+// append is written at once (unless it is Urgency::kDeferrable) and a busy
+// hub writes large batches.
 // Each batch carries the entries (each with its index key), their Merkle node
 // hashes, the state writes, the new tree head and the new checkpoint, so a
 // crash exposes either all of a batch or none of it; Open() cuts back
