@@ -1,11 +1,7 @@
 #include "mlahub/transport/client.h"
 
-#include <poll.h>
-
 #include <atomic>
 #include <cerrno>
-#include <cstring>
-#include <ctime>
 
 #include "zmq_internal.h"
 
@@ -177,11 +173,7 @@ Status Client::Send(const Frames& frames) {
 Result<std::optional<Frames>> Client::Impl::ReadOne() {
   zmq_msg_t first;
   zmq_msg_init(&first);
-  int rc;  // EINTR: read again (see Server::Impl::ReadOne)
-  while ((rc = zmq_msg_recv(&first, socket.handle(), ZMQ_DONTWAIT)) < 0 && zmq_errno() == EINTR) {
-  }
-  if (rc < 0) {
-    int err = zmq_errno();
+  if (int err = internal::RecvNoWait(socket, &first); err != 0) {
     zmq_msg_close(&first);
     if (err == EAGAIN) return std::optional<Frames>();
     return internal::ZmqError("client: receive", err);

@@ -139,6 +139,14 @@ Result<int> SocketFd(zmq::socket_t& s) {
   return fd;
 }
 
+int RecvNoWait(zmq::socket_t& s, zmq_msg_t* msg) {
+  for (;;) {
+    if (zmq_msg_recv(msg, s.handle(), ZMQ_DONTWAIT) >= 0) return 0;
+    int err = zmq_errno();
+    if (err != EINTR) return err;
+  }
+}
+
 Result<std::unique_ptr<Monitor>> Monitor::Attach(Context::Impl& ctx, zmq::socket_t& watched, int events) {
   std::string addr = ctx.UniqueInproc("monitor");
   if (zmq_socket_monitor(watched.handle(), addr.c_str(), events) != 0) {
@@ -163,7 +171,7 @@ Monitor::~Monitor() {
 std::optional<Monitor::Event> Monitor::TryRead() {
   zmq_msg_t head;
   zmq_msg_init(&head);
-  if (zmq_msg_recv(&head, pair_.handle(), ZMQ_DONTWAIT) < 0) {
+  if (RecvNoWait(pair_, &head) != 0) {
     zmq_msg_close(&head);
     return std::nullopt;
   }

@@ -86,14 +86,7 @@ struct Server::Impl {
 Result<std::optional<Incoming>> Server::Impl::ReadOne() {
   zmq_msg_t id_msg;
   zmq_msg_init(&id_msg);
-  // EINTR: read again. libzmq can be interrupted after it took in a new
-  // pipe's "readable" and before it read that pipe; then nothing signals
-  // ZMQ_FD for the message, and a sleep would miss it.
-  int rc;
-  while ((rc = zmq_msg_recv(&id_msg, socket.handle(), ZMQ_DONTWAIT)) < 0 && zmq_errno() == EINTR) {
-  }
-  if (rc < 0) {
-    int err = zmq_errno();
+  if (int err = internal::RecvNoWait(socket, &id_msg); err != 0) {
     zmq_msg_close(&id_msg);
     if (err == EAGAIN) return std::optional<Incoming>();
     return internal::ZmqError("server: receive", err);

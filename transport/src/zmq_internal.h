@@ -72,6 +72,13 @@ Result<unsigned> WaitReadable(std::initializer_list<int> fds, std::chrono::stead
 // The socket's ZMQ_FD (see WaitReadable).
 Result<int> SocketFd(zmq::socket_t& s);
 
+// zmq_msg_recv(ZMQ_DONTWAIT) into `msg` (initialised by the caller): 0 when a
+// frame was read, else the errno (EAGAIN: nothing there). EINTR reads again:
+// libzmq can be interrupted after it took in a pipe's "readable" command and
+// before it read the pipe; nothing would then signal ZMQ_FD for the message,
+// and a sleep on it would miss the message.
+int RecvNoWait(zmq::socket_t& s, zmq_msg_t* msg);
+
 // A socket monitor (zmq_socket_monitor) read through a PAIR socket.
 class Monitor {
  public:
