@@ -154,6 +154,7 @@ struct Appended {
 
 struct Reply {
   std::string node;
+  std::string peer;  // the connection the request came from
   Frames frames;
 };
 
@@ -164,13 +165,17 @@ struct Task {
 
 using Completion = std::variant<SubmitChecked, ReceiptChecked, Appended, Reply, Task>;
 
+// Who asked: an answer goes back on the connection its request came from
+// (a node may hold several; docs/PROTOCOL.md 13.4).
 struct Waiter {
   std::string node;
+  std::string peer;
   uint64_t correlation = 0;
 };
 
 struct SubmitOp {
   std::string node;
+  std::string peer;
   uint64_t correlation = 0;
   Bytes envelope;
   std::string tracked_id;  // in submit_by_id_ while in flight
@@ -186,6 +191,7 @@ struct SubmitOp {
 
 struct ReceiptOp {
   std::string node;
+  std::string peer;
   uint64_t correlation = 0;
   uint64_t seq = 0;
   Bytes receipt;
@@ -438,19 +444,25 @@ struct Broker::Impl {
   // An answer or a Notice for `node`: sent now, or kept in the node's
   // bounded queue while its pipe is full and sent before anything else once
   // it drains; what is still dropped is counted by reason.
-  void SendReply(const std::string& node, const Command& cmd) {
+  // An answer to a request that came on connection `peer` of `node`; kept
+  // in order if the pipe is full (reply_queue.h), never sent on another
+  // connection.
+  void SendAnswer(const std::string& node, const std::string& peer, const Command& cmd) {
     auto frames = transport::EncodeCommand(cmd);
     if (!frames.ok()) {
       ops::Error("broker.encode_failed",
                  {{"command", transport::CommandName(cmd)}, {"error", frames.status().ToString()}});
       return;
     }
-    SendReplyFrames(node, std::move(*frames));
+    SendReplyFrames(node, peer, std::move(*frames));
   }
-  void SendReplyFrames(const std::string& node, Frames frames) {
+  // A notice (or an answer that is not tied to one request): to the node's
+  // newest connection, kept in order with its answers.
+  void SendNotice(const std::string& node, const Command& cmd) { SendAnswer(node, std::string(), cmd); }
+  void SendReplyFrames(const std::string& node, std::string peer, Frames frames) {
     if (frames.empty()) return;
     PendingReplies& p = replies[node];
-    switch (p.queue.Send(std::move(frames), ReplySender(node))) {
+    switch (p.queue.Send(std::move(peer), std::move(frames), ReplySender(node))) {
       case ReplyQueue::Result::kSent:
         break;
       case ReplyQueue::Result::kQueued:
@@ -465,12 +477,12 @@ struct Broker::Impl {
     }
   }
   ReplyQueue::SendFn ReplySender(const std::string& node) {
-    return [this, node](const Frames& f) {
-      Status s = server->SendToNode(node, f);
+    return [this, node](const std::string& peer, const Frames& f) {
+      bool gone = false;
+      Status s = peer.empty() ? server->SendToNode(node, f, &gone) : server->SendToPeer(peer, f, &gone);
       if (s.ok()) return SendOutcome::kSent;
-      bool known = server->PeerOf(node).has_value();
       NoteSendFailure(node, s);
-      if (!known) return SendOutcome::kGone;
+      if (gone) return SendOutcome::kGone;
       replies[node].retry_at = SteadyClock::now() + kStallRetry;
       return SendOutcome::kFull;
     };
@@ -495,7 +507,8 @@ struct Broker::Impl {
       it = m_replies_dropped
                .emplace(reason, &reg->counter("mlahub_broker_replies_dropped_total",
                                               "Answers and notices not sent: queue_full (the "
-                                              "node's bounded reply queue) or node_gone",
+                                              "node's bounded reply queue) or node_gone (the "
+                                              "connection it was for is gone)",
                                               {{"reason", reason}}))
                .first;
     }
@@ -573,20 +586,20 @@ struct Broker::Impl {
   void HandleIncoming(transport::Incoming& in);
 
   void OnHello(const transport::Incoming& in, const transport::Hello& h);
-  void OnSubmit(const std::string& node, transport::Submit&& s);
+  void OnSubmit(const std::string& node, const std::string& peer, transport::Submit&& s);
   void OnSubmitChecked(SubmitChecked&& c);
   void OnSubmitDurable(uint64_t op_id, const Appended& a);
   void AnswerSubmit(SubmitOp& op);
   void FinishSubmit(uint64_t op_id);
 
-  void OnSubmitReceipt(const std::string& node, transport::SubmitReceipt&& r);
+  void OnSubmitReceipt(const std::string& node, const std::string& peer, transport::SubmitReceipt&& r);
   void OnReceiptChecked(ReceiptChecked&& c);
   void RefuseReceipt(uint64_t op_id, Status why);
   void OnReceiptDurable(uint64_t op_id, const Appended& a, bool refusal);
   void FinishReceipt(uint64_t op_id);
 
-  void OnStatusRequest(const std::string& node, const transport::StatusRequest& r);
-  void OnProofRequest(const std::string& node, const transport::ProofRequest& r);
+  void OnStatusRequest(const std::string& node, const std::string& peer, const transport::StatusRequest& r);
+  void OnProofRequest(const std::string& node, const std::string& peer, const transport::ProofRequest& r);
 
   void Pump(const std::string& node);
   bool SendDeliver(const std::string& node, AgentQueue& q, QueueItem* item);
@@ -878,7 +891,7 @@ Status Broker::Impl::InitChunks() {
   ChunkRelay::Hooks h;
   h.send = [this](const std::string& node, const Command& cmd) {
     if (std::holds_alternative<transport::ChunkAck>(cmd)) {
-      SendReply(node, cmd);  // an answer: kept if the pipe is full
+      SendNotice(node, cmd);  // an answer for the node's newest connection: kept if the pipe is full
       return true;
     }
     return SendTo(node, cmd);
@@ -1119,7 +1132,7 @@ void Broker::Impl::ProcessMailbox() {
     } else if (auto* tk = std::get_if<Task>(&c)) {
       tk->run();
     } else if (auto* rp = std::get_if<Reply>(&c)) {
-      SendReplyFrames(rp->node, std::move(rp->frames));
+      SendReplyFrames(rp->node, std::move(rp->peer), std::move(rp->frames));
     }
   }
 }
@@ -1219,18 +1232,18 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
         if constexpr (std::is_same_v<T, transport::Hello>) {
           OnHello(in, c);
         } else if constexpr (std::is_same_v<T, transport::Submit>) {
-          OnSubmit(node, std::move(c));
+          OnSubmit(node, in.peer, std::move(c));
         } else if constexpr (std::is_same_v<T, transport::SubmitReceipt>) {
-          OnSubmitReceipt(node, std::move(c));
+          OnSubmitReceipt(node, in.peer, std::move(c));
         } else if constexpr (std::is_same_v<T, transport::StatusRequest> ||
                              std::is_same_v<T, transport::ProofRequest>) {
           // A node revoked while connected learns nothing more.
           if (Status st = dir->CheckSender(node, Now()); !st.ok()) {
             SendToPeer(in.peer, transport::ErrorReply{st.code(), st.message(), c.correlation});
           } else if constexpr (std::is_same_v<T, transport::StatusRequest>) {
-            OnStatusRequest(node, c);
+            OnStatusRequest(node, in.peer, c);
           } else {
-            OnProofRequest(node, c);
+            OnProofRequest(node, in.peer, c);
           }
         } else if constexpr (std::is_same_v<T, transport::ChunkPut>) {
           chunks->OnPut(node, std::move(c));
@@ -1270,14 +1283,14 @@ void Broker::Impl::RefuseLimited(const transport::Incoming& in, Command& cmd) {
     r.accepted = false;
     r.error = Code::kUnavailable;
     r.message = why;
-    SendReply(node, r);
+    SendAnswer(node, in.peer, r);
   } else if (auto* rc = std::get_if<transport::SubmitReceipt>(&cmd)) {
     transport::ReceiptResult r;
     r.correlation = rc->correlation;
     r.accepted = false;
     r.error = Code::kUnavailable;
     r.message = why;
-    SendReply(node, r);
+    SendAnswer(node, in.peer, r);
   } else {
     uint64_t correlation = std::visit(
         [](const auto& c) -> uint64_t {
@@ -1316,8 +1329,11 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
   bool was_online = s.online;
   s.online = true;
   s.stalled = false;
-  // A (re)connection: answers still kept were for the previous one.
-  DropReplies(node);
+  // A (re)connection: answers still kept for other connections of this
+  // node were for the previous one (notices go to this one).
+  if (auto it = replies.find(node); it != replies.end()) {
+    if (size_t n = it->second.queue.DropOtherConnections(in.peer); n > 0) RepliesDropped(node, "node_gone", n);
+  }
   AgentQueue& q = QueueOf(node);
   ops::Info("agent.connected", {{"agent", node},
                                 {"directory_version", h.directory_version},
@@ -1372,20 +1388,21 @@ void Broker::Impl::PushCheckpoints() {
 
 // ---- Submit ------------------------------------------------------------------
 
-void Broker::Impl::OnSubmit(const std::string& node, transport::Submit&& s) {
+void Broker::Impl::OnSubmit(const std::string& node, const std::string& peer, transport::Submit&& s) {
   std::optional<std::string> id = OwnMessageId(node, s.envelope, cfg.max_envelope_bytes);
   if (id.has_value()) {
     auto it = submit_by_id.find(*id);
     if (it != submit_by_id.end()) {
       // The same id is being judged right now: answer this one with the
       // first answer once it is durable.
-      submits.at(it->second).waiters.push_back({node, s.correlation});
+      submits.at(it->second).waiters.push_back({node, peer, s.correlation});
       return;
     }
   }
   uint64_t op_id = next_op++;
   SubmitOp& op = submits[op_id];
   op.node = node;
+  op.peer = peer;
   op.correlation = s.correlation;
   op.envelope = std::move(s.envelope);
   op.received = SteadyClock::now();
@@ -1542,7 +1559,7 @@ void Broker::Impl::OnSubmitDurable(uint64_t op_id, const Appended& a) {
 }
 
 void Broker::Impl::AnswerSubmit(SubmitOp& op) {
-  SendReply(op.node, op.answer);
+  SendAnswer(op.node, op.peer, op.answer);
   for (const Waiter& w : op.waiters) {
     transport::SubmitResult dup = op.answer;
     dup.correlation = w.correlation;
@@ -1555,7 +1572,7 @@ void Broker::Impl::AnswerSubmit(SubmitOp& op) {
       dup.message = "message id " + op.answer.message_id + " is in use by another sender";
     }
     m_duplicates->Inc();
-    SendReply(w.node, dup);
+    SendAnswer(w.node, w.peer, dup);
   }
 }
 
@@ -1570,15 +1587,17 @@ void Broker::Impl::FinishSubmit(uint64_t op_id) {
 
 // ---- Receipts ----------------------------------------------------------------
 
-void Broker::Impl::OnSubmitReceipt(const std::string& node, transport::SubmitReceipt&& r) {
+void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& peer,
+                                   transport::SubmitReceipt&& r) {
   auto key = std::make_pair(node, r.delivery_seq);
   if (auto it = receipt_by_seq.find(key); it != receipt_by_seq.end()) {
-    receipts.at(it->second).waiters.push_back({node, r.correlation});
+    receipts.at(it->second).waiters.push_back({node, peer, r.correlation});
     return;
   }
   uint64_t op_id = next_op++;
   ReceiptOp& op = receipts[op_id];
   op.node = node;
+  op.peer = peer;
   op.correlation = r.correlation;
   op.seq = r.delivery_seq;
   op.receipt = std::move(r.signed_receipt);
@@ -1710,10 +1729,10 @@ void Broker::Impl::OnReceiptChecked(ReceiptChecked&& c) {
     rr.accepted = true;
     rr.ledger_index = c.repeat_index;
     rr.duplicate = true;
-    SendReply(op.node, rr);
+    SendAnswer(op.node, op.peer, rr);
     for (const Waiter& w : op.waiters) {
       rr.correlation = w.correlation;
-      SendReply(w.node, rr);
+      SendAnswer(w.node, w.peer, rr);
     }
     FinishReceipt(c.op);
     return;
@@ -1801,12 +1820,12 @@ void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refu
     rr.accepted = true;
     m_receipts->Inc();
   }
-  SendReply(op.node, rr);
+  SendAnswer(op.node, op.peer, rr);
   for (const Waiter& w : op.waiters) {
     transport::ReceiptResult d = rr;
     d.correlation = w.correlation;
     d.duplicate = rr.accepted;
-    SendReply(w.node, d);
+    SendAnswer(w.node, w.peer, d);
   }
   if (!refusal) {
     AgentQueue& q = QueueOf(op.node);
@@ -1826,7 +1845,7 @@ void Broker::Impl::OnReceiptDurable(uint64_t op_id, const Appended& a, bool refu
     n.event.state = static_cast<uint8_t>(wire::MessageState::Receipted);
     n.receipt = op.receipt;
     if (sessions.count(op.expect.sender) != 0 && sessions[op.expect.sender].online)
-      SendReply(op.expect.sender, n);
+      SendNotice(op.expect.sender, n);
     std::string node = op.node;
     FinishReceipt(op_id);
     Pump(node);
@@ -1845,9 +1864,10 @@ void Broker::Impl::FinishReceipt(uint64_t op_id) {
 
 // ---- Status and proofs (read on a worker) ------------------------------------
 
-void Broker::Impl::OnStatusRequest(const std::string& node, const transport::StatusRequest& r) {
+void Broker::Impl::OnStatusRequest(const std::string& node, const std::string& peer,
+                                   const transport::StatusRequest& r) {
   ++outstanding;
-  pool->Post([this, node, r] {
+  pool->Post([this, node, peer, r] {
     transport::StatusResponse out;
     out.correlation = r.correlation;
     out.message_id = MessageId::Parse(r.message_id).ok() ? r.message_id : std::string();
@@ -1898,13 +1918,14 @@ void Broker::Impl::OnStatusRequest(const std::string& node, const transport::Sta
       frames = transport::EncodeCommand(
           transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
     }
-    mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
+    mailbox.Push(Reply{node, peer, frames.ok() ? std::move(*frames) : Frames{}});
   });
 }
 
-void Broker::Impl::OnProofRequest(const std::string& node, const transport::ProofRequest& r) {
+void Broker::Impl::OnProofRequest(const std::string& node, const std::string& peer,
+                                  const transport::ProofRequest& r) {
   ++outstanding;
-  pool->Post([this, node, r] {
+  pool->Post([this, node, peer, r] {
     transport::ProofResponse out;
     out.correlation = r.correlation;
     out.kind = r.kind;
@@ -1942,7 +1963,7 @@ void Broker::Impl::OnProofRequest(const std::string& node, const transport::Proo
       frames = transport::EncodeCommand(
           transport::ErrorReply{Code::kInternal, frames.status().message(), r.correlation});
     }
-    mailbox.Push(Reply{node, frames.ok() ? std::move(*frames) : Frames{}});
+    mailbox.Push(Reply{node, peer, frames.ok() ? std::move(*frames) : Frames{}});
   });
 }
 
@@ -2037,7 +2058,7 @@ void Broker::Impl::OnDelivered(const Appended& a) {
   n.event.at_ms = a.tag.at_ms;
   n.event.attempt = 1;
   n.event.state = static_cast<uint8_t>(wire::MessageState::Delivered);
-  SendReply(a.tag.sender, n);
+  SendNotice(a.tag.sender, n);
 }
 
 // ---- Expiry -----------------------------------------------------------------
@@ -2211,7 +2232,7 @@ void Broker::Impl::OnExpiredDurable(const Appended& a) {
     n.event.ledger_index = a.index;
     n.event.at_ms = a.tag.at_ms;
     n.event.state = static_cast<uint8_t>(wire::MessageState::Expired);
-    SendReply(a.tag.sender, n);
+    SendNotice(a.tag.sender, n);
   }
   Pump(a.tag.recipient);  // an expired in-flight envelope frees its window slot
 }

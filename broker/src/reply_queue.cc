@@ -1,5 +1,7 @@
 #include "reply_queue.h"
 
+#include <algorithm>
+
 namespace mlahub::broker {
 
 size_t ReplyQueue::SizeOf(const transport::Frames& f) {
@@ -8,17 +10,18 @@ size_t ReplyQueue::SizeOf(const transport::Frames& f) {
   return n;
 }
 
-bool ReplyQueue::Keep(transport::Frames frames) {
-  size_t n = SizeOf(frames);
+bool ReplyQueue::Keep(Item item) {
+  size_t n = SizeOf(item.frames);
   if (items_.size() >= limits_.max_items || bytes_ + n > limits_.max_bytes) return false;
   bytes_ += n;
-  items_.push_back(std::move(frames));
+  items_.push_back(std::move(item));
   return true;
 }
 
-ReplyQueue::Result ReplyQueue::Send(transport::Frames frames, const SendFn& send) {
-  if (!items_.empty()) return Keep(std::move(frames)) ? Result::kQueued : Result::kDroppedFull;
-  switch (send(frames)) {
+ReplyQueue::Result ReplyQueue::Send(std::string peer, transport::Frames frames, const SendFn& send) {
+  Item item{std::move(peer), std::move(frames)};
+  if (!items_.empty()) return Keep(std::move(item)) ? Result::kQueued : Result::kDroppedFull;
+  switch (send(item.peer, item.frames)) {
     case SendOutcome::kSent:
       return Result::kSent;
     case SendOutcome::kGone:
@@ -26,21 +29,29 @@ ReplyQueue::Result ReplyQueue::Send(transport::Frames frames, const SendFn& send
     case SendOutcome::kFull:
       break;
   }
-  return Keep(std::move(frames)) ? Result::kQueued : Result::kDroppedFull;
+  return Keep(std::move(item)) ? Result::kQueued : Result::kDroppedFull;
 }
 
 ReplyQueue::FlushResult ReplyQueue::Flush(const SendFn& send) {
   FlushResult r;
   while (!items_.empty()) {
-    SendOutcome o = send(items_.front());
-    if (o == SendOutcome::kFull) return r;
-    if (o == SendOutcome::kGone) {
-      r.dropped_gone = Clear();
-      break;
-    }
-    bytes_ -= SizeOf(items_.front());
+    // Taken out before the send: `send` may Clear() this queue (its node
+    // found gone), which must not pull the item from under us.
+    Item item = std::move(items_.front());
     items_.pop_front();
-    ++r.sent;
+    const size_t n = SizeOf(item.frames);
+    bytes_ -= n;
+    SendOutcome o = send(item.peer, item.frames);
+    if (o == SendOutcome::kFull) {
+      items_.push_front(std::move(item));
+      bytes_ += n;
+      return r;
+    }
+    if (o == SendOutcome::kGone) {
+      ++r.dropped_gone;
+    } else {
+      ++r.sent;
+    }
   }
   r.drained = true;
   return r;
@@ -51,6 +62,16 @@ size_t ReplyQueue::Clear() {
   items_.clear();
   bytes_ = 0;
   return n;
+}
+
+size_t ReplyQueue::DropOtherConnections(std::string_view peer) {
+  const size_t before = items_.size();
+  std::erase_if(items_, [&](const Item& i) {
+    if (i.peer.empty() || i.peer == peer) return false;
+    bytes_ -= SizeOf(i.frames);
+    return true;
+  });
+  return before - items_.size();
 }
 
 }  // namespace mlahub::broker

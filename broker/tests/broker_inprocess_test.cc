@@ -103,6 +103,52 @@ TEST(BrokerInProcessTest, NodeRefusedTooOftenIsRateLimitedThenServedAgain) {
   ASSERT_OK((*b)->Stop());
 }
 
+// A node may hold several connections at once (an agent and a tool, or a
+// load generator): an answer goes back on the connection its request came
+// from, never on the node's other (newer) one.
+TEST(BrokerInProcessTest, EachConnectionOfANodeGetsTheAnswersToItsOwnRequests) {
+  TestNetwork net({"IT-MOJ", "NG-AGF"});
+  auto b = Broker::Create(net.config(), BrokerOptions{});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_OK((*b)->Start());
+  auto ctx = *transport::Context::Create(1);
+  TestAgent first(ctx, net, "IT-MOJ");
+  TestAgent second(ctx, net, "IT-MOJ");
+  ASSERT_OK(first.Connect());
+  ASSERT_OK(second.Connect());
+  // Each round: `first` submits, then `second` does at once, so `second` is
+  // the node's newest connection when the broker answers `first`.
+  std::vector<uint64_t> first_corr, second_corr;
+  for (uint64_t round = 0; round < 10; ++round) {
+    const uint64_t c1 = 100 + round, c2 = 200 + round;
+    ASSERT_OK(first.Send(transport::Submit{c1, net.Seal("IT-MOJ", "NG-AGF")}));
+    ASSERT_OK(second.Send(transport::Submit{c2, net.Seal("IT-MOJ", "NG-AGF")}));
+    auto r1 = first.WaitFor<transport::SubmitResult>();
+    ASSERT_TRUE(r1.has_value()) << "round " << round << ": no answer on the first connection";
+    EXPECT_EQ(r1->correlation, c1);
+    EXPECT_TRUE(r1->accepted) << r1->message;
+    auto r2 = second.WaitFor<transport::SubmitResult>();
+    ASSERT_TRUE(r2.has_value()) << "round " << round << ": no answer on the second connection";
+    EXPECT_EQ(r2->correlation, c2);
+    EXPECT_TRUE(r2->accepted) << r2->message;
+  }
+  // Answers read on a worker too (StatusRequest).
+  ASSERT_OK(first.Send(transport::StatusRequest{7, "no-such-id"}));
+  ASSERT_OK(second.Send(transport::Ping{1, 0}));
+  auto st = first.WaitFor<transport::StatusResponse>();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->correlation, 7u);
+  // Nothing meant for one connection reached the other.
+  for (TestAgent* a : {&first, &second}) {
+    for (const auto& c : a->backlog()) {
+      EXPECT_FALSE(std::holds_alternative<transport::SubmitResult>(c) ||
+                   std::holds_alternative<transport::StatusResponse>(c))
+          << "an answer on the wrong connection";
+    }
+  }
+  ASSERT_OK((*b)->Stop());
+}
+
 TEST(BrokerInProcessTest, CreateFailsCleanlyWithAMessageNamingTheSetting) {
   TestNetwork net({"IT-MOJ"});
   config::BrokerConfig c = net.config();

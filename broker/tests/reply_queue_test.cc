@@ -1,9 +1,10 @@
 // ReplyQueue: answers kept while a node's pipe is full, sent in order once
-// it drains, bounded, dropped when the node is gone.
+// it drains, bounded, each to its own connection, dropped when that is gone.
 #include "reply_queue.h"
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,17 +13,21 @@ namespace {
 
 transport::Frames Answer(uint8_t n, size_t size = 10) { return {Bytes(size, n)}; }
 
-// A fake pipe: takes answers while `room` > 0, else says full (or gone).
+// A fake pipe: takes answers while `room` > 0, else says full (or gone:
+// every connection, or those in `gone_peers`).
 struct FakePipe {
   size_t room = 0;
   bool gone = false;
+  std::set<std::string> gone_peers;
   std::vector<uint8_t> got;
+  std::vector<std::string> to;  // the connection of each answer in `got`
   ReplyQueue::SendFn Fn() {
-    return [this](const transport::Frames& f) {
-      if (gone) return SendOutcome::kGone;
+    return [this](const std::string& peer, const transport::Frames& f) {
+      if (gone || gone_peers.count(peer) != 0) return SendOutcome::kGone;
       if (room == 0) return SendOutcome::kFull;
       --room;
       got.push_back(f.at(0).at(0));
+      to.push_back(peer);
       return SendOutcome::kSent;
     };
   }
@@ -32,8 +37,8 @@ TEST(ReplyQueueTest, SentAtOnceWhilePipeHasRoom) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.room = 2;
-  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
-  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2}));
 }
@@ -42,12 +47,12 @@ TEST(ReplyQueueTest, KeptWhileFullAndSentInOrderWhenItDrains) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.room = 1;
-  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
-  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
   // Behind a kept answer, a new one waits even if the pipe has room again:
   // answers leave in the order they were made.
   pipe.room = 10;
-  EXPECT_EQ(q.Send(Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1}));
   EXPECT_EQ(q.size(), 2u);
   EXPECT_EQ(q.bytes(), 20u);
@@ -69,15 +74,15 @@ TEST(ReplyQueueTest, KeptWhileFullAndSentInOrderWhenItDrains) {
 TEST(ReplyQueueTest, BoundedInItemsAndBytes) {
   ReplyQueue q(ReplyQueue::Limits{3, 1000});
   FakePipe pipe;  // full
-  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send(Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.Send(Answer(9), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send("", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(9), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
   EXPECT_EQ(q.size(), 3u);
 
   ReplyQueue small(ReplyQueue::Limits{100, 25});
-  EXPECT_EQ(small.Send(Answer(1, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(small.Send(Answer(2, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(small.Send(Answer(3, 10), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
-  EXPECT_EQ(small.Send(Answer(4, 5), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("", Answer(1, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("", Answer(2, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("", Answer(3, 10), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(small.Send("", Answer(4, 5), pipe.Fn()), ReplyQueue::Result::kQueued);
   pipe.room = 10;
   small.Flush(pipe.Fn());
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2, 4}));
@@ -87,11 +92,11 @@ TEST(ReplyQueueTest, DroppedWhenTheNodeIsGone) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.gone = true;
-  EXPECT_EQ(q.Send(Answer(1), pipe.Fn()), ReplyQueue::Result::kDroppedGone);
+  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kDroppedGone);
   EXPECT_TRUE(q.empty());
   pipe.gone = false;
-  EXPECT_EQ(q.Send(Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.Send(Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
   pipe.gone = true;
   auto r = q.Flush(pipe.Fn());
   EXPECT_EQ(r.dropped_gone, 2u);
@@ -99,6 +104,41 @@ TEST(ReplyQueueTest, DroppedWhenTheNodeIsGone) {
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(q.bytes(), 0u);
   EXPECT_EQ(q.Clear(), 0u);
+}
+
+TEST(ReplyQueueTest, EachAnswerGoesToItsOwnConnection) {
+  ReplyQueue q;
+  FakePipe pipe;
+  EXPECT_EQ(q.Send("a", Answer(1), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("b", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("a", Answer(4), pipe.Fn()), ReplyQueue::Result::kQueued);
+  // Connection "a" went away: its answers are dropped, the others still go,
+  // in order.
+  pipe.gone_peers = {"a"};
+  pipe.room = 10;
+  auto r = q.Flush(pipe.Fn());
+  EXPECT_EQ(r.sent, 2u);
+  EXPECT_EQ(r.dropped_gone, 2u);
+  EXPECT_TRUE(r.drained);
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{2, 3}));
+  EXPECT_EQ(pipe.to, (std::vector<std::string>{"b", ""}));
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(ReplyQueueTest, AReconnectionDropsWhatWasKeptForOtherConnections) {
+  ReplyQueue q;
+  FakePipe pipe;  // full
+  ASSERT_EQ(q.Send("old", Answer(1), pipe.Fn()), ReplyQueue::Result::kQueued);
+  ASSERT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  ASSERT_EQ(q.Send("new", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  ASSERT_EQ(q.Send("old", Answer(4), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.DropOtherConnections("new"), 2u);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 20u);
+  pipe.room = 10;
+  EXPECT_TRUE(q.Flush(pipe.Fn()).drained);
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{2, 3}));
 }
 
 }  // namespace

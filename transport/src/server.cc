@@ -252,18 +252,21 @@ Result<std::optional<Incoming>> Server::Receive(std::chrono::milliseconds timeou
   }
 }
 
-Status Server::SendToNode(std::string_view node_id, const Frames& frames) {
+Status Server::SendToNode(std::string_view node_id, const Frames& frames, bool* gone) {
+  if (gone != nullptr) *gone = false;
   auto it = impl_->peer_of_node.find(node_id);
   if (it == impl_->peer_of_node.end()) {
     ++impl_->n.send_unavailable;
+    if (gone != nullptr) *gone = true;
     return Status::Unavailable("no connection of " + std::string(node_id) +
                                " is known (not connected, or no Hello yet)");
   }
   std::string peer = it->second;  // SendToPeer may erase the entry
-  return SendToPeer(peer, frames);
+  return SendToPeer(peer, frames, gone);
 }
 
-Status Server::SendToPeer(std::string_view peer, const Frames& frames) {
+Status Server::SendToPeer(std::string_view peer, const Frames& frames, bool* gone) {
+  if (gone != nullptr) *gone = false;
   if (frames.empty()) return Status::InvalidArgument("server: cannot send an empty message");
   if (peer.empty()) return Status::InvalidArgument("server: empty routing id");
   void* s = impl_->socket.handle();
@@ -274,6 +277,7 @@ Status Server::SendToPeer(std::string_view peer, const Frames& frames) {
     std::string who = node != impl_->node_of_peer.end() ? node->second : "peer '" + Printable(peer) + "'";
     if (err == EHOSTUNREACH) {
       impl_->Forget(peer);
+      if (gone != nullptr) *gone = true;
       return Status::Unavailable("connection of " + who + " is gone");
     }
     if (err == EAGAIN) return Status::Unavailable("queue to " + who + " is full (slow peer)");

@@ -327,8 +327,13 @@ TEST_F(EndpointTest, ChosenRoutingIdEqualToTheNodeIdIsRefusedToo) {
 }
 
 TEST_F(EndpointTest, SendToGonePeerIsUnavailableWithoutBlocking) {
-  EXPECT_EQ(server_->SendToNode("TH-OAG", {ToBytes("x")}).code(), Code::kUnavailable);
-  EXPECT_EQ(server_->SendToPeer(std::string("\0\1\2\3\4", 5), {ToBytes("x")}).code(), Code::kUnavailable);
+  bool gone = false;
+  EXPECT_EQ(server_->SendToNode("TH-OAG", {ToBytes("x")}, &gone).code(), Code::kUnavailable);
+  EXPECT_TRUE(gone);
+  gone = false;
+  EXPECT_EQ(server_->SendToPeer(std::string("\0\1\2\3\4", 5), {ToBytes("x")}, &gone).code(),
+            Code::kUnavailable);
+  EXPECT_TRUE(gone);
 
   {
     Client& it = NewClient(it_keys_);
@@ -345,12 +350,13 @@ TEST_F(EndpointTest, SendToGonePeerIsUnavailableWithoutBlocking) {
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto t0 = std::chrono::steady_clock::now();
-    last = server_->SendToNode("IT-MOJ", {ToBytes("deliver")});
+    last = server_->SendToNode("IT-MOJ", {ToBytes("deliver")}, &gone);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
     if (!last.ok()) break;
     (void)server_->Receive(10ms);
   }
   EXPECT_EQ(last.code(), Code::kUnavailable) << last.ToString();
+  EXPECT_TRUE(gone);
   EXPECT_FALSE(server_->PeerOf("IT-MOJ").has_value());
 }
 
@@ -368,12 +374,14 @@ TEST_F(SlowPeerTest, FullQueueIsUnavailableWithoutBlocking) {
   Frames big{Bytes(256 * 1024, 0x5a)};
   Status s;
   int sent = 0;
+  bool gone = true;
   for (; sent < 100000; ++sent) {
-    s = server_->SendToNode("IT-MOJ", big);
+    s = server_->SendToNode("IT-MOJ", big, &gone);
     if (!s.ok()) break;
   }
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
   EXPECT_NE(s.message().find("full"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(gone);  // full, not gone: send again later
   EXPECT_LT(sent, 100000);
   // The slow peer still gets what was queued.
   auto got = slow.Receive(10s);

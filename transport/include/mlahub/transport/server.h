@@ -11,7 +11,9 @@
 //    authenticated CURVE key), never anything the peer says.
 //  - The server remembers, per node, the connection its latest message came
 //    from; SendToNode("NG-AGF") goes there. An agent sends Hello first on
-//    every connection, so the broker can reach it from then on.
+//    every connection, so the broker can reach it from then on. An answer to
+//    a request goes with SendToPeer to the connection the request came from
+//    (a node may hold several connections at once).
 //  - Sends never block: ZMQ_ROUTER_MANDATORY with ZMQ_DONTWAIT. kUnavailable
 //    when the node has no known connection, the connection is gone
 //    (EHOSTUNREACH) or its queue is full (EAGAIN, a slow peer): the broker
@@ -111,8 +113,11 @@ class Server {
   void set_wake_fd(int fd);
 
   // Non-blocking sends (see above). kInvalidArgument for an empty message.
-  Status SendToNode(std::string_view node_id, const Frames& frames);
-  Status SendToPeer(std::string_view peer, const Frames& frames);
+  // If `gone` is given it is set to whether the failure was a connection
+  // that is gone or unknown (true: sending to it again is pointless) rather
+  // than a full queue (false: try again later).
+  Status SendToNode(std::string_view node_id, const Frames& frames, bool* gone = nullptr);
+  Status SendToPeer(std::string_view peer, const Frames& frames, bool* gone = nullptr);
 
   // The connection the node's latest message came from, if any.
   std::optional<std::string> PeerOf(std::string_view node_id) const;
