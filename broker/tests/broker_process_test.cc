@@ -22,6 +22,7 @@
 #include "mlahub/crypto/random.h"
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/envelope/receipt.h"
+#include "mlahub/ops/process.h"
 #include "mlahub/storage/ledger.h"
 #include "mlahub/storage/ledger_entry.h"
 #include "mlahub/storage/merkle.h"
@@ -653,7 +654,11 @@ TEST_F(BrokerProcessTest, RunsFromANetworkMadeByMlahubNetworkInit) {
       (std::filesystem::temp_directory_path() / "mlahub_broker_init_XXXXXX").string();
   ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const std::string dir = tmpl + "/net";
-  const uint16_t base = FreePort();
+  // network init numbers the broker's, its metrics' and the agents' ports
+  // from the base: all of them must be free, not only the first.
+  auto free_base = ops::FreePortRange(20);
+  ASSERT_TRUE(free_base.ok()) << free_base.status().ToString();
+  const uint16_t base = *free_base;
   std::string out;
   ASSERT_EQ(RunProgram({tool, "network", "init", "--dir", dir, "--nodes", "IT-MOJ,NG-AGF",
                         "--base-port", std::to_string(base)},
