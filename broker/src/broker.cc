@@ -264,8 +264,12 @@ struct Broker::Impl {
   std::unique_ptr<ops::MetricsServer> metrics_server;
   std::unique_ptr<WorkerPool> pool;
   // Signature checks of the messages read in the current burst, handed out
-  // at its end (DispatchChecks).
+  // at its end (DispatchChecks). Receipt checks go ahead of submit checks:
+  // a receipt finishes a delivery (and frees its window), a submit adds
+  // work; under more submits than the hub can take, deliveries keep flowing
+  // and the submitters wait for their acknowledgements instead.
   std::vector<std::function<void()>> checks;
+  std::vector<std::function<void()>> receipt_checks;
   Mailbox<Completion> mailbox;
 
   std::thread loop_thread;
@@ -1070,19 +1074,21 @@ int Broker::Impl::ReceiveBurst(std::chrono::milliseconds first_timeout) {
 }
 
 void Broker::Impl::DispatchChecks(bool input_drained) {
-  if (checks.empty()) return;
+  if (checks.empty() && receipt_checks.empty()) return;
   // A lone message at low load: check it here. Handing it to a worker and
   // its result back costs two thread wake-ups, which at a few thousand
   // messages a second were a large part of the broker's CPU (on this
   // project's virtual machines a wake-up costs the host's time too). Under
   // load there is more than one per burst, or the workers are busy, and the
   // checks go to the pool, whose threads run them in parallel.
-  if (checks.size() == 1 && input_drained && pool->Idle()) {
-    auto job = std::move(checks.front());
-    checks.clear();
+  if (checks.size() + receipt_checks.size() == 1 && input_drained && pool->Idle()) {
+    auto& one = checks.empty() ? receipt_checks : checks;
+    auto job = std::move(one.front());
+    one.clear();
     job();  // its completion is in the mailbox, handled next turn
     return;
   }
+  pool->PostAll(receipt_checks, /*first=*/true);
   pool->PostAll(checks);
 }
 
@@ -1644,7 +1650,7 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
     op.expect.recipient = node;
     op.expect.kind = rec->kind;
     op.expect.envelope_hash = rec->envelope_hash;
-    checks.push_back([this, op_id, receipt, key_now, expect = op.expect, now = Now()] {
+    receipt_checks.push_back([this, op_id, receipt, key_now, expect = op.expect, now = Now()] {
       ReceiptChecked c;
       c.op = op_id;
       c.verdict = EvaluateReceipt(receipt, key_now, expect, now);
@@ -1655,7 +1661,7 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
   }
   // Not queued: a repeat of a receipt already recorded, a late receipt of an
   // envelope that expired at the hub, or nothing.
-  checks.push_back([this, op_id, receipt, key_now, node, seq = op.seq, now = Now()] {
+  receipt_checks.push_back([this, op_id, receipt, key_now, node, seq = op.seq, now = Now()] {
     ReceiptChecked c;
     c.op = op_id;
     auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) +

@@ -25,12 +25,18 @@ void WorkerPool::Post(std::function<void()> job) {
   cv_.notify_one();
 }
 
-void WorkerPool::PostAll(std::vector<std::function<void()>>& jobs) {
+void WorkerPool::PostAll(std::vector<std::function<void()>>& jobs, bool first) {
   if (jobs.empty()) return;
   const size_t n = jobs.size();
   {
     std::lock_guard<std::mutex> lk(mu_);
-    for (auto& j : jobs) jobs_.push_back(std::move(j));
+    if (first) {
+      jobs_.insert(jobs_.begin() + static_cast<std::ptrdiff_t>(first_), std::make_move_iterator(jobs.begin()),
+                   std::make_move_iterator(jobs.end()));
+      first_ += n;
+    } else {
+      for (auto& j : jobs) jobs_.push_back(std::move(j));
+    }
   }
   jobs.clear();
   // One waiter per job, at most all of them.
@@ -63,6 +69,7 @@ void WorkerPool::Run() {
     if (jobs_.empty()) return;  // stopping and drained
     std::function<void()> job = std::move(jobs_.front());
     jobs_.pop_front();
+    if (first_ > 0) --first_;
     ++running_;
     lk.unlock();
     job();

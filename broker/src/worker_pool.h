@@ -1,5 +1,6 @@
 // A fixed pool of worker threads running jobs from one FIFO queue (the
-// broker's origin-signature and receipt checks, status and proof reads), and
+// broker's origin-signature and receipt checks, status and proof reads; jobs
+// posted `first` go ahead of the others), and
 // the mailbox through which workers and the ledger's committing thread hand
 // results back to the socket thread.
 //
@@ -26,8 +27,10 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Post(std::function<void()> job);
-  // Queues all of `jobs` under one lock and clears it.
-  void PostAll(std::vector<std::function<void()>>& jobs);
+  // Queues all of `jobs` under one lock and clears it. `first`: ahead of
+  // every job queued without it (behind the other `first` ones), e.g. the
+  // checks that finish work already accepted before those that admit more.
+  void PostAll(std::vector<std::function<void()>>& jobs, bool first = false);
   // True when no job is queued or running (a snapshot: a Post from another
   // thread may change it at once; the broker posts only from its socket
   // thread, which is the caller).
@@ -41,6 +44,7 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
+  size_t first_ = 0;  // jobs at the front of jobs_ posted with `first`
   size_t running_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

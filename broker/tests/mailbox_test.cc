@@ -1,6 +1,7 @@
 // Mailbox: the eventfd the socket thread polls with its socket is readable
 // exactly while something may be queued, across threads. WorkerPool: Idle
-// is false while a job is queued or running; PostAll runs every job.
+// is false while a job is queued or running; PostAll runs every job, those
+// posted `first` ahead of the others.
 #include <poll.h>
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -100,6 +102,34 @@ TEST(WorkerPoolTest, PostAllWakesWorkersForEveryJob) {
     while (ran.load() < want && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
     ASSERT_EQ(ran.load(), want) << "round " << round;
   }
+}
+
+TEST(WorkerPoolTest, JobsPostedFirstRunAheadOfTheOthersInTheirOwnOrder) {
+  WorkerPool pool(1);
+  std::atomic<bool> release{false}, started{false};
+  pool.Post([&] {  // holds the only worker while the queue fills
+    started = true;
+    while (!release) std::this_thread::yield();
+  });
+  while (!started) std::this_thread::yield();
+  std::mutex mu;
+  std::vector<int> order;
+  auto job = [&](int n) -> std::function<void()> {
+    return [&, n] {
+      std::lock_guard<std::mutex> lk(mu);
+      order.push_back(n);
+    };
+  };
+  std::vector<std::function<void()>> later{job(1), job(2)};
+  pool.PostAll(later);
+  std::vector<std::function<void()>> first{job(10), job(11)};
+  pool.PostAll(first, /*first=*/true);
+  pool.Post(job(3));
+  std::vector<std::function<void()>> more_first{job(12)};
+  pool.PostAll(more_first, /*first=*/true);
+  release = true;
+  pool.Stop();
+  EXPECT_EQ(order, (std::vector<int>{10, 11, 12, 1, 2, 3}));
 }
 
 }  // namespace
