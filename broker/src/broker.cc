@@ -264,8 +264,8 @@ struct Broker::Impl {
   std::unique_ptr<ops::MetricsServer> metrics_server;
   std::unique_ptr<WorkerPool> pool;
   // Signature checks of the messages read in the current burst, handed out
-  // at its end (DispatchChecks). Receipt checks go ahead of submit checks:
-  // a receipt finishes a delivery (and frees its window), a submit adds
+  // at its end (DispatchChecks). Checks of receipts for queued envelopes go
+  // ahead: such a receipt finishes a delivery (and frees its window), a submit adds
   // work; under more submits than the hub can take, deliveries keep flowing
   // and the submitters wait for their acknowledgements instead.
   std::vector<std::function<void()>> checks;
@@ -461,10 +461,15 @@ struct Broker::Impl {
     SendReplyFrames(node, peer, std::move(*frames));
   }
   // A notice (or an answer that is not tied to one request): to the node's
-  // newest connection, kept in order with its answers.
-  void SendNotice(const std::string& node, const Command& cmd) { SendAnswer(node, std::string(), cmd); }
+  // newest connection, kept in order with that connection's answers.
+  void SendNotice(const std::string& node, const Command& cmd) {
+    std::optional<std::string> peer = server->PeerOf(node);
+    if (!peer.has_value()) return RepliesDropped(node, "node_gone", 1);
+    SendAnswer(node, *peer, cmd);
+  }
   void SendReplyFrames(const std::string& node, std::string peer, Frames frames) {
     if (frames.empty()) return;
+    if (peer.empty()) return RepliesDropped(node, "node_gone", 1);  // asked before any connection was known
     PendingReplies& p = replies[node];
     switch (p.queue.Send(std::move(peer), std::move(frames), ReplySender(node))) {
       case ReplyQueue::Result::kSent:
@@ -483,27 +488,20 @@ struct Broker::Impl {
   ReplyQueue::SendFn ReplySender(const std::string& node) {
     return [this, node](const std::string& peer, const Frames& f) {
       bool gone = false;
-      Status s = peer.empty() ? server->SendToNode(node, f, &gone) : server->SendToPeer(peer, f, &gone);
+      Status s = server->SendToPeer(peer, f, &gone);
       if (s.ok()) return SendOutcome::kSent;
-      NoteSendFailure(node, s);
+      NoteSendFailure(node, s, peer);
       if (gone) return SendOutcome::kGone;
       replies[node].retry_at = SteadyClock::now() + kStallRetry;
       return SendOutcome::kFull;
     };
   }
-  // Sends what is kept for `node`; true when nothing is kept any more.
-  bool FlushReplies(const std::string& node) {
+  // Sends what is kept for `node` (to each of its connections that takes it).
+  void FlushReplies(const std::string& node) {
     auto it = replies.find(node);
-    if (it == replies.end() || it->second.queue.empty()) return true;
+    if (it == replies.end() || it->second.queue.empty()) return;
     auto r = it->second.queue.Flush(ReplySender(node));
     if (r.dropped_gone > 0) RepliesDropped(node, "node_gone", r.dropped_gone);
-    return r.drained;
-  }
-  void DropReplies(const std::string& node) {
-    auto it = replies.find(node);
-    if (it == replies.end()) return;
-    size_t n = it->second.queue.Clear();
-    if (n > 0) RepliesDropped(node, "node_gone", n);
   }
   void RepliesDropped(const std::string& node, const std::string& reason, size_t n) {
     auto it = m_replies_dropped.find(reason);
@@ -519,19 +517,28 @@ struct Broker::Impl {
     it->second->Inc(n);
     ops::Warn("reply.dropped", {{"agent", node}, {"reason", reason}, {"count", n}});
   }
+  // Answers kept for the connection deliveries use (the node's newest):
+  // they go first.
   bool RepliesPending(const std::string& node) const {
     auto it = replies.find(node);
-    return it != replies.end() && !it->second.queue.empty();
+    if (it == replies.end() || it->second.queue.empty()) return false;
+    std::optional<std::string> peer = server->PeerOf(node);
+    return peer.has_value() && it->second.queue.HasFor(*peer);
   }
   void SendToPeer(const std::string& peer, const Command& cmd) {
     auto frames = transport::EncodeCommand(cmd);
     if (!frames.ok()) return;
     server->SendToPeer(peer, *frames).IgnoreError();  // best effort: the peer may be gone
   }
-  void NoteSendFailure(const std::string& node, const Status& s) {
-    const bool gone = !server->PeerOf(node).has_value();
-    // Answers kept for a connection that is gone are not sent to the next.
-    if (gone) DropReplies(node);
+  // A send to `node` failed: on its newest connection (`peer` empty, or
+  // that connection), the node is offline (gone) or stalled (full); a
+  // failure on an older connection of the node says nothing about the one
+  // deliveries use. (Answers kept for a gone connection are dropped as they
+  // come up: each names its own connection, never the next one.)
+  void NoteSendFailure(const std::string& node, const Status& s, const std::string& peer = {}) {
+    const std::optional<std::string> newest = server->PeerOf(node);
+    if (!peer.empty() && newest.has_value() && *newest != peer) return;
+    const bool gone = !newest.has_value();
     auto it = sessions.find(node);
     if (it == sessions.end()) return;
     Session& ss = it->second;
@@ -1335,11 +1342,8 @@ void Broker::Impl::OnHello(const transport::Incoming& in, const transport::Hello
   bool was_online = s.online;
   s.online = true;
   s.stalled = false;
-  // A (re)connection: answers still kept for other connections of this
-  // node were for the previous one (notices go to this one).
-  if (auto it = replies.find(node); it != replies.end()) {
-    if (size_t n = it->second.queue.DropOtherConnections(in.peer); n > 0) RepliesDropped(node, "node_gone", n);
-  }
+  // Answers still kept for the node's other connections stay theirs: they
+  // are sent if that connection is alive, dropped once it is found gone.
   AgentQueue& q = QueueOf(node);
   ops::Info("agent.connected", {{"agent", node},
                                 {"directory_version", h.directory_version},
@@ -1660,8 +1664,9 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
     return;
   }
   // Not queued: a repeat of a receipt already recorded, a late receipt of an
-  // envelope that expired at the hub, or nothing.
-  receipt_checks.push_back([this, op_id, receipt, key_now, node, seq = op.seq, now = Now()] {
+  // envelope that expired at the hub, or nothing. It finishes no delivery:
+  // checked in turn with the submits, not ahead of them.
+  checks.push_back([this, op_id, receipt, key_now, node, seq = op.seq, now = Now()] {
     ReceiptChecked c;
     c.op = op_id;
     auto not_found = Status::NotFound("no envelope with delivery_seq " + std::to_string(seq) +
@@ -1980,7 +1985,8 @@ void Broker::Impl::Pump(const std::string& node) {
   auto sit = sessions.find(node);
   if (sit == sessions.end() || !sit->second.online || sit->second.stalled) return;
   // Kept answers go before any delivery.
-  if (!FlushReplies(node)) return;
+  FlushReplies(node);
+  if (RepliesPending(node)) return;
   auto qit = queues.find(node);
   if (qit == queues.end()) {
     chunks->Pump(node);

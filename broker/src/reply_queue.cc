@@ -1,6 +1,6 @@
 #include "reply_queue.h"
 
-#include <algorithm>
+#include <set>
 
 namespace mlahub::broker {
 
@@ -10,17 +10,28 @@ size_t ReplyQueue::SizeOf(const transport::Frames& f) {
   return n;
 }
 
+void ReplyQueue::Count(const Item& item, bool add) {
+  const size_t n = SizeOf(item.frames);
+  if (add) {
+    bytes_ += n;
+    ++per_peer_[item.peer];
+    return;
+  }
+  bytes_ -= n;
+  auto it = per_peer_.find(item.peer);
+  if (it != per_peer_.end() && --it->second == 0) per_peer_.erase(it);
+}
+
 bool ReplyQueue::Keep(Item item) {
-  size_t n = SizeOf(item.frames);
-  if (items_.size() >= limits_.max_items || bytes_ + n > limits_.max_bytes) return false;
-  bytes_ += n;
+  if (items_.size() >= limits_.max_items || bytes_ + SizeOf(item.frames) > limits_.max_bytes) return false;
+  Count(item, true);
   items_.push_back(std::move(item));
   return true;
 }
 
 ReplyQueue::Result ReplyQueue::Send(std::string peer, transport::Frames frames, const SendFn& send) {
   Item item{std::move(peer), std::move(frames)};
-  if (!items_.empty()) return Keep(std::move(item)) ? Result::kQueued : Result::kDroppedFull;
+  if (HasFor(item.peer)) return Keep(std::move(item)) ? Result::kQueued : Result::kDroppedFull;
   switch (send(item.peer, item.frames)) {
     case SendOutcome::kSent:
       return Result::kSent;
@@ -34,44 +45,48 @@ ReplyQueue::Result ReplyQueue::Send(std::string peer, transport::Frames frames, 
 
 ReplyQueue::FlushResult ReplyQueue::Flush(const SendFn& send) {
   FlushResult r;
-  while (!items_.empty()) {
-    // Taken out before the send: `send` may Clear() this queue (its node
-    // found gone), which must not pull the item from under us.
-    Item item = std::move(items_.front());
-    items_.pop_front();
-    const size_t n = SizeOf(item.frames);
-    bytes_ -= n;
-    SendOutcome o = send(item.peer, item.frames);
-    if (o == SendOutcome::kFull) {
-      items_.push_front(std::move(item));
-      bytes_ += n;
-      return r;
+  // Taken out first: `send` may Clear() this queue (its node found gone),
+  // which must not pull items from under this loop.
+  std::deque<Item> pending;
+  pending.swap(items_);
+  per_peer_.clear();
+  bytes_ = 0;
+  std::deque<Item> kept;
+  std::set<std::string, std::less<>> full;  // connections found full in this pass
+  for (Item& item : pending) {
+    if (full.count(item.peer) != 0) {
+      kept.push_back(std::move(item));
+      continue;
     }
-    if (o == SendOutcome::kGone) {
-      ++r.dropped_gone;
-    } else {
-      ++r.sent;
+    switch (send(item.peer, item.frames)) {
+      case SendOutcome::kSent:
+        ++r.sent;
+        break;
+      case SendOutcome::kGone:
+        ++r.dropped_gone;
+        break;
+      case SendOutcome::kFull:
+        full.insert(item.peer);
+        kept.push_back(std::move(item));
+        break;
     }
   }
-  r.drained = true;
+  // What was kept goes back ahead of anything queued meanwhile.
+  for (Item& item : items_) kept.push_back(std::move(item));
+  items_.swap(kept);
+  per_peer_.clear();
+  bytes_ = 0;
+  for (const Item& item : items_) Count(item, true);
+  r.drained = items_.empty();
   return r;
 }
 
 size_t ReplyQueue::Clear() {
   size_t n = items_.size();
   items_.clear();
+  per_peer_.clear();
   bytes_ = 0;
   return n;
-}
-
-size_t ReplyQueue::DropOtherConnections(std::string_view peer) {
-  const size_t before = items_.size();
-  std::erase_if(items_, [&](const Item& i) {
-    if (i.peer.empty() || i.peer == peer) return false;
-    bytes_ -= SizeOf(i.frames);
-    return true;
-  });
-  return before - items_.size();
 }
 
 }  // namespace mlahub::broker

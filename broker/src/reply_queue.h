@@ -1,18 +1,19 @@
 // One node's outgoing answers that the transport could not take at once.
 //
 // Answers (SubmitResult, ReceiptResult, StatusResponse, ProofResponse,
-// ChunkAck, Notice) are sent without blocking; when the pipe is full
-// (ROUTER_MANDATORY + ZMQ_DONTWAIT: EAGAIN) the answer is kept here, in
-// order, and sent again once the pipe drains, before any delivery to that
-// node. Bounded: at most `max_items` answers and `max_bytes` bytes; beyond
-// that an answer is dropped (the agent resends the request, as it does after
-// a lost answer).
+// ChunkAck, Notice) are sent without blocking; when a connection's pipe is
+// full (ROUTER_MANDATORY + ZMQ_DONTWAIT: EAGAIN) the answer is kept here and
+// sent again once that pipe drains, in the order the answers for that
+// connection were made, and before any delivery on it. Bounded per node: at
+// most `max_items` answers and `max_bytes` bytes; beyond that an answer is
+// dropped (the agent resends the request, as it does after a lost answer).
 //
-// Each answer names its connection: the one its request came from (a node
-// may hold several connections; an answer never goes to another), or none
-// (Notice, ChunkAck: the node's newest connection when it is sent). An
-// answer whose connection is gone (EHOSTUNREACH) is dropped: a reconnecting
-// agent resends whatever it has not seen answered.
+// Each answer names its connection (routing id): the one its request came
+// from, or for a notice the node's newest when it was made. A node may hold
+// several connections; an answer never goes to another than its own, and a
+// full connection does not hold back the answers of the others. An answer
+// whose connection is gone (EHOSTUNREACH) is dropped: a reconnecting agent
+// resends whatever it has not seen answered.
 //
 // Pure logic over a send function, so it is tested without sockets.
 // Thread-safety: none; the broker's socket thread owns every ReplyQueue.
@@ -21,6 +22,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -30,13 +32,13 @@ namespace mlahub::broker {
 
 enum class SendOutcome : uint8_t {
   kSent,  // the transport took it
-  kFull,  // the node's pipe is full (EAGAIN): try again later
-  kGone,  // no connection for the node (EHOSTUNREACH)
+  kFull,  // the connection's pipe is full (EAGAIN): try again later
+  kGone,  // the connection is gone (EHOSTUNREACH): sending again is pointless
 };
 
 class ReplyQueue {
  public:
-  // `peer`: the connection's routing id, or empty for the node's newest.
+  // `peer`: the connection's routing id.
   using SendFn = std::function<SendOutcome(const std::string& peer, const transport::Frames&)>;
 
   struct Limits {
@@ -61,18 +63,17 @@ class ReplyQueue {
   explicit ReplyQueue(Limits limits) : limits_(limits) {}
   ReplyQueue() : ReplyQueue(Limits{}) {}
 
-  // Sends `frames` to `peer` now if nothing is kept before it, else keeps it
-  // behind the others (answers leave in the order they were made).
+  // Sends `frames` to `peer` now if nothing is kept for that connection,
+  // else keeps it behind what is (answers leave in the order they were made).
   Result Send(std::string peer, transport::Frames frames, const SendFn& send);
-  // Sends what is kept, oldest first, until a pipe is full; an answer whose
-  // connection is gone is dropped on the way.
+  // Sends what is kept, oldest first; a connection found full keeps the rest
+  // of its answers (the others go on), one found gone loses them. `send` may
+  // Clear() this queue meanwhile.
   FlushResult Flush(const SendFn& send);
   // Drops everything kept; returns how many.
   size_t Clear();
-  // Drops the answers kept for connections other than `peer` (not those for
-  // the newest connection); returns how many. For a reconnection: what was
-  // kept for the previous connection will not be read.
-  size_t DropOtherConnections(std::string_view peer);
+  // Whether answers are kept for this connection.
+  bool HasFor(std::string_view peer) const { return per_peer_.find(peer) != per_peer_.end(); }
 
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
@@ -84,10 +85,12 @@ class ReplyQueue {
     transport::Frames frames;
   };
   bool Keep(Item item);
+  void Count(const Item& item, bool add);
   static size_t SizeOf(const transport::Frames& f);
 
   Limits limits_;
   std::deque<Item> items_;
+  std::map<std::string, size_t, std::less<>> per_peer_;  // kept answers per connection
   size_t bytes_ = 0;
 };
 

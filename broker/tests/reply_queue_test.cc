@@ -126,19 +126,55 @@ TEST(ReplyQueueTest, EachAnswerGoesToItsOwnConnection) {
   EXPECT_EQ(q.bytes(), 0u);
 }
 
-TEST(ReplyQueueTest, AReconnectionDropsWhatWasKeptForOtherConnections) {
+TEST(ReplyQueueTest, AFullConnectionDoesNotHoldBackTheOthers) {
   ReplyQueue q;
   FakePipe pipe;  // full
-  ASSERT_EQ(q.Send("old", Answer(1), pipe.Fn()), ReplyQueue::Result::kQueued);
-  ASSERT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
-  ASSERT_EQ(q.Send("new", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
-  ASSERT_EQ(q.Send("old", Answer(4), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.DropOtherConnections("new"), 2u);
+  ASSERT_EQ(q.Send("slow", Answer(1), pipe.Fn()), ReplyQueue::Result::kQueued);
+  // Nothing is kept for "agent": its answer goes at once.
+  pipe.room = 1;
+  EXPECT_EQ(q.Send("agent", Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_TRUE(q.HasFor("slow"));
+  EXPECT_FALSE(q.HasFor("agent"));
+  // "slow" stays full: behind its kept answer its next one waits; "agent"'s
+  // are sent past them.
+  auto slow_full = [&](const std::string& peer, const transport::Frames& f) {
+    if (peer == "slow") return SendOutcome::kFull;
+    pipe.got.push_back(f.at(0).at(0));
+    return SendOutcome::kSent;
+  };
+  EXPECT_EQ(q.Send("slow", Answer(3), slow_full), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("agent", Answer(4), slow_full), ReplyQueue::Result::kSent);
+  auto r = q.Flush(slow_full);
+  EXPECT_EQ(r.sent, 0u);
+  EXPECT_FALSE(r.drained);
   EXPECT_EQ(q.size(), 2u);
-  EXPECT_EQ(q.bytes(), 20u);
   pipe.room = 10;
-  EXPECT_TRUE(q.Flush(pipe.Fn()).drained);
-  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{2, 3}));
+  r = q.Flush(pipe.Fn());
+  EXPECT_EQ(r.sent, 2u);
+  EXPECT_TRUE(r.drained);
+  EXPECT_FALSE(q.HasFor("slow"));
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{2, 4, 1, 3}));
+}
+
+TEST(ReplyQueueTest, FlushSurvivesTheSendClearingTheQueue) {
+  ReplyQueue q;
+  FakePipe pipe;  // full
+  for (uint8_t i = 1; i <= 3; ++i) ASSERT_EQ(q.Send("a", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+  ASSERT_EQ(q.Send("b", Answer(4), pipe.Fn()), ReplyQueue::Result::kQueued);
+  // The broker's send, finding the node gone, drops what is kept (Clear)
+  // from inside the flush; every answer is then reported gone once.
+  size_t calls = 0;
+  auto r = q.Flush([&](const std::string&, const transport::Frames&) {
+    ++calls;
+    q.Clear();
+    return SendOutcome::kGone;
+  });
+  EXPECT_EQ(calls, 4u);
+  EXPECT_EQ(r.dropped_gone, 4u);
+  EXPECT_TRUE(r.drained);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_FALSE(q.HasFor("a"));
 }
 
 }  // namespace

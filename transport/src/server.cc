@@ -287,8 +287,9 @@ Status Server::SendToPeer(std::string_view peer, const Frames& frames, bool* gon
     int flags = ZMQ_DONTWAIT | (i + 1 < frames.size() ? ZMQ_SNDMORE : 0);
     if (zmq_send(s, frames[i].data(), frames[i].size(), flags) < 0) {
       // After the routing frame was taken the pipe accepts the rest; if not,
-      // libzmq drops the partial message.
+      // libzmq drops the partial message (sending it again is no use).
       ++impl_->n.send_unavailable;
+      if (gone != nullptr) *gone = true;
       return internal::ZmqError("server: send", zmq_errno()).Annotate("message dropped");
     }
   }

@@ -113,9 +113,9 @@ class Server {
   void set_wake_fd(int fd);
 
   // Non-blocking sends (see above). kInvalidArgument for an empty message.
-  // If `gone` is given it is set to whether the failure was a connection
-  // that is gone or unknown (true: sending to it again is pointless) rather
-  // than a full queue (false: try again later).
+  // If `gone` is given it is set to whether sending again is pointless (the
+  // connection is gone or unknown, or the message was broken off) rather
+  // than the connection's queue being full (false: try again later).
   Status SendToNode(std::string_view node_id, const Frames& frames, bool* gone = nullptr);
   Status SendToPeer(std::string_view peer, const Frames& frames, bool* gone = nullptr);
 
