@@ -902,10 +902,13 @@ Status Broker::Impl::InitChunks() {
   ChunkRelay::Hooks h;
   h.send = [this](const std::string& node, const Command& cmd) {
     if (std::holds_alternative<transport::ChunkAck>(cmd)) {
-      SendNotice(node, cmd);  // an answer for the node's newest connection: kept if the pipe is full
+      SendNotice(node, cmd);  // unasked (a transfer completed): to the newest connection, kept if full
       return true;
     }
     return SendTo(node, cmd);
+  };
+  h.answer = [this](const std::string& node, const std::string& peer, const Command& cmd) {
+    SendAnswer(node, peer, cmd);  // kept if the pipe is full
   };
   h.write_state = [this](std::vector<storage::StateWrite> writes, std::function<void(const Status&)> done) {
     ++outstanding;
@@ -1259,11 +1262,11 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
             OnProofRequest(node, in.peer, c);
           }
         } else if constexpr (std::is_same_v<T, transport::ChunkPut>) {
-          chunks->OnPut(node, std::move(c));
+          chunks->OnPut(node, std::move(c), in.peer);
         } else if constexpr (std::is_same_v<T, transport::ChunkReceived>) {
           chunks->OnReceived(node, c);
         } else if constexpr (std::is_same_v<T, transport::ChunkStatus>) {
-          chunks->OnStatus(node, c);
+          chunks->OnStatus(node, c, in.peer);
         } else if constexpr (std::is_same_v<T, transport::Ping>) {
           SendToPeer(in.peer, transport::Pong{c.nonce, c.sent_ms});
         } else if constexpr (std::is_same_v<T, transport::Pong>) {
@@ -1984,8 +1987,13 @@ void Broker::Impl::Pump(const std::string& node) {
   if (draining) return;
   auto sit = sessions.find(node);
   if (sit == sessions.end() || !sit->second.online || sit->second.stalled) return;
-  // Kept answers go before any delivery.
-  FlushReplies(node);
+  // Kept answers go before any delivery (tried again once the retry time
+  // after a full pipe has passed: not a pass over the queue per Pump).
+  if (auto rit = replies.find(node); rit != replies.end() && !rit->second.queue.empty() &&
+                                     SteadyClock::now() >= rit->second.retry_at) {
+    FlushReplies(node);
+    if (!sit->second.online || sit->second.stalled) return;
+  }
   if (RepliesPending(node)) return;
   auto qit = queues.find(node);
   if (qit == queues.end()) {

@@ -102,8 +102,8 @@ const TransferRecord* ChunkRelay::Find(const std::string& transfer_id) const {
   return it == transfers_.end() ? nullptr : &it->second.rec;
 }
 
-void ChunkRelay::Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code,
-                     std::string message) {
+void ChunkRelay::Ack(const std::string& node, const std::string& peer, const std::string& tid, const Transfer* t,
+                     Code code, std::string message) {
   transport::ChunkAck a;
   a.transfer_id = tid;
   if (t != nullptr) {
@@ -116,6 +116,7 @@ void ChunkRelay::Ack(const std::string& node, const std::string& tid, const Tran
   if (code != Code::kOk)
     ops::Warn("evidence.chunk_refused",
               {{"agent", node}, {"transfer", tid}, {"code", CodeName(code)}, {"reason", a.message}});
+  if (!peer.empty() && hooks_.answer) return hooks_.answer(node, peer, a);
   hooks_.send(node, a);
 }
 
@@ -130,42 +131,42 @@ void ChunkRelay::Persist(const std::string& tid, Transfer& t, std::vector<storag
   hooks_.write_state(std::move(extra), std::move(then));
 }
 
-void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put) {
+void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put, const std::string& peer) {
   const std::string tid = put.transfer_id;
-  if (Status s = hooks_.check_node(node); !s.ok()) return Ack(node, tid, nullptr, s.code(), s.message());
+  if (Status s = hooks_.check_node(node); !s.ok()) return Ack(node, peer, tid, nullptr, s.code(), s.message());
   auto it = transfers_.find(tid);
   Transfer* t = it == transfers_.end() ? nullptr : &it->second;
   if (t != nullptr && t->rec.sender != node) {
     // Someone else's transfer: say nothing about it.
-    return Ack(node, tid, nullptr, Code::kSenderMismatch, "transfer " + tid + " belongs to another sender");
+    return Ack(node, peer, tid, nullptr, Code::kSenderMismatch, "transfer " + tid + " belongs to another sender");
   }
   auto frame = evidence::DecodeChunk(put.frame);
   if (!frame.ok()) {
     Code c = frame.status().code() == Code::kTamperedCiphertext ? Code::kTamperedCiphertext : Code::kMalformed;
-    return Ack(node, tid, t, c, "chunk " + std::to_string(put.chunk_index) + ": " + frame.status().message());
+    return Ack(node, peer, tid, t, c, "chunk " + std::to_string(put.chunk_index) + ": " + frame.status().message());
   }
   if (frame->transfer_id != tid || frame->chunk_index != put.chunk_index) {
-    return Ack(node, tid, t, Code::kMalformed, "ChunkPut names another transfer or index than its frame");
+    return Ack(node, peer, tid, t, Code::kMalformed, "ChunkPut names another transfer or index than its frame");
   }
   if (t == nullptr) {
     if (put.chunk_index != 0) {
-      return Ack(node, tid, nullptr, Code::kNotFound,
+      return Ack(node, peer, tid, nullptr, Code::kNotFound,
                  "unknown transfer " + tid + ": start at chunk 0, got " + std::to_string(put.chunk_index));
     }
     if (Status s = hooks_.check_node(put.recipient); !s.ok()) {
       Code c = s.code() == Code::kUnknownSender ? Code::kUnknownRecipient : s.code();
-      return Ack(node, tid, nullptr, c, "recipient " + put.recipient + ": " + s.message());
+      return Ack(node, peer, tid, nullptr, c, "recipient " + put.recipient + ": " + s.message());
     }
-    if (put.recipient == node) return Ack(node, tid, nullptr, Code::kWrongRecipient, "a transfer to oneself");
+    if (put.recipient == node) return Ack(node, peer, tid, nullptr, Code::kWrongRecipient, "a transfer to oneself");
     if (hooks_.check_message) {
       // The transfer's quota is tied to an envelope the broker accepted
       // from this sender for this recipient (its sealed manifest announced
       // the transfer): no chunks without an accepted envelope.
       if (put.message_id.empty())
-        return Ack(node, tid, nullptr, Code::kNotFound,
+        return Ack(node, peer, tid, nullptr, Code::kNotFound,
                    "chunk 0 must name the accepted message that carries the manifest (message_id)");
       if (Status s = hooks_.check_message(node, put.recipient, put.message_id); !s.ok())
-        return Ack(node, tid, nullptr, s.code(), s.message());
+        return Ack(node, peer, tid, nullptr, s.code(), s.message());
     }
     Transfer nt;
     nt.rec.sender = node;
@@ -183,26 +184,26 @@ void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put) {
   }
   if (t->rec.recipient != put.recipient || t->rec.chunk_count != frame->chunk_count) {
     // Permanent for this transfer id (kInvalidArgument means "resend from stored").
-    return Ack(node, tid, t, Code::kAlreadyExists, "ChunkPut disagrees with the transfer's recipient or count");
+    return Ack(node, peer, tid, t, Code::kAlreadyExists, "ChunkPut disagrees with the transfer's recipient or count");
   }
   if (t->rec.purged || put.chunk_index < t->accepted) {
     // Already held (a resend after a lost ChunkAck): acknowledge again. An
     // ack for a chunk not yet durable comes with the write in flight.
-    if (put.chunk_index < t->rec.stored || t->rec.purged) Ack(node, tid, t, Code::kOk, "");
+    if (put.chunk_index < t->rec.stored || t->rec.purged) Ack(node, peer, tid, t, Code::kOk, "");
     return;
   }
   if (put.chunk_index > t->accepted) {
-    return Ack(node, tid, t, Code::kInvalidArgument,
+    return Ack(node, peer, tid, t, Code::kInvalidArgument,
                "chunk " + std::to_string(put.chunk_index) + " out of order: the broker holds " +
                    std::to_string(t->accepted));
   }
   if (t->accepted - t->rec.stored >= options_.max_unstored) {
-    return Ack(node, tid, t, Code::kUnavailable, "too many chunks in flight; wait for ChunkAck");
+    return Ack(node, peer, tid, t, Code::kUnavailable, "too many chunks in flight; wait for ChunkAck");
   }
   evidence::Link link = evidence::ChainLink(frame->chunk_index, frame->ciphertext_hash, frame->next_link);
   const bool last = frame->chunk_index + 1 == frame->chunk_count;
   if ((frame->chunk_index > 0 && link != t->accepted_expected) || (last != IsZero(frame->next_link))) {
-    return Ack(node, tid, t, Code::kTamperedCiphertext,
+    return Ack(node, peer, tid, t, Code::kTamperedCiphertext,
                "chunk " + std::to_string(put.chunk_index) + " does not continue the hash chain");
   }
   if (frame->chunk_index == 0) t->rec.root = link;
@@ -217,7 +218,7 @@ void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put) {
   writes.push_back(storage::StateWrite::Put(TransferKey(tid), EncodeTransferRecord(after)));
   const uint64_t stored = t->accepted;
   const evidence::Link expected = frame->next_link;
-  hooks_.write_state(std::move(writes), [this, node, tid, stored, expected](const Status& s) {
+  hooks_.write_state(std::move(writes), [this, node, peer, tid, stored, expected](const Status& s) {
     if (!s.ok()) return;  // the broker stops (Fatal); the sender resends after its restart
     auto it = transfers_.find(tid);
     if (it == transfers_.end()) return;
@@ -226,7 +227,7 @@ void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put) {
       tr.rec.stored = stored;
       tr.rec.expected = expected;
     }
-    Ack(node, tid, &tr, Code::kOk, "");
+    Ack(node, peer, tid, &tr, Code::kOk, "");
     if (tr.rec.stored == tr.rec.chunk_count)
       ops::Info("evidence.transfer_stored", {{"transfer", tid}, {"chunks", tr.rec.chunk_count}});
     Pump(tr.rec.recipient);
@@ -287,15 +288,15 @@ void ChunkRelay::OnCompletionDurable(const std::string& transfer_id) {
   if (it == transfers_.end() || it->second.complete_durable) return;
   it->second.complete_durable = true;
   // Best effort: an offline sender learns it from its next ChunkStatus.
-  Ack(it->second.rec.sender, transfer_id, &it->second, Code::kOk, "");
+  Ack(it->second.rec.sender, {}, transfer_id, &it->second, Code::kOk, "");  // unasked: the newest connection
 }
 
-void ChunkRelay::OnStatus(const std::string& node, const transport::ChunkStatus& s) {
+void ChunkRelay::OnStatus(const std::string& node, const transport::ChunkStatus& s, const std::string& peer) {
   auto it = transfers_.find(s.transfer_id);
   if (it == transfers_.end() || (it->second.rec.sender != node && it->second.rec.recipient != node)) {
-    return Ack(node, s.transfer_id, nullptr, Code::kOk, "");  // nothing held: start at 0
+    return Ack(node, peer, s.transfer_id, nullptr, Code::kOk, "");  // nothing held: start at 0
   }
-  Ack(node, s.transfer_id, &it->second, Code::kOk, "");
+  Ack(node, peer, s.transfer_id, &it->second, Code::kOk, "");
 }
 
 void ChunkRelay::OnHello(const std::string& node) {

@@ -79,6 +79,9 @@ class ChunkRelay {
   struct Hooks {
     // Sends a command to a connected node; false if it could not be sent.
     std::function<bool(const std::string& node, const transport::Command& cmd)> send;
+    // Answers on the connection (`peer`, a routing id) a ChunkPut or
+    // ChunkStatus came from. Unset: `send` to the node.
+    std::function<void(const std::string& node, const std::string& peer, const transport::Command& cmd)> answer;
     // Queues durable state writes; `done` runs later on the socket thread.
     std::function<void(std::vector<storage::StateWrite> writes, std::function<void(const Status&)> done)>
         write_state;
@@ -106,9 +109,11 @@ class ChunkRelay {
   // Reads the transfer records back after a restart.
   Status Restore();
 
-  void OnPut(const std::string& node, transport::ChunkPut put);
+  // `peer`: the connection the command came from, which the ChunkAck
+  // answering it goes to (empty: the node's newest).
+  void OnPut(const std::string& node, transport::ChunkPut put, const std::string& peer = {});
   void OnReceived(const std::string& node, const transport::ChunkReceived& r);
-  void OnStatus(const std::string& node, const transport::ChunkStatus& s);
+  void OnStatus(const std::string& node, const transport::ChunkStatus& s, const std::string& peer = {});
   // The node (re)connected: everything not durable at it is sent again.
   void OnHello(const std::string& node);
   // Sends what the windows allow to `node`.
@@ -133,7 +138,8 @@ class ChunkRelay {
     bool tampered = false;    // test hook: tamper_chunk already altered once
     bool complete_durable = false;  // the record saying "complete" (and its ledger entry) is durable
   };
-  void Ack(const std::string& node, const std::string& tid, const Transfer* t, Code code, std::string message);
+  void Ack(const std::string& node, const std::string& peer, const std::string& tid, const Transfer* t, Code code,
+           std::string message);
   void Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,
                std::function<void(const Status&)> then);
   void Purge(const std::string& tid, Transfer& t);

@@ -45,8 +45,8 @@ ReplyQueue::Result ReplyQueue::Send(std::string peer, transport::Frames frames, 
 
 ReplyQueue::FlushResult ReplyQueue::Flush(const SendFn& send) {
   FlushResult r;
-  // Taken out first: `send` may Clear() this queue (its node found gone),
-  // which must not pull items from under this loop.
+  // Taken out first, so that nothing `send` does to this queue can pull
+  // items from under this loop.
   std::deque<Item> pending;
   pending.swap(items_);
   per_peer_.clear();

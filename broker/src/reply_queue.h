@@ -67,8 +67,9 @@ class ReplyQueue {
   // else keeps it behind what is (answers leave in the order they were made).
   Result Send(std::string peer, transport::Frames frames, const SendFn& send);
   // Sends what is kept, oldest first; a connection found full keeps the rest
-  // of its answers (the others go on), one found gone loses them. `send` may
-  // Clear() this queue meanwhile.
+  // of its answers (the others go on), one found gone loses them. Everything
+  // kept when the call starts is offered (or kept) once, even if `send`
+  // clears the queue meanwhile.
   FlushResult Flush(const SendFn& send);
   // Drops everything kept; returns how many.
   size_t Clear();

@@ -64,6 +64,9 @@ class ChunkRelayTest : public ::testing::Test {
       sent_.emplace_back(node, c);
       return true;
     };
+    h.answer = [this](const std::string& node, const std::string& peer, const transport::Command& c) {
+      answered_.push_back({node, peer, c});
+    };
     // Synchronous durable writes (the broker group-commits them).
     h.write_state = [this](std::vector<storage::StateWrite> w, std::function<void(const Status&)> done) {
       std::promise<Status> p;
@@ -121,6 +124,11 @@ class ChunkRelayTest : public ::testing::Test {
   std::unique_ptr<storage::Ledger> ledger_;
   std::unique_ptr<ChunkRelay> relay_;
   std::vector<std::pair<std::string, transport::Command>> sent_;
+  struct Answered {
+    std::string node, peer;
+    transport::Command cmd;
+  };
+  std::vector<Answered> answered_;  // through the `answer` hook (a connection named)
   std::vector<Bytes> completions_;  // EvidenceComplete entries appended
   int64_t now_ = 1'000'000;
 };
@@ -238,6 +246,27 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   acks = Sent<transport::ChunkAck>("IT-MOJ");
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_TRUE(acks[0].complete);
+}
+
+// The ChunkAck answering a ChunkPut or ChunkStatus goes to the connection
+// it came from; the unasked one (the transfer completed) to the node.
+TEST_F(ChunkRelayTest, AcksAnswerTheConnectionThatAsked) {
+  const std::string tid = evidence::NewTransferId();
+  auto frames = Frames(tid, 2);
+  relay_->OnPut("IT-MOJ", {tid, "NG-AGF", 0, "", frames[0]}, "conn-a");
+  relay_->OnStatus("IT-MOJ", {tid}, "conn-b");
+  relay_->OnPut("IT-MOJ", {tid, "NG-AGF", 5, "", frames[1]}, "conn-a");  // refused: out of order
+  ASSERT_EQ(answered_.size(), 3u);
+  for (const auto& a : answered_) {
+    EXPECT_EQ(a.node, "IT-MOJ");
+    EXPECT_TRUE(std::holds_alternative<transport::ChunkAck>(a.cmd));
+  }
+  EXPECT_EQ(answered_[0].peer, "conn-a");
+  EXPECT_EQ(std::get<transport::ChunkAck>(answered_[0].cmd).stored, 1u);
+  EXPECT_EQ(answered_[1].peer, "conn-b");
+  EXPECT_EQ(answered_[2].peer, "conn-a");
+  EXPECT_NE(std::get<transport::ChunkAck>(answered_[2].cmd).error, Code::kOk);
+  EXPECT_TRUE(Sent<transport::ChunkAck>("IT-MOJ").empty());
 }
 
 }  // namespace
