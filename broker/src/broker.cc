@@ -445,12 +445,10 @@ struct Broker::Impl {
   }
 
   // ---- answers (reply_queue.h) ----
-  // An answer or a Notice for `node`: sent now, or kept in the node's
-  // bounded queue while its pipe is full and sent before anything else once
-  // it drains; what is still dropped is counted by reason.
-  // An answer to a request that came on connection `peer` of `node`; kept
-  // in order if the pipe is full (reply_queue.h), never sent on another
-  // connection.
+  // An answer to a request that came on connection `peer` of `node`: sent
+  // now, or kept in the node's bounded queue while that connection's pipe is
+  // full and sent before anything else on it once it drains (reply_queue.h);
+  // never sent on another connection. What is dropped is counted by reason.
   void SendAnswer(const std::string& node, const std::string& peer, const Command& cmd) {
     auto frames = transport::EncodeCommand(cmd);
     if (!frames.ok()) {
