@@ -118,7 +118,6 @@ TEST(BrokerInProcessTest, EachConnectionOfANodeGetsTheAnswersToItsOwnRequests) {
   ASSERT_OK(second.Connect());
   // Each round: `first` submits, then `second` does at once, so `second` is
   // the node's newest connection when the broker answers `first`.
-  std::vector<uint64_t> first_corr, second_corr;
   for (uint64_t round = 0; round < 10; ++round) {
     const uint64_t c1 = 100 + round, c2 = 200 + round;
     ASSERT_OK(first.Send(transport::Submit{c1, net.Seal("IT-MOJ", "NG-AGF")}));

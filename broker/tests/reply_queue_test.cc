@@ -37,8 +37,8 @@ TEST(ReplyQueueTest, SentAtOnceWhilePipeHasRoom) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.room = 2;
-  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
-  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("p", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("p", Answer(2), pipe.Fn()), ReplyQueue::Result::kSent);
   EXPECT_TRUE(q.empty());
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2}));
 }
@@ -47,12 +47,12 @@ TEST(ReplyQueueTest, KeptWhileFullAndSentInOrderWhenItDrains) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.room = 1;
-  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
-  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("p", Answer(1), pipe.Fn()), ReplyQueue::Result::kSent);
+  EXPECT_EQ(q.Send("p", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
   // Behind a kept answer, a new one waits even if the pipe has room again:
   // answers leave in the order they were made.
   pipe.room = 10;
-  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("p", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1}));
   EXPECT_EQ(q.size(), 2u);
   EXPECT_EQ(q.bytes(), 20u);
@@ -74,15 +74,15 @@ TEST(ReplyQueueTest, KeptWhileFullAndSentInOrderWhenItDrains) {
 TEST(ReplyQueueTest, BoundedInItemsAndBytes) {
   ReplyQueue q(ReplyQueue::Limits{3, 1000});
   FakePipe pipe;  // full
-  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send("", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.Send("", Answer(9), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send("p", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("p", Answer(9), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
   EXPECT_EQ(q.size(), 3u);
 
   ReplyQueue small(ReplyQueue::Limits{100, 25});
-  EXPECT_EQ(small.Send("", Answer(1, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(small.Send("", Answer(2, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(small.Send("", Answer(3, 10), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
-  EXPECT_EQ(small.Send("", Answer(4, 5), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("p", Answer(1, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("p", Answer(2, 10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(small.Send("p", Answer(3, 10), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(small.Send("p", Answer(4, 5), pipe.Fn()), ReplyQueue::Result::kQueued);
   pipe.room = 10;
   small.Flush(pipe.Fn());
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2, 4}));
@@ -92,11 +92,11 @@ TEST(ReplyQueueTest, DroppedWhenTheNodeIsGone) {
   ReplyQueue q;
   FakePipe pipe;
   pipe.gone = true;
-  EXPECT_EQ(q.Send("", Answer(1), pipe.Fn()), ReplyQueue::Result::kDroppedGone);
+  EXPECT_EQ(q.Send("p", Answer(1), pipe.Fn()), ReplyQueue::Result::kDroppedGone);
   EXPECT_TRUE(q.empty());
   pipe.gone = false;
-  EXPECT_EQ(q.Send("", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("p", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("p", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
   pipe.gone = true;
   auto r = q.Flush(pipe.Fn());
   EXPECT_EQ(r.dropped_gone, 2u);
@@ -111,7 +111,7 @@ TEST(ReplyQueueTest, EachAnswerGoesToItsOwnConnection) {
   FakePipe pipe;
   EXPECT_EQ(q.Send("a", Answer(1), pipe.Fn()), ReplyQueue::Result::kQueued);
   EXPECT_EQ(q.Send("b", Answer(2), pipe.Fn()), ReplyQueue::Result::kQueued);
-  EXPECT_EQ(q.Send("", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("c", Answer(3), pipe.Fn()), ReplyQueue::Result::kQueued);
   EXPECT_EQ(q.Send("a", Answer(4), pipe.Fn()), ReplyQueue::Result::kQueued);
   // Connection "a" went away: its answers are dropped, the others still go,
   // in order.
@@ -122,7 +122,7 @@ TEST(ReplyQueueTest, EachAnswerGoesToItsOwnConnection) {
   EXPECT_EQ(r.dropped_gone, 2u);
   EXPECT_TRUE(r.drained);
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{2, 3}));
-  EXPECT_EQ(pipe.to, (std::vector<std::string>{"b", ""}));
+  EXPECT_EQ(pipe.to, (std::vector<std::string>{"b", "c"}));
   EXPECT_EQ(q.bytes(), 0u);
 }
 
