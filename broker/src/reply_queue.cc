@@ -10,21 +10,21 @@ size_t ReplyQueue::SizeOf(const transport::Frames& f) {
   return n;
 }
 
-void ReplyQueue::Count(const Item& item, bool add) {
+void ReplyQueue::Count(const Item& item) {
   const size_t n = SizeOf(item.frames);
-  if (add) {
-    bytes_ += n;
-    ++per_peer_[item.peer];
-    return;
-  }
-  bytes_ -= n;
-  auto it = per_peer_.find(item.peer);
-  if (it != per_peer_.end() && --it->second == 0) per_peer_.erase(it);
+  bytes_ += n;
+  PeerUse& use = per_peer_[item.peer];
+  ++use.items;
+  use.bytes += n;
 }
 
 bool ReplyQueue::Keep(Item item) {
-  if (items_.size() >= limits_.max_items || bytes_ + SizeOf(item.frames) > limits_.max_bytes) return false;
-  Count(item, true);
+  const size_t n = SizeOf(item.frames);
+  if (items_.size() >= limits_.max_items || bytes_ + n > limits_.max_bytes) return false;
+  auto it = per_peer_.find(item.peer);
+  const PeerUse use = it == per_peer_.end() ? PeerUse{} : it->second;
+  if (use.items >= limits_.max_items_per_peer || use.bytes + n > limits_.max_bytes_per_peer) return false;
+  Count(item);
   items_.push_back(std::move(item));
   return true;
 }
@@ -76,7 +76,7 @@ ReplyQueue::FlushResult ReplyQueue::Flush(const SendFn& send) {
   items_.swap(kept);
   per_peer_.clear();
   bytes_ = 0;
-  for (const Item& item : items_) Count(item, true);
+  for (const Item& item : items_) Count(item);
   r.drained = items_.empty();
   return r;
 }

@@ -4,9 +4,12 @@
 // ChunkAck, Notice) are sent without blocking; when a connection's pipe is
 // full (ROUTER_MANDATORY + ZMQ_DONTWAIT: EAGAIN) the answer is kept here and
 // sent again once that pipe drains, in the order the answers for that
-// connection were made, and before any delivery on it. Bounded per node: at
-// most `max_items` answers and `max_bytes` bytes; beyond that an answer is
-// dropped (the agent resends the request, as it does after a lost answer).
+// connection were made, and before any delivery on it. Bounded per node (at
+// most `max_items` answers and `max_bytes` bytes) and, within that, per
+// connection (`max_items_per_peer`, `max_bytes_per_peer`), so that one
+// connection that stopped reading cannot take the whole bound from the
+// node's other connections. Beyond a bound an answer is dropped (the agent
+// resends the request, as it does after a lost answer).
 //
 // Each answer names its connection (routing id): the one its request came
 // from, or for a notice the node's newest when it was made. A node may hold
@@ -42,15 +45,17 @@ class ReplyQueue {
   using SendFn = std::function<SendOutcome(const std::string& peer, const transport::Frames&)>;
 
   struct Limits {
-    size_t max_items = 4096;
+    size_t max_items = 4096;                        // all of a node's connections
     size_t max_bytes = size_t{32} << 20;
+    size_t max_items_per_peer = 1024;               // one connection
+    size_t max_bytes_per_peer = size_t{8} << 20;
   };
 
   // What became of an answer offered with Send.
   enum class Result : uint8_t {
     kSent,          // sent now
     kQueued,        // kept, to be sent by Flush
-    kDroppedFull,   // the bound was reached
+    kDroppedFull,   // the node's or the connection's bound was reached
     kDroppedGone,   // its connection is gone
   };
 
@@ -86,12 +91,16 @@ class ReplyQueue {
     transport::Frames frames;
   };
   bool Keep(Item item);
-  void Count(const Item& item, bool add);
+  void Count(const Item& item);  // adds it to the byte and per-connection counts
   static size_t SizeOf(const transport::Frames& f);
 
   Limits limits_;
   std::deque<Item> items_;
-  std::map<std::string, size_t, std::less<>> per_peer_;  // kept answers per connection
+  struct PeerUse {
+    size_t items = 0;
+    size_t bytes = 0;
+  };
+  std::map<std::string, PeerUse, std::less<>> per_peer_;  // what each connection keeps
   size_t bytes_ = 0;
 };
 

@@ -88,6 +88,46 @@ TEST(ReplyQueueTest, BoundedInItemsAndBytes) {
   EXPECT_EQ(pipe.got, (std::vector<uint8_t>{1, 2, 4}));
 }
 
+// A connection that stopped reading keeps at most its own share, in answers
+// and in bytes: the node's other connections still have room when their
+// pipes fill for a moment.
+TEST(ReplyQueueTest, OneStuckConnectionCannotTakeTheWholeBound) {
+  ReplyQueue::Limits limits;
+  limits.max_items = 6;
+  limits.max_bytes = 1000;
+  limits.max_items_per_peer = 3;
+  limits.max_bytes_per_peer = 100;
+  ReplyQueue q(limits);
+  FakePipe pipe;  // full
+  for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(q.Send("stuck", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("stuck", Answer(3), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.Send("busy", Answer(10), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(q.Send("busy", Answer(11), pipe.Fn()), ReplyQueue::Result::kQueued);
+
+  // Bytes: one connection's 100, although the node's bound is 1000.
+  ReplyQueue by_bytes(limits);
+  EXPECT_EQ(by_bytes.Send("stuck", Answer(1, 60), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(by_bytes.Send("stuck", Answer(2, 60), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  EXPECT_EQ(by_bytes.Send("busy", Answer(3, 60), pipe.Fn()), ReplyQueue::Result::kQueued);
+  EXPECT_EQ(by_bytes.Send("big", Answer(4, 101), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+
+  // The busy connection drains while the stuck one stays full; the shares
+  // are counted again after a flush.
+  pipe.room = 0;
+  ReplyQueue::SendFn only_busy = [&](const std::string& peer, const transport::Frames& f) {
+    if (peer != "busy") return SendOutcome::kFull;
+    pipe.got.push_back(f.at(0).at(0));
+    return SendOutcome::kSent;
+  };
+  auto r = q.Flush(only_busy);
+  EXPECT_EQ(r.sent, 2u);
+  EXPECT_EQ(pipe.got, (std::vector<uint8_t>{10, 11}));
+  EXPECT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.Send("stuck", Answer(4), pipe.Fn()), ReplyQueue::Result::kDroppedFull);
+  for (uint8_t i = 12; i < 15; ++i) EXPECT_EQ(q.Send("busy", Answer(i), pipe.Fn()), ReplyQueue::Result::kQueued);
+}
+
 TEST(ReplyQueueTest, DroppedWhenTheNodeIsGone) {
   ReplyQueue q;
   FakePipe pipe;
