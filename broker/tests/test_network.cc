@@ -1,11 +1,8 @@
 #include "test_network.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,26 +14,13 @@
 #include "mlahub/core/file.h"
 #include "mlahub/envelope/envelope.h"
 #include "mlahub/envelope/receipt.h"
+#include "mlahub/ops/process.h"
 
 extern char** environ;
 
 namespace mlahub::broker::testing {
 
 namespace fs = std::filesystem;
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  uint16_t port = ntohs(a.sin_port);
-  ::close(fd);
-  return port;
-}
 
 namespace {
 
@@ -88,7 +72,9 @@ TestNetwork::TestNetwork(std::vector<std::string> nodes,
 
   config_.node_id = "XX-HUB";
   config_.keys = dir_ + "/hub/keys";
-  config_.listen = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  auto port = ops::FreePortRange(1);
+  EXPECT_TRUE(port.ok()) << port.status().ToString();
+  config_.listen = "tcp://127.0.0.1:" + std::to_string(port.ok() ? *port : 0);
   config_.data = dir_ + "/hub/data";
   config_.directory.file = dir_ + "/directory.bin";
   config_.directory.root_key = dir_ + "/operator/keys";

@@ -37,10 +37,6 @@ using namespace std::chrono_literals;
 // Generous: the CI also runs these under ASan.
 inline constexpr auto kWait = std::chrono::seconds(60);
 
-// A free TCP port on 127.0.0.1 (probed; another process may take it, which
-// no test here does).
-uint16_t FreePort();
-
 class TestNetwork {
  public:
   // Creates DIR with operator, hub and the given authorities (all kinds
