@@ -16,6 +16,7 @@ void RegisterEnvelopeBench(CLI::App& app, int& rc);
 void RegisterLedgerBench(CLI::App& app, int& rc);
 void RegisterBrokerBench(CLI::App& app, int& rc);
 void RegisterEvidenceBench(CLI::App& app, int& rc);
+void RegisterHostBench(CLI::App& app, int& rc);
 
 inline double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

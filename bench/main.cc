@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   mlahub::bench::RegisterLedgerBench(app, rc);
   mlahub::bench::RegisterBrokerBench(app, rc);
   mlahub::bench::RegisterEvidenceBench(app, rc);
+  mlahub::bench::RegisterHostBench(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
