@@ -41,66 +41,91 @@ struct HostArgs {
 
 // Microseconds per write + fdatasync of `record` bytes, `n` times, to a new
 // file (append) or over a file of the final size already written and synced.
-double SyncedWrites(const std::string& path, size_t record, int n, bool overwrite) {
-  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
+// The file must not exist (it is made and removed here). -1 on failure, with
+// `*err` the errno of the call that failed.
+double SyncedWrites(const std::string& path, size_t record, int n, bool overwrite, int* err) {
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
   std::vector<char> buf(record, 'x');
   bool ok = true;
+  auto fail = [&] {
+    if (ok) *err = errno != 0 ? errno : EIO;  // a short write leaves errno as it was
+    ok = false;
+  };
   if (overwrite) {
     std::vector<char> zeros(record * static_cast<size_t>(n) + 4096, 0);
-    ok = ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size()) && ::fsync(fd) == 0 &&
-         ::lseek(fd, 0, SEEK_SET) == 0;
+    errno = 0;
+    if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size()) || ::fsync(fd) != 0 ||
+        ::lseek(fd, 0, SEEK_SET) != 0)
+      fail();
   }
   double t0 = NowSeconds();
-  for (int i = 0; i < n && ok; ++i)
-    ok = ::write(fd, buf.data(), buf.size()) == static_cast<ssize_t>(buf.size()) && ::fdatasync(fd) == 0;
+  for (int i = 0; i < n && ok; ++i) {
+    errno = 0;
+    if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) || ::fdatasync(fd) != 0) fail();
+  }
   double dt = NowSeconds() - t0;
   ::close(fd);
-  std::filesystem::remove(path);
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
   return ok ? dt / n * 1e6 : -1;
 }
 
-bool Pin(pthread_t t, int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(t, sizeof set, &set) == 0;
-}
-
-// Microseconds per round trip of a token between two threads, pinned to
-// `cpu_a` and `cpu_b` (two wake-ups per round trip).
+// Microseconds per round trip of a token between two threads, one pinned to
+// `cpu_a`, the other to `cpu_b` (two wake-ups per round trip). The calling
+// thread is never pinned. -1 on failure.
 double RoundTrip(int cpu_a, int cpu_b, int n) {
-  int to = ::eventfd(0, EFD_CLOEXEC), back = ::eventfd(0, EFD_CLOEXEC);
-  if (to < 0 || back < 0) return -1;
+  // Semaphore eventfds: each read takes one token, so a failing side can
+  // always release the other with one write.
+  int to = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE), back = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+  if (to < 0 || back < 0) {
+    if (to >= 0) ::close(to);
+    if (back >= 0) ::close(back);
+    return -1;
+  }
   std::atomic<bool> failed{false};
+  auto release = [&] {
+    failed = true;
+    uint64_t one = 1;
+    (void)!::write(to, &one, 8);
+    (void)!::write(back, &one, 8);
+  };
+  auto pin = [](int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+  };
+  double seconds = 0;
   std::thread peer([&] {
+    if (!pin(cpu_b)) return release();
     uint64_t v = 0;
-    for (int i = 0; i < n; ++i) {
-      if (::read(to, &v, 8) != 8 || ::write(back, &v, 8) != 8) {
-        failed = true;
-        return;
-      }
+    for (int i = 0; i < n && !failed; ++i) {
+      if (::read(to, &v, 8) != 8 || failed) return;
+      v = 1;
+      if (::write(back, &v, 8) != 8) return release();
     }
   });
-  bool pinned = Pin(pthread_self(), cpu_a) && Pin(peer.native_handle(), cpu_b);
-  double t0 = NowSeconds();
-  uint64_t v = 1;
-  for (int i = 0; i < n && !failed; ++i) {
-    if (::write(to, &v, 8) != 8 || ::read(back, &v, 8) != 8) failed = true;
-  }
-  double dt = NowSeconds() - t0;
-  if (failed) {  // unblock the peer
-    v = 1;
-    for (int i = 0; i < n; ++i) (void)::write(to, &v, 8);
-  }
+  std::thread driver([&] {
+    if (!pin(cpu_a)) return release();
+    double t0 = NowSeconds();
+    uint64_t v = 1;
+    for (int i = 0; i < n && !failed; ++i) {
+      v = 1;
+      if (::write(to, &v, 8) != 8) return release();
+      if (::read(back, &v, 8) != 8 || failed) return;
+    }
+    seconds = NowSeconds() - t0;
+  });
+  driver.join();
+  if (failed) release();  // the peer may still wait for a token
   peer.join();
   ::close(to);
   ::close(back);
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) CPU_SET(c, &all);
-  pthread_setaffinity_np(pthread_self(), sizeof all, &all);
-  return pinned && !failed ? dt / n * 1e6 : -1;
+  return failed ? -1 : seconds / n * 1e6;
 }
 
 // Verifications per second on each of `threads` threads running at once.
@@ -138,15 +163,30 @@ int RunHost(const HostArgs& a) {
     std::fprintf(stderr, "mlahub-bench host: cannot create %s: %s\n", a.dir.c_str(), ec.message().c_str());
     return 1;
   }
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  // The CPUs this process may use (taskset, cgroups), not all the machine's.
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &mask)) cpus.push_back(c);
+  }
+  if (cpus.empty()) {
+    std::fprintf(stderr, "mlahub-bench host: cannot read this process's CPUs (sched_getaffinity)\n");
+    return 1;
+  }
+  const unsigned cores = static_cast<unsigned>(cpus.size());
   nlohmann::json out;
   out["cores"] = cores;
   std::fprintf(stderr, "mlahub-bench host: synced writes in %s...\n", a.dir.c_str());
-  const std::string file = a.dir + "/sync-test";
-  double append_us = SyncedWrites(file, 1400, a.syncs, false);
-  double overwrite_us = SyncedWrites(file, 1400, a.syncs, true);
+  const std::string file = a.dir + "/mlahub-bench-host-sync-test";
+  int err = 0;
+  double append_us = SyncedWrites(file, 1400, a.syncs, false, &err);
+  double overwrite_us = append_us < 0 ? -1 : SyncedWrites(file, 1400, a.syncs, true, &err);
   if (append_us < 0 || overwrite_us < 0) {
-    std::fprintf(stderr, "mlahub-bench host: synced writes in %s failed: %s\n", a.dir.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "mlahub-bench host: synced writes to %s failed: %s%s\n", file.c_str(), std::strerror(err),
+                 err == EEXIST ? " (left from an interrupted run? remove it)" : "");
+    if (created) std::filesystem::remove(a.dir, ec);
     return 1;
   }
   std::printf("%-62s %10s\n", "figure", "value");
@@ -155,10 +195,11 @@ int RunHost(const HostArgs& a) {
   out["append_fdatasync_us"] = append_us;
   out["overwrite_fdatasync_us"] = overwrite_us;
 
-  double one_core = RoundTrip(0, 0, a.round_trips);
-  double two_cores = cores >= 2 ? RoundTrip(0, 1, a.round_trips) : -1;
-  if (one_core < 0) {
-    std::fprintf(stderr, "mlahub-bench host: the wake-up test failed (pinning or eventfd)\n");
+  double one_core = RoundTrip(cpus[0], cpus[0], a.round_trips);
+  double two_cores = cores >= 2 ? RoundTrip(cpus[0], cpus[1], a.round_trips) : -1;
+  if (one_core < 0 || (cores >= 2 && two_cores < 0)) {
+    std::fprintf(stderr, "mlahub-bench host: the wake-up test failed (pinning a thread or eventfd)\n");
+    if (created) std::filesystem::remove(a.dir, ec);
     return 1;
   }
   std::printf("%-62s %10.1f\n", "thread wake-up round trip (eventfd), both on one core, us", one_core);
@@ -176,7 +217,8 @@ int RunHost(const HostArgs& a) {
   std::printf("%-62s %10.0f\n", ("Ed25519 verify, " + std::to_string(cores) + " threads at once, /s in all").c_str(),
               sum);
   std::printf("%-62s %10.2f\n", "  each of them, as a fraction of one alone", sum / cores / alone);
-  std::printf("  (a fraction well below 1 means the cores share execution units: cores x verify overstates the bound)\n");
+  std::printf("  (well below 1: the cores share execution units, or the clock or other load on the host slows them\n"
+              "   when all are busy; cores x verify then overstates the bound)\n");
   out["verify_one_thread_per_s"] = alone;
   out["verify_all_threads_per_s"] = sum;
   if (a.json) std::printf("%s\n", out.dump().c_str());

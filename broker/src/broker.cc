@@ -506,9 +506,9 @@ struct Broker::Impl {
     if (it == m_replies_dropped.end()) {
       it = m_replies_dropped
                .emplace(reason, &reg->counter("mlahub_broker_replies_dropped_total",
-                                              "Answers and notices not sent: queue_full (the "
-                                              "node's bounded reply queue) or node_gone (the "
-                                              "connection it was for is gone)",
+                                              "Answers and notices not sent: queue_full (a bound "
+                                              "of the reply queue: the node's or the connection's) "
+                                              "or node_gone (the connection it was for is gone)",
                                               {{"reason", reason}}))
                .first;
     }

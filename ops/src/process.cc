@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -239,10 +240,32 @@ Result<RunOutput> RunCommand(const std::vector<std::string>& argv, const std::st
   return r;
 }
 
+namespace {
+
+// Where FreePortRange picks: below the kernel's ephemeral range (outgoing
+// connections take their local port from it, and could take a picked port
+// between the probe and the daemon's bind), else above it, else 20000..60000.
+std::pair<int, int> PickRange(int count) {
+  int eph_low = 32768, eph_high = 60999;  // Linux defaults
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (f >> lo >> hi && lo > 0 && hi >= lo && hi <= 65535) {
+    eph_low = lo;
+    eph_high = hi;
+  }
+  constexpr int kMinSpan = 2000;
+  if (eph_low - count - 10000 >= kMinSpan) return {10000, eph_low - count};
+  if (65535 - count - eph_high >= kMinSpan) return {eph_high + 1, 65535 - count + 1};
+  return {20000, 60000 - count};
+}
+
+}  // namespace
+
 Result<uint16_t> FreePortRange(int count) {
   if (count < 1 || count > 1000) return Status::InvalidArgument("port count must be 1..1000");
   std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
-  std::uniform_int_distribution<int> pick(20000, 60000 - count);
+  const auto [low, high] = PickRange(count);
+  std::uniform_int_distribution<int> pick(low, high);
   for (int attempt = 0; attempt < 200; ++attempt) {
     const int base = pick(rng);
     std::vector<int> fds;

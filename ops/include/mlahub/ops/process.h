@@ -79,10 +79,12 @@ Result<RunOutput> RunCommand(const std::vector<std::string>& argv, const std::st
                              std::chrono::milliseconds timeout);
 
 // A base port P such that P .. P+count-1 are free on 127.0.0.1 now: picks a
-// random P in 20000..60000 and binds all `count` ports at once (released
-// before returning), up to 200 tries; kUnavailable if none is found. The
-// caller's daemons bind them a moment later (another process could take one
-// in between: rare, and a daemon then fails to start with a clear error).
+// random P below the kernel's ephemeral port range (from 10000; above that
+// range, or in 20000..60000, if there is no room below) and binds all
+// `count` ports at once (released before returning), up to 200 tries;
+// kUnavailable if none is found. The caller's daemons bind them a moment
+// later (another process could take one in between: rare, and a daemon then
+// fails to start with a clear error).
 Result<uint16_t> FreePortRange(int count);
 
 // A listening TCP socket on 127.0.0.1:`port` (0: any free port), SO_REUSEADDR,
