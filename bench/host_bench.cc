@@ -15,13 +15,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,14 +57,16 @@ double SyncedWrites(const std::string& path, size_t record, int n, bool overwrit
   if (overwrite) {
     std::vector<char> zeros(record * static_cast<size_t>(n) + 4096, 0);
     errno = 0;
-    if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size()) || ::fsync(fd) != 0 ||
-        ::lseek(fd, 0, SEEK_SET) != 0)
+    if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size()) ||
+        ::fsync(fd) != 0 || ::lseek(fd, 0, SEEK_SET) != 0)
       fail();
   }
   double t0 = NowSeconds();
   for (int i = 0; i < n && ok; ++i) {
     errno = 0;
-    if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) || ::fdatasync(fd) != 0) fail();
+    if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) ||
+        ::fdatasync(fd) != 0)
+      fail();
   }
   double dt = NowSeconds() - t0;
   ::close(fd);
@@ -80,7 +81,8 @@ double SyncedWrites(const std::string& path, size_t record, int n, bool overwrit
 double RoundTrip(int cpu_a, int cpu_b, int n) {
   // Semaphore eventfds: each read takes one token, so a failing side can
   // always release the other with one write.
-  int to = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE), back = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+  int to = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE),
+      back = ::eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
   if (to < 0 || back < 0) {
     if (to >= 0) ::close(to);
     if (back >= 0) ::close(back);
@@ -130,7 +132,8 @@ double RoundTrip(int cpu_a, int cpu_b, int n) {
 
 // Verifications per second on each of `threads` threads running at once.
 std::vector<double> VerifyRates(int threads, double seconds) {
-  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES],
+      sig[crypto_sign_BYTES];
   std::vector<unsigned char> msg(1100, 0x5a);
   crypto_sign_keypair(pk, sk);
   crypto_sign_detached(sig, nullptr, msg.data(), msg.size(), sk);
@@ -142,7 +145,8 @@ std::vector<double> VerifyRates(int threads, double seconds) {
       double t0 = NowSeconds(), dt = 0;
       uint64_t n = 0;
       do {
-        for (int i = 0; i < 100; ++i) n += crypto_sign_verify_detached(sig, msg.data(), msg.size(), pk) == 0;
+        for (int i = 0; i < 100; ++i)
+          n += crypto_sign_verify_detached(sig, msg.data(), msg.size(), pk) == 0;
         dt = NowSeconds() - t0;
       } while (dt < seconds);
       rates[static_cast<size_t>(t)] = static_cast<double>(n) / dt;
@@ -160,7 +164,8 @@ int RunHost(const HostArgs& a) {
   std::error_code ec;
   const bool created = std::filesystem::create_directories(a.dir, ec);
   if (ec) {
-    std::fprintf(stderr, "mlahub-bench host: cannot create %s: %s\n", a.dir.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "mlahub-bench host: cannot create %s: %s\n", a.dir.c_str(),
+                 ec.message().c_str());
     return 1;
   }
   // The CPUs this process may use (taskset, cgroups), not all the machine's.
@@ -172,7 +177,8 @@ int RunHost(const HostArgs& a) {
       if (CPU_ISSET(c, &mask)) cpus.push_back(c);
   }
   if (cpus.empty()) {
-    std::fprintf(stderr, "mlahub-bench host: cannot read this process's CPUs (sched_getaffinity)\n");
+    std::fprintf(stderr,
+                 "mlahub-bench host: cannot read this process's CPUs (sched_getaffinity)\n");
     return 1;
   }
   const unsigned cores = static_cast<unsigned>(cpus.size());
@@ -184,28 +190,34 @@ int RunHost(const HostArgs& a) {
   double append_us = SyncedWrites(file, 1400, a.syncs, false, &err);
   double overwrite_us = append_us < 0 ? -1 : SyncedWrites(file, 1400, a.syncs, true, &err);
   if (append_us < 0 || overwrite_us < 0) {
-    std::fprintf(stderr, "mlahub-bench host: synced writes to %s failed: %s%s\n", file.c_str(), std::strerror(err),
+    std::fprintf(stderr, "mlahub-bench host: synced writes to %s failed: %s%s\n", file.c_str(),
+                 std::strerror(err),
                  err == EEXIST ? " (left from an interrupted run? remove it)" : "");
     if (created) std::filesystem::remove(a.dir, ec);
     return 1;
   }
   std::printf("%-62s %10s\n", "figure", "value");
-  std::printf("%-62s %10.1f\n", "append 1,400 B + fdatasync (new file: data and inode), us", append_us);
-  std::printf("%-62s %10.1f\n", "overwrite 1,400 B + fdatasync (file already written), us", overwrite_us);
+  std::printf("%-62s %10.1f\n", "append 1,400 B + fdatasync (new file: data and inode), us",
+              append_us);
+  std::printf("%-62s %10.1f\n", "overwrite 1,400 B + fdatasync (file already written), us",
+              overwrite_us);
   out["append_fdatasync_us"] = append_us;
   out["overwrite_fdatasync_us"] = overwrite_us;
 
   double one_core = RoundTrip(cpus[0], cpus[0], a.round_trips);
   double two_cores = cores >= 2 ? RoundTrip(cpus[0], cpus[1], a.round_trips) : -1;
   if (one_core < 0 || (cores >= 2 && two_cores < 0)) {
-    std::fprintf(stderr, "mlahub-bench host: the wake-up test failed (pinning a thread or eventfd)\n");
+    std::fprintf(stderr,
+                 "mlahub-bench host: the wake-up test failed (pinning a thread or eventfd)\n");
     if (created) std::filesystem::remove(a.dir, ec);
     return 1;
   }
-  std::printf("%-62s %10.1f\n", "thread wake-up round trip (eventfd), both on one core, us", one_core);
+  std::printf("%-62s %10.1f\n", "thread wake-up round trip (eventfd), both on one core, us",
+              one_core);
   out["wake_round_trip_one_core_us"] = one_core;
   if (two_cores >= 0) {
-    std::printf("%-62s %10.1f\n", "thread wake-up round trip (eventfd), on two cores, us", two_cores);
+    std::printf("%-62s %10.1f\n", "thread wake-up round trip (eventfd), on two cores, us",
+                two_cores);
     out["wake_round_trip_two_cores_us"] = two_cores;
   }
 
@@ -214,11 +226,14 @@ int RunHost(const HostArgs& a) {
   double sum = 0;
   for (double r : together) sum += r;
   std::printf("%-62s %10.0f\n", "Ed25519 verify, one thread, /s", alone);
-  std::printf("%-62s %10.0f\n", ("Ed25519 verify, " + std::to_string(cores) + " threads at once, /s in all").c_str(),
+  std::printf("%-62s %10.0f\n",
+              ("Ed25519 verify, " + std::to_string(cores) + " threads at once, /s in all").c_str(),
               sum);
   std::printf("%-62s %10.2f\n", "  each of them, as a fraction of one alone", sum / cores / alone);
-  std::printf("  (well below 1: the cores share execution units, or the clock or other load on the host slows them\n"
-              "   when all are busy; cores x verify then overstates the bound)\n");
+  std::printf(
+      "  (well below 1: the cores share execution units, or the clock or other load on the host "
+      "slows them\n"
+      "   when all are busy; cores x verify then overstates the bound)\n");
   out["verify_one_thread_per_s"] = alone;
   out["verify_all_threads_per_s"] = sum;
   if (a.json) std::printf("%s\n", out.dump().c_str());
@@ -230,12 +245,16 @@ int RunHost(const HostArgs& a) {
 
 void RegisterHostBench(CLI::App& app, int& rc) {
   auto args = std::make_shared<HostArgs>();
-  auto* c = app.add_subcommand(
-      "host", "The machine's own bounds at low load: synced append vs overwrite, thread wake-ups on one core and "
-              "across cores, Ed25519 verify on one and on all cores");
-  c->add_option("--dir", args->dir, "Directory for the synced-write test (on the disk the ledger uses)")
+  auto* c = app.add_subcommand("host",
+                               "The machine's own bounds at low load: synced append vs overwrite, "
+                               "thread wake-ups on one core and "
+                               "across cores, Ed25519 verify on one and on all cores");
+  c->add_option("--dir", args->dir,
+                "Directory for the synced-write test (on the disk the ledger uses)")
       ->capture_default_str();
-  c->add_option("--syncs", args->syncs, "Synced writes per figure")->capture_default_str()->check(CLI::Range(1, 1000000));
+  c->add_option("--syncs", args->syncs, "Synced writes per figure")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   c->add_option("--round-trips", args->round_trips, "Wake-up round trips per figure")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000000));
