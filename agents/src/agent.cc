@@ -467,7 +467,10 @@ void Agent::NetLoop() {
     Timers();
     // Bulk last: evidence chunks only after envelopes, receipts and control
     // commands (no head-of-line blocking of an urgent request).
-    if (connected_) shipper_->Pump();
+    if (connected_) {
+      shipper_->Tick(std::chrono::steady_clock::now());
+      shipper_->Pump();
+    }
   }
   if (connected_) OnDisconnected("stopping");
 }

@@ -29,18 +29,37 @@ Status ChunkShipper::Add(const std::string& transfer_id, const std::string& reci
   o.spool = std::move(spool);
   // Where the broker is may differ from what the spool recorded (an ack
   // lost before MarkShipped): ask first.
-  o.waiting_status = true;
   auto& ref = out_.emplace(transfer_id, std::move(o)).first->second;
-  if (!send_(transport::ChunkStatus{transfer_id})) ref.waiting_status = true;
+  AskStatus(transfer_id, ref, std::chrono::steady_clock::now());
   return Status::Ok();
 }
 
+void ChunkShipper::AskStatus(const std::string& transfer_id, Out& o, std::chrono::steady_clock::time_point now) {
+  // Pump waits for the answer (it says where to resume); if the question
+  // cannot be sent now, OnConnected or Tick asks again.
+  o.waiting_status = true;
+  o.ask_at = now + o.ask_every;
+  send_(transport::ChunkStatus{transfer_id});
+}
+
 void ChunkShipper::OnConnected() {
+  const auto now = std::chrono::steady_clock::now();
   for (auto& [tid, o] : out_) {
     // Also when all is at the broker: the answer says whether it is complete.
     if (o.complete || !o.failure.ok()) continue;
-    o.waiting_status = true;
-    send_(transport::ChunkStatus{tid});
+    o.ask_every = kStatusRetry;
+    AskStatus(tid, o, now);
+  }
+}
+
+void ChunkShipper::Tick(std::chrono::steady_clock::time_point now) {
+  for (auto& [tid, o] : out_) {
+    // Every ack moves ask_at on, so a transfer whose chunks flow is never
+    // asked about; one that heard nothing for an interval is.
+    if (o.complete || !o.failure.ok() || now < o.ask_at) continue;
+    o.ask_every = std::min<std::chrono::seconds>(o.ask_every * 2, kStatusRetryMax);
+    ops::Info("evidence.status_asked_again", {{"transfer", tid}, {"shipped", o.acked}, {"chunks", o.count}});
+    AskStatus(tid, o, now);
   }
 }
 
@@ -79,6 +98,10 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
     o.waiting_status = false;
     o.next = stored;
   }
+  // The next question (if one is needed) comes an interval after this
+  // answer: the first one again if the broker holds more than before.
+  if (stored > o.acked) o.ask_every = kStatusRetry;
+  o.ask_at = std::chrono::steady_clock::now() + o.ask_every;
   if (stored > o.acked) {
     o.acked = stored;
     if (Status s = o.spool->MarkShipped(stored); !s.ok())
@@ -102,6 +125,9 @@ void ChunkShipper::Pump() {
       }
       if (!send_(transport::ChunkPut{tid, o.recipient, o.next, o.message_id, std::move(*frame)})) return;
       ++o.next;
+      // Its ack is due: if none comes for kStatusRetry, Tick asks.
+      o.ask_every = kStatusRetry;
+      o.ask_at = std::chrono::steady_clock::now() + kStatusRetry;
     }
   }
 }

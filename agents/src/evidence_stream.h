@@ -25,6 +25,7 @@
 // ChunkAck / ChunkDeliver routed here).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -51,6 +52,18 @@ class ChunkShipper {
   Status Add(const std::string& transfer_id, const std::string& recipient, const std::string& message_id = {});
   // After a (re)connection: ask where the broker is for every transfer.
   void OnConnected();
+  // Call while connected: asks ChunkStatus again for every transfer not yet
+  // complete that heard nothing from the broker for an interval. Any of the
+  // broker's ChunkAcks may be lost (a full pipe, a connection replaced): the
+  // answer to a ChunkStatus, an ack of a ChunkPut (the window then stalls),
+  // or the unasked one saying the transfer is complete (the spool then
+  // stayed until the next reconnection). The interval is kStatusRetry after
+  // the last ack or question, doubling up to kStatusRetryMax while the
+  // broker holds no more than before (a recipient offline for days is asked
+  // about every ten minutes); progress or a reconnection resets it.
+  void Tick(std::chrono::steady_clock::time_point now);
+  static constexpr std::chrono::seconds kStatusRetry{30};
+  static constexpr std::chrono::seconds kStatusRetryMax{600};
   void OnAck(const transport::ChunkAck& ack);
   // Sends what the windows allow.
   void Pump();
@@ -74,7 +87,12 @@ class ChunkShipper {
     uint64_t next = 0;   // next index to put
     bool waiting_status = false;
     Status failure;
+    // Tick: when to ask the broker again, and the interval after that.
+    std::chrono::steady_clock::time_point ask_at{};
+    std::chrono::seconds ask_every = kStatusRetry;
   };
+  // Asks the broker where `o` stands (ChunkStatus) and schedules Tick's next question.
+  void AskStatus(const std::string& transfer_id, Out& o, std::chrono::steady_clock::time_point now);
   evidence::EvidenceStore* store_;
   SendFn send_;
   uint64_t window_;

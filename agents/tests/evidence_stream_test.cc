@@ -166,5 +166,87 @@ TEST(EvidenceStreamTest, AFewMiBThroughTheBrokerSurviveAReceiverRestart) {
   EXPECT_EQ(broker.Wait(), 0) << broker.LogTail();
 }
 
+// Without a broker: the shipper's questions when an answer is lost. A fake
+// clock (Tick's argument) stands in for the half minutes.
+TEST(ChunkShipperTest, AsksAgainWhenTheCompletionAckIsLost) {
+  char buf[] = "/tmp/mlahub-shipper-XXXXXX";
+  ASSERT_NE(::mkdtemp(buf), nullptr);
+  const std::string dir = buf;
+  const std::string src = dir + "/file.bin";
+  {
+    Bytes data = crypto::RandomBytes(100 * 1024);
+    std::ofstream(src, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  auto store = evidence::EvidenceStore::Open(dir + "/data", Key(1));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  evidence::SpoolOptions so;
+  so.chunk_size = 64 * 1024;
+  auto spool = (*store)->CreateSpool(src, so);
+  ASSERT_TRUE(spool.ok()) << spool.status().ToString();
+  ASSERT_TRUE((*spool)->Run().ok());
+  const std::string tid = (*spool)->transfer_id();
+  const uint64_t count = (*spool)->chunk_count();
+  ASSERT_EQ(count, 2u);
+  spool->reset();
+
+  int statuses = 0, puts = 0, completed = 0;
+  ChunkShipper shipper(
+      store->get(),
+      [&](const transport::Command& c) {
+        statuses += std::holds_alternative<transport::ChunkStatus>(c) ? 1 : 0;
+        puts += std::holds_alternative<transport::ChunkPut>(c) ? 1 : 0;
+        return true;
+      },
+      8, [&](const std::string&) { ++completed; });
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(shipper.Add(tid, "NG-AGF", "m1").ok());
+  EXPECT_EQ(statuses, 1);  // where does the broker stand?
+  // The answer to that question is lost: asked again after kStatusRetry.
+  shipper.Tick(t0 + 5s);
+  EXPECT_EQ(statuses, 1);
+  shipper.Tick(t0 + ChunkShipper::kStatusRetry + 1s);
+  EXPECT_EQ(statuses, 2);
+
+  auto ack = [&](uint64_t stored, bool complete) {
+    transport::ChunkAck a;
+    a.transfer_id = tid;
+    a.stored = stored;
+    a.chunk_count = count;
+    a.complete = complete;
+    shipper.OnAck(a);
+  };
+  ack(0, false);  // the broker holds nothing: both chunks go
+  EXPECT_EQ(puts, 2);
+  // Their acks are lost: the window would wait for ever; asked after kStatusRetry.
+  const auto t1 = std::chrono::steady_clock::now();
+  shipper.Tick(t1 + 5s);
+  EXPECT_EQ(statuses, 2);
+  shipper.Tick(t1 + ChunkShipper::kStatusRetry + 1s);
+  EXPECT_EQ(statuses, 3);
+
+  ack(2, false);  // the answer: it holds both; the completion ack that follows is lost
+  EXPECT_TRUE(shipper.done(tid));
+  EXPECT_FALSE(shipper.complete(tid));
+  EXPECT_EQ(puts, 2);  // nothing is shipped twice
+  const auto t2 = std::chrono::steady_clock::now();
+  shipper.Tick(t2 + 5s);
+  EXPECT_EQ(statuses, 3);
+  shipper.Tick(t2 + ChunkShipper::kStatusRetry + 1s);
+  EXPECT_EQ(statuses, 4);
+  // Unanswered again: the interval doubles.
+  shipper.Tick(t2 + ChunkShipper::kStatusRetry + 2 * ChunkShipper::kStatusRetry);
+  EXPECT_EQ(statuses, 4);
+  shipper.Tick(t2 + ChunkShipper::kStatusRetry + 2 * ChunkShipper::kStatusRetry + 2s);
+  EXPECT_EQ(statuses, 5);
+  EXPECT_EQ(puts, 2);
+
+  ack(2, true);  // the answer: complete
+  EXPECT_TRUE(shipper.complete(tid));
+  EXPECT_EQ(completed, 1);
+  shipper.Tick(t2 + 24h);
+  EXPECT_EQ(statuses, 5);  // nothing more to ask
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mlahub::agents
