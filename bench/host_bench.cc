@@ -106,7 +106,8 @@ double RoundTrip(int cpu_a, int cpu_b, int n) {
     if (!pin(cpu_b)) return release();
     uint64_t v = 0;
     for (int i = 0; i < n && !failed; ++i) {
-      if (::read(to, &v, 8) != 8 || failed) return;
+      if (::read(to, &v, 8) != 8) return release();
+      if (failed) return;  // released by the other side
       v = 1;
       if (::write(back, &v, 8) != 8) return release();
     }
@@ -118,7 +119,8 @@ double RoundTrip(int cpu_a, int cpu_b, int n) {
     for (int i = 0; i < n && !failed; ++i) {
       v = 1;
       if (::write(to, &v, 8) != 8) return release();
-      if (::read(back, &v, 8) != 8 || failed) return;
+      if (::read(back, &v, 8) != 8) return release();
+      if (failed) return;  // released by the other side
     }
     seconds = NowSeconds() - t0;
   });
