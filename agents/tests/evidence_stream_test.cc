@@ -49,6 +49,21 @@ void Drain(TestAgent& a, const std::function<void(const transport::Command&)>& h
   }
 }
 
+// Writes `bytes` random bytes to `src` and spools them in `store` in 64 KiB
+// chunks (CreateSpool, then Run to seal).
+Result<std::unique_ptr<evidence::Spool>> SpoolRandomFile(evidence::EvidenceStore& store, const std::string& src,
+                                                         size_t bytes) {
+  {
+    Bytes data = crypto::RandomBytes(bytes);
+    std::ofstream(src, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+  evidence::SpoolOptions so;
+  so.chunk_size = 64 * 1024;
+  MLAHUB_ASSIGN_OR_RETURN(auto spool, store.CreateSpool(src, so));
+  MLAHUB_RETURN_IF_ERROR(spool->Run());
+  return spool;
+}
+
 TEST(EvidenceStreamTest, AFewMiBThroughTheBrokerSurviveAReceiverRestart) {
   auto ctx = transport::Context::Create(1);
   ASSERT_TRUE(ctx.ok());
@@ -58,17 +73,10 @@ TEST(EvidenceStreamTest, AFewMiBThroughTheBrokerSurviveAReceiverRestart) {
 
   // The source: 3 MiB + 1000 random bytes, 64 KiB chunks = 49 chunks.
   const std::string src = net.dir() + "/video.bin";
-  {
-    Bytes data = crypto::RandomBytes((3u << 20) + 1000);
-    std::ofstream(src, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), data.size());
-  }
   auto out_store = evidence::EvidenceStore::Open(net.dir() + "/it-data", Key(1));
   ASSERT_TRUE(out_store.ok()) << out_store.status().ToString();
-  evidence::SpoolOptions so;
-  so.chunk_size = 64 * 1024;
-  auto spool = (*out_store)->CreateSpool(src, so);
+  auto spool = SpoolRandomFile(**out_store, src, (3u << 20) + 1000);
   ASSERT_TRUE(spool.ok()) << spool.status().ToString();
-  ASSERT_TRUE((*spool)->Run().ok());
   const std::string tid = (*spool)->transfer_id();
   const uint64_t count = (*spool)->chunk_count();
   ASSERT_EQ(count, 49u);
@@ -172,18 +180,10 @@ TEST(ChunkShipperTest, AsksAgainWhenTheCompletionAckIsLost) {
   char buf[] = "/tmp/mlahub-shipper-XXXXXX";
   ASSERT_NE(::mkdtemp(buf), nullptr);
   const std::string dir = buf;
-  const std::string src = dir + "/file.bin";
-  {
-    Bytes data = crypto::RandomBytes(100 * 1024);
-    std::ofstream(src, std::ios::binary).write(reinterpret_cast<const char*>(data.data()), data.size());
-  }
   auto store = evidence::EvidenceStore::Open(dir + "/data", Key(1));
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  evidence::SpoolOptions so;
-  so.chunk_size = 64 * 1024;
-  auto spool = (*store)->CreateSpool(src, so);
+  auto spool = SpoolRandomFile(**store, dir + "/file.bin", 100 * 1024);
   ASSERT_TRUE(spool.ok()) << spool.status().ToString();
-  ASSERT_TRUE((*spool)->Run().ok());
   const std::string tid = (*spool)->transfer_id();
   const uint64_t count = (*spool)->chunk_count();
   ASSERT_EQ(count, 2u);
