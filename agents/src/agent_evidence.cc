@@ -16,6 +16,9 @@
 //    announces streams (after the delivery batch is durable), or when a
 //    chunk arrives for a transfer it does not know yet (ChunkDeliver names
 //    the message).
+// The files are read all at once only at start-up, which builds a
+// RouteIndex (message -> transfers) kept as routes are written; a message's
+// routes are then found through it.
 //
 // Sender's spool purge. When the broker says a transfer is complete
 // (ChunkAck.complete: the recipient holds every chunk and the hub's
@@ -106,6 +109,15 @@ std::vector<Route> ListRoutes(const std::string& data) {
   }
   ::closedir(d);
   std::sort(out.begin(), out.end(), [](const Route& a, const Route& b) { return a.transfer_id < b.transfer_id; });
+  return out;
+}
+
+// The routes of `message_id`, found through the index.
+std::vector<Route> RoutesOf(const std::string& data, const RouteIndex& index, const std::string& message_id) {
+  std::vector<Route> out;
+  for (const std::string& tid : index.Of(message_id)) {
+    if (auto r = ReadRoute(data, tid); r && r->message_id == message_id) out.push_back(std::move(*r));
+  }
   return out;
 }
 
@@ -210,8 +222,11 @@ Status Agent::InitEvidence() {
   // from the spool's durable mark (the shipper asks the broker first; for a
   // transfer all at the broker, the answer says whether it is complete).
   // Complete ones: a spool left by a crash between mark and purge goes now.
+  // The one walk of every route file: the index by message comes from it.
+  routes_ = std::make_unique<RouteIndex>();
   size_t resumed = 0;
   for (const Route& r : ListRoutes(config_.data)) {
+    routes_->Add(r.message_id, r.transfer_id);
     if (!r.out) continue;
     if (r.complete) {
       PurgeSpool(*evstore_, r.transfer_id, true);
@@ -251,13 +266,15 @@ Status Agent::NoteOutgoingStreams(const std::string& message_id, const std::stri
       return;
     }
     result = WriteRoute(config_.data, Route{tid, true, message_id, recipient});
+    if (result.ok()) routes_->Add(message_id, tid);
   });
   return result;
 }
 
 void Agent::ShipAccepted(const std::string& message_id) {
-  for (const Route& r : ListRoutes(config_.data)) {
-    if (!r.out || r.message_id != message_id) continue;
+  for (const Route& r : RoutesOf(config_.data, *routes_, message_id)) {
+    // (complete: a repeated acceptance of a message whose files are delivered)
+    if (!r.out || r.complete) continue;
     Status s = shipper_->Add(r.transfer_id, r.peer, r.message_id);
     if (!s.ok()) {
       ops::Error("evidence.ship_failed", {{"transfer", r.transfer_id}, {"error", s.ToString()}});
@@ -283,6 +300,7 @@ void Agent::ExpectStreamsOf(const std::string& message_id) {
     if (auto old = ReadRoute(config_.data, tid); !old) {
       Status w = WriteRoute(config_.data, Route{tid, false, message_id, sender});
       if (!w.ok()) ops::Error("evidence.route_failed", {{"transfer", tid}, {"error", w.ToString()}});
+      if (w.ok()) routes_->Add(message_id, tid);
     }
     Status s = receiver_->Expect(*spec);
     if (!s.ok()) {
@@ -340,10 +358,10 @@ Result<json> Agent::AddEvidence(const std::vector<std::string>& paths, const std
 Result<json> Agent::EvidenceOf(std::string_view message_id) const {
   auto id = MessageId::Parse(message_id);
   if (!id.ok()) return Status::InvalidArgument("message id: " + id.status().message());
+  if (evstore_ == nullptr) return Status::Unavailable("the evidence store is not open");
   json files = json::array();
   std::string direction;
-  for (const Route& r : ListRoutes(config_.data)) {
-    if (r.message_id != message_id) continue;
+  for (const Route& r : RoutesOf(config_.data, *routes_, std::string(message_id))) {
     direction = r.out ? "out" : "in";
     json j;
     if (r.out && r.complete) {
@@ -380,9 +398,10 @@ Result<json> Agent::FetchEvidence(std::string_view message_id, const std::string
   struct stat st {};
   if (::stat(out_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Status::NotFound("no directory " + out_dir + " on the agent's machine");
+  if (evstore_ == nullptr) return Status::Unavailable("the evidence store is not open");
   json files = json::array();
-  for (const Route& r : ListRoutes(config_.data)) {
-    if (r.out || r.message_id != message_id) continue;
+  for (const Route& r : RoutesOf(config_.data, *routes_, std::string(message_id))) {
+    if (r.out) continue;
     MLAHUB_ASSIGN_OR_RETURN(evidence::TransferInfo info, evstore_->Info(r.transfer_id));
     if (info.state != evidence::TransferState::kComplete)
       return Status::Unavailable("missing_chunk: transfer " + r.transfer_id + " (" + info.file_name + ") is " +

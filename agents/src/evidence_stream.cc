@@ -46,7 +46,7 @@ void ChunkShipper::OnConnected() {
   const auto now = std::chrono::steady_clock::now();
   for (auto& [tid, o] : out_) {
     // Also when all is at the broker: the answer says whether it is complete.
-    if (o.complete || !o.failure.ok()) continue;
+    if (!o.failure.ok()) continue;
     o.ask_every = kStatusRetry;
     AskStatus(tid, o, now);
   }
@@ -56,7 +56,7 @@ void ChunkShipper::Tick(std::chrono::steady_clock::time_point now) {
   for (auto& [tid, o] : out_) {
     // Every ack moves ask_at on, so a transfer whose chunks flow is never
     // asked about; one that heard nothing for an interval is.
-    if (o.complete || !o.failure.ok() || now < o.ask_at) continue;
+    if (!o.failure.ok() || now < o.ask_at) continue;
     o.ask_every = std::min<std::chrono::seconds>(o.ask_every * 2, kStatusRetryMax);
     ops::Info("evidence.status_asked_again", {{"transfer", tid}, {"shipped", o.acked}, {"chunks", o.count}});
     AskStatus(tid, o, now);
@@ -67,16 +67,12 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
   auto it = out_.find(ack.transfer_id);
   if (it == out_.end()) return;
   Out& o = it->second;
-  if (o.complete) return;
   const uint64_t count = o.count;
   if (ack.error == Code::kOk && ack.complete) {
     // The recipient has the whole file and the hub's completion entry is
-    // durable: the spool is no longer needed.
-    o.complete = true;
-    o.waiting_status = false;
-    o.acked = count;
-    o.next = count;
-    o.spool.reset();
+    // durable: the spool is no longer needed, nor the transfer's entry (a
+    // later ack of it finds nothing and is ignored).
+    out_.erase(it);
     ops::Info("evidence.delivered", {{"transfer", ack.transfer_id}, {"chunks", count}});
     if (on_complete_) on_complete_(ack.transfer_id);
     return;
@@ -114,7 +110,7 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
 
 void ChunkShipper::Pump() {
   for (auto& [tid, o] : out_) {
-    if (o.complete || o.waiting_status || !o.failure.ok()) continue;
+    if (o.waiting_status || !o.failure.ok()) continue;
     const uint64_t count = o.count;
     while (o.next < count && o.next < o.acked + window_) {
       auto frame = o.spool->ReadChunkFrame(o.next);
@@ -140,11 +136,6 @@ uint64_t ChunkShipper::shipped(const std::string& transfer_id) const {
 bool ChunkShipper::done(const std::string& transfer_id) const {
   auto it = out_.find(transfer_id);
   return it != out_.end() && it->second.acked == it->second.count;
-}
-
-bool ChunkShipper::complete(const std::string& transfer_id) const {
-  auto it = out_.find(transfer_id);
-  return it != out_.end() && it->second.complete;
 }
 
 Status ChunkShipper::failure(const std::string& transfer_id) const {
@@ -194,6 +185,7 @@ void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
   }
   if (a->state() == evidence::TransferState::kComplete) {
     Report(d.transfer_id, *a, Code::kOk);
+    CloseIfFinished(d.transfer_id);
     return;
   }
   auto r = a->Accept(d.frame);
@@ -211,21 +203,53 @@ void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
     // Out of order (a chunk before it was lost) or refused: the broker
     // sends again from the durable mark.
     Report(d.transfer_id, *a, c);
+    CloseIfFinished(d.transfer_id);
     return;
   }
   if (*r == evidence::Assembler::Outcome::kComplete)
     ops::Info("evidence.received", {{"transfer", d.transfer_id}, {"sender", d.sender}});
   Report(d.transfer_id, *a, Code::kOk);
+  CloseIfFinished(d.transfer_id);
+}
+
+void ChunkReceiver::CloseIfFinished(const std::string& transfer_id) {
+  auto it = in_.find(transfer_id);
+  if (it == in_.end()) return;
+  const evidence::TransferState st = it->second->state();
+  if (st != evidence::TransferState::kComplete && st != evidence::TransferState::kFailed) return;
+  // Only once the broker has been told (a report that could not be sent is
+  // sent again with the next chunk, which finds the transfer still open).
+  auto rep = reported_.find(transfer_id);
+  if (rep == reported_.end() || rep->second != it->second->durable()) return;
+  in_.erase(it);
+  reported_.erase(rep);
 }
 
 uint64_t ChunkReceiver::durable(const std::string& transfer_id) const {
-  auto it = in_.find(transfer_id);
-  return it == in_.end() ? 0 : it->second->durable();
+  if (auto it = in_.find(transfer_id); it != in_.end()) return it->second->durable();
+  auto info = store_->Info(transfer_id);
+  return info.ok() && info->incoming ? info->chunks_done : 0;
 }
 
 bool ChunkReceiver::complete(const std::string& transfer_id) const {
-  auto it = in_.find(transfer_id);
-  return it != in_.end() && it->second->state() == evidence::TransferState::kComplete;
+  if (auto it = in_.find(transfer_id); it != in_.end())
+    return it->second->state() == evidence::TransferState::kComplete;
+  auto info = store_->Info(transfer_id);
+  return info.ok() && info->incoming && info->state == evidence::TransferState::kComplete;
+}
+
+// ---- RouteIndex -------------------------------------------------------------
+
+void RouteIndex::Add(const std::string& message_id, const std::string& transfer_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  by_message_[message_id].insert(transfer_id);
+}
+
+std::vector<std::string> RouteIndex::Of(const std::string& message_id) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = by_message_.find(message_id);
+  if (it == by_message_.end()) return {};
+  return {it->second.begin(), it->second.end()};
 }
 
 }  // namespace mlahub::agents

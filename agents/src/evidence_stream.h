@@ -8,10 +8,12 @@
 // (OnConnected) it asks ChunkStatus for each unfinished transfer and resumes
 // at the broker's `stored`. Only bulk traffic: the agent calls Pump after its
 // envelopes and receipts. A ChunkAck with `complete` (the recipient holds
-// every chunk and the hub's completion entry is durable) closes the spool and
-// calls `on_complete` (the agent marks the route and purges the spool); a
-// transfer all at the broker but not yet complete is asked about again after
-// every (re)connection.
+// every chunk and the hub's completion entry is durable) closes the spool,
+// calls `on_complete` (the agent marks the route and purges the spool) and
+// forgets the transfer, so that the shipper holds and walks only transfers
+// still in progress, however long the agent runs; a transfer all at the
+// broker but not yet complete is asked about again after every
+// (re)connection.
 //
 // ChunkReceiver (receiver): an Assembler per transfer (created by Expect from
 // the StreamSpec of an opened manifest, or reopened from disk after a
@@ -19,7 +21,9 @@
 // the durable mark moves (every `sync_every` chunks, and at the end) a
 // ChunkReceived{durable} returns credit to the broker. A duplicate is
 // acknowledged again; a refused chunk is reported with its error (the broker
-// sends again from the durable mark).
+// sends again from the durable mark). A transfer that is complete or failed
+// is closed (its file descriptor and chunk buffer freed) once reported; a
+// late duplicate of one of its chunks reopens it from disk for the answer.
 //
 // Wired into Agent in agent_evidence.cc (routes, Expect from opened bodies,
 // ChunkAck / ChunkDeliver routed here).
@@ -30,7 +34,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "mlahub/core/status.h"
 #include "mlahub/evidence/store.h"
@@ -68,19 +75,19 @@ class ChunkShipper {
   // Sends what the windows allow.
   void Pump();
 
-  // Chunks the broker holds (0 if unknown); all done when == chunk_count.
+  // Of a transfer in progress (a complete one is forgotten: 0 / false):
+  // chunks the broker holds (0 if unknown); all done when == chunk_count.
   uint64_t shipped(const std::string& transfer_id) const;
   bool done(const std::string& transfer_id) const;
-  // The hub confirmed the recipient holds the whole file (ChunkAck.complete).
-  bool complete(const std::string& transfer_id) const;
   // The last refusal of a transfer, if any.
   Status failure(const std::string& transfer_id) const;
+  // Transfers added and not yet confirmed complete (failed ones included).
+  size_t in_progress() const { return out_.size(); }
 
  private:
   struct Out {
-    std::unique_ptr<evidence::Spool> spool;  // null once complete
-    uint64_t count = 0;                      // the spool's chunk count
-    bool complete = false;
+    std::unique_ptr<evidence::Spool> spool;
+    uint64_t count = 0;  // the spool's chunk count
     std::string recipient;
     std::string message_id;
     uint64_t acked = 0;  // broker's stored
@@ -109,19 +116,41 @@ class ChunkReceiver {
   Status Expect(const evidence::StreamSpec& spec);
   void OnDeliver(const transport::ChunkDeliver& d);
 
-  // The state of a transfer known to this receiver (durable chunks).
+  // The state of a transfer (durable chunks), from memory while it is open,
+  // else from its state file.
   uint64_t durable(const std::string& transfer_id) const;
   bool complete(const std::string& transfer_id) const;
+  // Transfers held open (neither complete nor failed, or not yet reported).
+  size_t open() const { return in_.size(); }
 
  private:
   evidence::Assembler* Get(const std::string& transfer_id);
   void Report(const std::string& transfer_id, evidence::Assembler& a, Code error);
+  // Closes a complete or failed transfer once its state is reported.
+  void CloseIfFinished(const std::string& transfer_id);
 
   evidence::EvidenceStore* store_;
   SendFn send_;
   uint32_t sync_every_;
   std::map<std::string, std::unique_ptr<evidence::Assembler>> in_;
   std::map<std::string, uint64_t> reported_;
+};
+
+// Which transfers travel with which message: an index of the agent's route
+// files (agent_evidence.cc), so that finding a message's transfers (on every
+// accepted submission, and for the evidence API) does not read every route
+// file the agent ever wrote. Built from the files at start, then kept as
+// routes are written. Thread-safe: API threads add outgoing routes, the
+// network thread incoming ones.
+class RouteIndex {
+ public:
+  void Add(const std::string& message_id, const std::string& transfer_id);
+  // The transfer ids of `message_id`, sorted; empty if none.
+  std::vector<std::string> Of(const std::string& message_id) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::set<std::string>, std::less<>> by_message_;
 };
 
 }  // namespace mlahub::agents

@@ -66,6 +66,7 @@ namespace mlahub::agents {
 
 class ChunkShipper;
 class ChunkReceiver;
+class RouteIndex;
 
 inline constexpr std::string_view kCrashPointEnv = "MLAHUB_AGENT_CRASH_POINT";
 
@@ -206,6 +207,7 @@ class Agent final : public LocalApi, public AlarmSink {
   std::unique_ptr<evidence::EvidenceStore> evstore_;
   std::unique_ptr<ChunkShipper> shipper_;
   std::unique_ptr<ChunkReceiver> receiver_;
+  std::unique_ptr<RouteIndex> routes_;  // the route files by message (any thread)
   // Test-only (MLAHUB_AGENT_CHUNK_PAUSE_MS): a pause after each received
   // chunk, so that a test can interrupt a transfer of a few MiB mid-way.
   int chunk_pause_ms_ = 0;
