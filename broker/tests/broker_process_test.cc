@@ -13,6 +13,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -103,8 +104,9 @@ class BrokerProcessTest : public ::testing::Test {
   }
   // The broker answers: a fresh message from IT-MOJ to NG-AGF is accepted,
   // delivered and receipted.
-  void ExpectHealthy(TestAgent& it, TestAgent& ng, uint64_t correlation) {
-    Bytes env = net_->Seal("IT-MOJ", "NG-AGF");
+  void ExpectHealthy(TestAgent& it, TestAgent& ng, uint64_t correlation,
+                     const std::string& from = "IT-MOJ") {
+    Bytes env = net_->Seal(from, "NG-AGF");
     auto r = it.SubmitAndWait(env, correlation);
     ASSERT_TRUE(r.has_value()) << "no SubmitResult";
     ASSERT_TRUE(r->accepted) << CodeName(r->error) << ": " << r->message;
@@ -544,6 +546,91 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
     if ((*e)->event() == wire::LedgerEvent::Rejected) ++rejected;
   }
   EXPECT_EQ(rejected, refusals);
+  EXPECT_TRUE(l->Verify().status.ok());
+}
+
+// A node that floods the broker with envelopes it must refuse (a broken or
+// hostile agent) is rate limited: past refusals_per_second its frames are
+// refused at once, without a signature check or a ledger entry, so it cannot
+// fill the ledger or take the workers; every submission still gets an
+// answer; the other nodes are served meanwhile; after the backoff the node
+// is served again.
+TEST_F(BrokerProcessTest, AFloodOfRefusedEnvelopesIsRateLimitedAndOthersAreServed) {
+  constexpr uint32_t kLimit = 5;
+  constexpr int64_t kBackoffMs = 3000;
+  ASSERT_NO_FATAL_FAILURE(StartNetwork([](config::BrokerConfig& c) {
+    c.refusals_per_second = kLimit;
+    c.refusal_backoff_ms = kBackoffMs;
+  }));
+  auto it = Connected("IT-MOJ");
+  auto ng = Connected("NG-AGF");
+  auto th = Connected("TH-OAG");
+  uint64_t corr = 1000;
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
+
+  // The flood: envelopes with a broken signature, sent in waves without
+  // waiting for the answers (a first wave may all be checked before any of
+  // its refusals is counted; the later ones find the node limited).
+  constexpr int kWaves = 10, kPerWave = 40, kFlood = kWaves * kPerWave;
+  auto bad = [&] {  // each a different message
+    Bytes b = net_->Seal("IT-MOJ", "NG-AGF");
+    b.back() ^= 0x20;
+    return b;
+  };
+  std::map<Code, int> answers;
+  std::string limited_message;
+  auto collect = [&](int want) {
+    for (int got = 0; got < want; ++got) {
+      auto r = it->WaitFor<transport::SubmitResult>();
+      ASSERT_TRUE(r.has_value()) << "a flooded submission got no answer (" << got << " of " << want << ")";
+      EXPECT_FALSE(r->accepted);
+      ++answers[r->error];
+      if (r->error == Code::kUnavailable) limited_message = r->message;
+    }
+  };
+  for (int w = 0; w < kWaves; ++w) {
+    for (int i = 0; i < kPerWave; ++i) ASSERT_OK(it->Send(transport::Submit{corr++, bad()}));
+    ASSERT_NO_FATAL_FAILURE(collect(kPerWave));
+    // Meanwhile another node is served: its message goes through, delivered
+    // and receipted.
+    if (w == kWaves / 2) ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*th, *ng, corr++, "TH-OAG"));
+  }
+  EXPECT_EQ(answers[Code::kBadSignature] + answers[Code::kUnavailable], kFlood);
+  EXPECT_GE(answers[Code::kBadSignature], static_cast<int>(kLimit));
+  EXPECT_GT(answers[Code::kUnavailable], kFlood / 2) << "most of the flood was refused at once";
+  EXPECT_NE(limited_message.find("rate limited"), std::string::npos) << limited_message;
+  const int checked = answers[Code::kBadSignature];
+
+  // The limit shows in the metrics: one burst, the frames refused at once.
+  std::string ready = ReadText(net_->data_dir() + "/ready.json");
+  std::string metrics_addr = ready.substr(ready.find("\"metrics\":\"") + 11);
+  metrics_addr = metrics_addr.substr(0, metrics_addr.find('"'));
+  std::string metrics = HttpGetMetrics(metrics_addr);
+  EXPECT_NE(metrics.find("mlahub_broker_rate_limited_total 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlahub_broker_rate_limited_frames_total " +
+                         std::to_string(answers[Code::kUnavailable]) + "\n"),
+            std::string::npos)
+      << metrics;
+
+  // After the backoff the node is served again (the agent resends what was
+  // refused as unavailable).
+  std::this_thread::sleep_for(std::chrono::milliseconds(kBackoffMs + 200));
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
+
+  // Only the refusals that were checked are in the ledger: one entry each,
+  // none for the frames refused at once.
+  broker_->Signal(SIGTERM);
+  ASSERT_EQ(broker_->Wait(), 0) << broker_->LogTail();
+  auto l = OpenLedgerReadOnly();
+  ASSERT_NE(l, nullptr);
+  int rejected = 0;
+  for (uint64_t i = 0; i < l->Size(); ++i) {
+    Bytes bytes = *l->Entry(i);  // (the decoded entry points into it)
+    auto e = storage::DecodeLedgerEntry(bytes);
+    ASSERT_TRUE(e.ok());
+    if ((*e)->event() == wire::LedgerEvent::Rejected) ++rejected;
+  }
+  EXPECT_EQ(rejected, checked);
   EXPECT_TRUE(l->Verify().status.ok());
 }
 
