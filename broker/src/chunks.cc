@@ -81,25 +81,59 @@ Status ChunkRelay::Restore() {
       bad = Status::Corruption("transfer record " + tid + ": " + rec.status().message());
       return false;
     }
-    Transfer t;
-    t.rec = *rec;
-    t.accepted = rec->stored;
-    t.accepted_expected = rec->expected;
-    t.sent = rec->received;
-    // A record saying "complete" is only written with its ledger entry (or
-    // after it): durable now.
-    t.complete_durable = rec->completed_ms != 0;
-    by_recipient_[rec->recipient].insert(tid);
-    transfers_.emplace(tid, std::move(t));
+    if (rec->purged) return true;  // read from the state when named
+    if (rec->received < rec->chunk_count) by_recipient_[rec->recipient].insert(tid);
+    transfers_.emplace(tid, FromRecord(*rec));
     return true;
   });
   if (!s.ok()) return s;
   return bad;
 }
 
-const TransferRecord* ChunkRelay::Find(const std::string& transfer_id) const {
-  auto it = transfers_.find(transfer_id);
-  return it == transfers_.end() ? nullptr : &it->second.rec;
+ChunkRelay::Transfer ChunkRelay::FromRecord(const TransferRecord& rec) {
+  Transfer t;
+  t.rec = rec;
+  t.accepted = rec.stored;
+  t.accepted_expected = rec.expected;
+  t.sent = rec.received;
+  // A record saying "complete" is only written with its ledger entry (or
+  // after it): durable now.
+  t.complete_durable = rec.completed_ms != 0;
+  return t;
+}
+
+ChunkRelay::Transfer* ChunkRelay::Lookup(const std::string& tid, Transfer& scratch) const {
+  auto it = transfers_.find(tid);
+  if (it != transfers_.end()) return const_cast<Transfer*>(&it->second);
+  if (!transport::IsHexId(tid)) return nullptr;
+  auto b = ledger_->GetState(TransferKey(tid));
+  if (!b.ok() || !b->has_value()) return nullptr;
+  auto rec = DecodeTransferRecord(**b);
+  if (!rec.ok()) {
+    ops::Error("evidence.record_unreadable", {{"transfer", tid}, {"error", rec.status().ToString()}});
+    return nullptr;
+  }
+  scratch = FromRecord(*rec);
+  return &scratch;
+}
+
+std::optional<TransferRecord> ChunkRelay::Find(const std::string& transfer_id) const {
+  Transfer scratch;
+  const Transfer* t = Lookup(transfer_id, scratch);
+  if (t == nullptr) return std::nullopt;
+  return t->rec;
+}
+
+size_t ChunkRelay::receiving(const std::string& node) const {
+  auto it = by_recipient_.find(node);
+  return it == by_recipient_.end() ? 0 : it->second.size();
+}
+
+void ChunkRelay::DoneReceiving(const std::string& recipient, const std::string& tid) {
+  auto it = by_recipient_.find(recipient);
+  if (it == by_recipient_.end()) return;
+  it->second.erase(tid);
+  if (it->second.empty()) by_recipient_.erase(it);
 }
 
 void ChunkRelay::Ack(const std::string& node, const std::string& peer, const std::string& tid, const Transfer* t,
@@ -134,8 +168,8 @@ void ChunkRelay::Persist(const std::string& tid, Transfer& t, std::vector<storag
 void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put, const std::string& peer) {
   const std::string tid = put.transfer_id;
   if (Status s = hooks_.check_node(node); !s.ok()) return Ack(node, peer, tid, nullptr, s.code(), s.message());
-  auto it = transfers_.find(tid);
-  Transfer* t = it == transfers_.end() ? nullptr : &it->second;
+  Transfer scratch;  // a purged transfer, read from its record
+  Transfer* t = Lookup(tid, scratch);
   if (t != nullptr && t->rec.sender != node) {
     // Someone else's transfer: say nothing about it.
     return Ack(node, peer, tid, nullptr, Code::kSenderMismatch, "transfer " + tid + " belongs to another sender");
@@ -173,8 +207,7 @@ void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put, const s
     nt.rec.recipient = put.recipient;
     nt.rec.message_id = put.message_id;
     nt.rec.chunk_count = frame->chunk_count;
-    it = transfers_.emplace(tid, std::move(nt)).first;
-    t = &it->second;
+    t = &transfers_.emplace(tid, std::move(nt)).first->second;
     by_recipient_[put.recipient].insert(tid);
     ops::Info("evidence.transfer_opened", {{"sender", node},
                                            {"recipient", put.recipient},
@@ -237,6 +270,9 @@ void ChunkRelay::OnPut(const std::string& node, transport::ChunkPut put, const s
 void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkReceived& r) {
   auto it = transfers_.find(r.transfer_id);
   if (it == transfers_.end() || it->second.rec.recipient != node) {
+    // (A purged transfer is complete at its recipient: a repeated mark
+    // changes nothing.)
+    if (auto rec = Find(r.transfer_id); rec.has_value() && rec->recipient == node) return;
     ops::Warn("evidence.receipt_unknown", {{"agent", node}, {"transfer", r.transfer_id}});
     return;
   }
@@ -254,6 +290,7 @@ void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkRecei
     t.progress_ms = hooks_.now_ms();
     t.sent = std::max(t.sent, durable);
     bool ledgered = false;
+    if (durable == t.rec.chunk_count) DoneReceiving(node, r.transfer_id);
     if (durable == t.rec.chunk_count && t.rec.completed_ms == 0) {
       t.rec.completed_ms = hooks_.now_ms();
       ops::Info("evidence.transfer_complete",
@@ -289,14 +326,16 @@ void ChunkRelay::OnCompletionDurable(const std::string& transfer_id) {
   it->second.complete_durable = true;
   // Best effort: an offline sender learns it from its next ChunkStatus.
   Ack(it->second.rec.sender, {}, transfer_id, &it->second, Code::kOk, "");  // unasked: the newest connection
+  EvictIfDone(transfer_id);  // (purged at once: retention 0)
 }
 
 void ChunkRelay::OnStatus(const std::string& node, const transport::ChunkStatus& s, const std::string& peer) {
-  auto it = transfers_.find(s.transfer_id);
-  if (it == transfers_.end() || (it->second.rec.sender != node && it->second.rec.recipient != node)) {
+  Transfer scratch;
+  const Transfer* t = Lookup(s.transfer_id, scratch);
+  if (t == nullptr || (t->rec.sender != node && t->rec.recipient != node)) {
     return Ack(node, peer, s.transfer_id, nullptr, Code::kOk, "");  // nothing held: start at 0
   }
-  Ack(node, peer, s.transfer_id, &it->second, Code::kOk, "");
+  Ack(node, peer, s.transfer_id, t, Code::kOk, "");
 }
 
 void ChunkRelay::OnHello(const std::string& node) {
@@ -345,20 +384,40 @@ void ChunkRelay::Purge(const std::string& tid, Transfer& t) {
   std::vector<storage::StateWrite> writes;
   for (uint64_t i = 0; i < t.rec.stored; ++i) writes.push_back(storage::StateWrite::Delete(ChunkKey(t.rec.recipient, tid, i)));
   t.rec.purged = true;
+  DoneReceiving(t.rec.recipient, tid);
   ops::Info("evidence.transfer_purged", {{"transfer", tid}, {"chunks", t.rec.stored}});
-  Persist(tid, t, std::move(writes), [](const Status&) {});
+  // Once the record saying "purged" is durable, commands naming the
+  // transfer read it from the state: the memory goes.
+  Persist(tid, t, std::move(writes), [this, tid](const Status& s) {
+    auto it = transfers_.find(tid);
+    if (!s.ok() || it == transfers_.end()) return;
+    it->second.purge_durable = true;
+    EvictIfDone(tid);
+  });
+}
+
+void ChunkRelay::EvictIfDone(const std::string& tid) {
+  auto it = transfers_.find(tid);
+  if (it != transfers_.end() && it->second.rec.purged && it->second.purge_durable && it->second.complete_durable)
+    transfers_.erase(it);
 }
 
 void ChunkRelay::Periodic() {
   int64_t now = hooks_.now_ms();
   std::set<std::string> pump;
+  std::vector<std::string> purge;  // (Purge may drop the entry: not while walking)
   for (auto& [tid, t] : transfers_) {
-    if (!t.rec.purged && t.rec.completed_ms != 0 && now - t.rec.completed_ms >= options_.retention_ms) Purge(tid, t);
+    if (!t.rec.purged && t.rec.completed_ms != 0 && now - t.rec.completed_ms >= options_.retention_ms)
+      purge.push_back(tid);
     if (!t.rec.purged && t.sent > t.rec.received && now - t.progress_ms >= options_.resend_ms) {
       ops::Info("evidence.resend", {{"transfer", tid}, {"from", t.rec.received}, {"sent", t.sent}});
       t.sent = t.rec.received;
       pump.insert(t.rec.recipient);
     }
+  }
+  for (const auto& tid : purge) {
+    auto it = transfers_.find(tid);
+    if (it != transfers_.end()) Purge(tid, it->second);
   }
   for (const auto& node : pump) Pump(node);
 }

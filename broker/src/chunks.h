@@ -22,12 +22,17 @@
 //    ledger_completion: transfer id, message id, chunk count, L(0)) and,
 //    after `retention_ms`, deletes the frames (the transfer record stays,
 //    so a repeated put is acknowledged, not stored).
+// Memory: only transfers not yet purged are held (a purged one is read from
+// its record when a command names it), and the per-recipient set that Pump
+// and OnHello walk holds only transfers the recipient has not completed; so
+// neither grows with the transfers the broker has ever relayed.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -125,8 +130,12 @@ class ChunkRelay {
   // recipient has not acknowledged for resend_ms.
   void Periodic();
 
+  // Transfers held in memory (not yet purged).
   size_t transfers() const { return transfers_.size(); }
-  const TransferRecord* Find(const std::string& transfer_id) const;
+  // Transfers `node` is receiving and has not completed.
+  size_t receiving(const std::string& node) const;
+  // The record of a transfer (from memory, else from the state), if any.
+  std::optional<TransferRecord> Find(const std::string& transfer_id) const;
 
  private:
   struct Transfer {
@@ -137,12 +146,22 @@ class ChunkRelay {
     int64_t progress_ms = 0;  // last send from the mark or recipient progress
     bool tampered = false;    // test hook: tamper_chunk already altered once
     bool complete_durable = false;  // the record saying "complete" (and its ledger entry) is durable
+    bool purge_durable = false;     // the record saying "purged" is durable
   };
   void Ack(const std::string& node, const std::string& peer, const std::string& tid, const Transfer* t, Code code,
            std::string message);
   void Persist(const std::string& tid, Transfer& t, std::vector<storage::StateWrite> extra,
                std::function<void(const Status&)> then);
   void Purge(const std::string& tid, Transfer& t);
+  // The transfer in memory, or one read from its durable record into
+  // `scratch` (a purged transfer); null if none.
+  Transfer* Lookup(const std::string& tid, Transfer& scratch) const;
+  static Transfer FromRecord(const TransferRecord& rec);
+  // The recipient completed `tid`: Pump and OnHello need not see it again.
+  void DoneReceiving(const std::string& recipient, const std::string& tid);
+  // Drops a purged transfer from memory once both its completion (the
+  // sender is told) and its purge are durable.
+  void EvictIfDone(const std::string& tid);
 
   const storage::Ledger* ledger_;
   Hooks hooks_;

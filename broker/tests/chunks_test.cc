@@ -99,7 +99,7 @@ class ChunkRelayTest : public ::testing::Test {
       ASSERT_TRUE(s.ok()) << s.ToString();
     };
     ChunkRelayOptions ro;
-    ro.retention_ms = 1000;
+    ro.retention_ms = retention_ms_;
     ro.resend_ms = 500;
     relay_ = std::make_unique<ChunkRelay>(ledger_.get(), std::move(h), ro);
     ASSERT_TRUE(relay_->Restore().ok());
@@ -131,6 +131,7 @@ class ChunkRelayTest : public ::testing::Test {
   std::vector<Answered> answered_;  // through the `answer` hook (a connection named)
   std::vector<Bytes> completions_;  // EvidenceComplete entries appended
   int64_t now_ = 1'000'000;
+  int64_t retention_ms_ = 1000;
 };
 
 TEST(TransferRecordTest, RoundTripsAndRefusesDamage) {
@@ -179,9 +180,10 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
 
   // Restart: the record and frames are back; the receiver resumes at 4.
   Reopen();
-  ASSERT_NE(relay_->Find(tid), nullptr);
+  ASSERT_TRUE(relay_->Find(tid).has_value());
   EXPECT_EQ(relay_->Find(tid)->stored, 10u);
   EXPECT_EQ(relay_->Find(tid)->received, 4u);
+  EXPECT_EQ(relay_->receiving("NG-AGF"), 1u);
   relay_->OnHello("NG-AGF");
   relay_->Pump("NG-AGF");
   auto again = Sent<transport::ChunkDeliver>("NG-AGF");
@@ -222,6 +224,10 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   }
   relay_->OnReceived("NG-AGF", {tid, 10, Code::kOk});  // a repeated mark ledgers nothing more
   EXPECT_EQ(completions_.size(), 1u);
+  // Complete at the recipient: no longer walked by Pump, still held for the
+  // retention.
+  EXPECT_EQ(relay_->receiving("NG-AGF"), 0u);
+  EXPECT_EQ(relay_->transfers(), 1u);
   relay_->Periodic();
   EXPECT_FALSE(relay_->Find(tid)->purged);
   EXPECT_TRUE(Sent<transport::ChunkDeliver>("NG-AGF").empty());  // nothing to resend once complete
@@ -229,6 +235,7 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   now_ += 1000;
   relay_->Periodic();
   EXPECT_TRUE(relay_->Find(tid)->purged);
+  EXPECT_EQ(relay_->transfers(), 0u);  // purged: read from its record when named
   for (uint64_t i = 0; i < 10; ++i) EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, i))->has_value()) << i;
   // A late resend is acknowledged as held, not stored again.
   sent_.clear();
@@ -241,6 +248,7 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, 3))->has_value());
   Reopen();
   EXPECT_TRUE(relay_->Find(tid)->purged);
+  EXPECT_EQ(relay_->transfers(), 0u);  // not loaded at start either
   // After a restart, a sender's ChunkStatus still learns it is complete.
   relay_->OnStatus("IT-MOJ", {tid});
   acks = Sent<transport::ChunkAck>("IT-MOJ");
@@ -250,6 +258,47 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
 
 // The ChunkAck answering a ChunkPut or ChunkStatus goes to the connection
 // it came from; the unasked one (the transfer completed) to the node.
+// Retention 0: the frames go as soon as the recipient has the whole file;
+// the sender is still told "complete" (once the completion entry is
+// durable), and only then does the transfer leave the relay's memory.
+TEST_F(ChunkRelayTest, PurgedAtOnceTheSenderIsStillToldThenTheMemoryGoes) {
+  retention_ms_ = 0;
+  Reopen();
+  const std::string tid = evidence::NewTransferId();
+  auto frames = Frames(tid, 3);
+  for (uint64_t i = 0; i < 3; ++i) relay_->OnPut("IT-MOJ", {tid, "NG-AGF", i, "", frames[i]});
+  EXPECT_EQ(relay_->receiving("NG-AGF"), 1u);
+  sent_.clear();
+  relay_->OnReceived("NG-AGF", {tid, 3, Code::kOk});
+  EXPECT_EQ(relay_->receiving("NG-AGF"), 0u);
+  EXPECT_TRUE(relay_->Find(tid)->purged);
+  EXPECT_FALSE(ledger_->GetState(ChunkKey("NG-AGF", tid, 0))->has_value());
+  EXPECT_EQ(relay_->transfers(), 1u);  // the sender is not told yet
+  relay_->OnCompletionDurable(tid);
+  auto acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_TRUE(acks[0].complete);
+  EXPECT_EQ(acks[0].stored, 3u);
+  EXPECT_EQ(relay_->transfers(), 0u);
+  // Named again (a resend, a question, a repeated mark): read from its record.
+  sent_.clear();
+  relay_->OnPut("IT-MOJ", {tid, "NG-AGF", 2, "", frames[2]});
+  relay_->OnStatus("IT-MOJ", {tid});
+  relay_->OnReceived("NG-AGF", {tid, 3, Code::kOk});
+  acks = Sent<transport::ChunkAck>("IT-MOJ");
+  ASSERT_EQ(acks.size(), 2u);
+  for (const auto& a : acks) {
+    EXPECT_EQ(a.error, Code::kOk);
+    EXPECT_TRUE(a.complete);
+    EXPECT_EQ(a.stored, 3u);
+  }
+  EXPECT_TRUE(Sent<transport::ChunkDeliver>("NG-AGF").empty());
+  EXPECT_EQ(relay_->transfers(), 0u);
+  // Someone else's question learns nothing of it.
+  relay_->OnStatus("NG-AGF", {tid});
+  EXPECT_EQ(relay_->transfers(), 0u);
+}
+
 TEST_F(ChunkRelayTest, AcksAnswerTheConnectionThatAsked) {
   const std::string tid = evidence::NewTransferId();
   auto frames = Frames(tid, 2);
