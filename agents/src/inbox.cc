@@ -63,6 +63,15 @@ void Inbox::Handled(Staging& st, uint64_t seq) {
   while (st.above.erase(st.last + 1) != 0) ++st.last;
 }
 
+void Inbox::Settled(Staging& st, uint64_t below) {
+  // The hub says nothing below `below` will come again (receipted, or
+  // expired before it could be delivered): a gap there is final.
+  if (below == 0 || below - 1 <= st.last) return;
+  st.last = below - 1;
+  st.above.erase(st.above.begin(), st.above.upper_bound(st.last));
+  while (st.above.erase(st.last + 1) != 0) ++st.last;
+}
+
 std::vector<Inbox::Outcome> Inbox::OnDeliveries(const std::vector<const tp::Deliver*>& ds) {
   Staging st;
   st.last = last_seq_;
@@ -71,7 +80,10 @@ std::vector<Inbox::Outcome> Inbox::OnDeliveries(const std::vector<const tp::Deli
   outs.reserve(ds.size());
   // The cases' read-check-write spans the whole batch (cases.h).
   if (options_.cases != nullptr) options_.cases->BeginBatch();
-  for (const tp::Deliver* d : ds) outs.push_back(Stage(st, *d));
+  for (const tp::Deliver* d : ds) {
+    Settled(st, d->settled_below);
+    outs.push_back(Stage(st, *d));
+  }
   Status w;
   if (!st.batch.empty()) {
     CaseStore::PutLastDeliverySeq(st.batch, st.last);

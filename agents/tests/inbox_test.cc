@@ -152,6 +152,31 @@ TEST_F(InboxTest, OutOfOrderSequenceNumbersAndTheContiguousMark) {
   EXPECT_EQ(inbox_->last_delivery_seq(), 3u);
 }
 
+// An envelope that expired at the hub before it could be delivered leaves a
+// gap for ever; the hub's settled_below says so, and the mark moves past it
+// (before, every later sequence stayed in a set copied for each burst).
+TEST_F(InboxTest, AGapTheHubSaysIsSettledDoesNotHoldTheMarkBack) {
+  Bytes a = k_.Seal(k_.it, k_.ng, kTestNow), c = k_.Seal(k_.it, k_.ng, kTestNow), d = k_.Seal(k_.it, k_.ng, kTestNow);
+  ASSERT_EQ(inbox_->OnDeliver(D(1, a)).kind, Inbox::Outcome::Kind::kStored);
+  // 2 expired undelivered; 3 comes while 2 is still queued (not settled).
+  transport::Deliver d3 = D(3, c);
+  d3.settled_below = 2;
+  ASSERT_EQ(inbox_->OnDeliver(d3).kind, Inbox::Outcome::Kind::kStored);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 1u);
+  // Then 4, once 2 has left the hub's queue: 3 is handled, 2 never comes.
+  transport::Deliver d4 = D(4, d);
+  d4.settled_below = 3;
+  ASSERT_EQ(inbox_->OnDeliver(d4).kind, Inbox::Outcome::Kind::kStored);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 4u);
+  Reopen();
+  EXPECT_EQ(inbox_->last_delivery_seq(), 4u);
+  // A repeat of 3 (its receipt was lost) is still a duplicate, not stored again.
+  transport::Deliver again = D(3, c);
+  again.settled_below = 3;
+  EXPECT_EQ(inbox_->OnDeliver(again).kind, Inbox::Outcome::Kind::kDuplicate);
+  EXPECT_EQ(inbox_->last_delivery_seq(), 4u);
+}
+
 TEST_F(InboxTest, UnopenableDeliveryIsRefusedNotStoredAndAlarmedOnce) {
   Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
   Bytes bad = env;

@@ -103,6 +103,11 @@ class AgentQueue {
   // the cursor moves past it.
   void Skip(const QueueItem* item) { cursor_ = std::max(cursor_, item->seq + 1); }
 
+  // The lowest sequence still queued: every one below it has left the queue
+  // (receipted or expired, durably) and is never delivered again. Exact
+  // while the resident part is not empty (the lowest queued sequence is
+  // then resident); Deliver carries it as settled_below.
+  uint64_t settled_below() const { return resident_.empty() ? resident_end_ : resident_.begin()->first; }
   // Durable accepted and not receipted or expired.
   uint64_t depth() const { return durable_next_ - 1 - receipted_; }
   uint64_t receipted() const { return receipted_; }

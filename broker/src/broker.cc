@@ -2027,6 +2027,7 @@ bool Broker::Impl::SendDeliver(const std::string& node, AgentQueue& q, QueueItem
   d.delivery_seq = item->seq;
   d.ledger_index = item->record.ledger_index;
   d.envelope = item->record.envelope;
+  d.settled_below = std::min(q.settled_below(), item->seq);  // (item is resident)
   if (!SendTo(node, d)) return false;
   int64_t now = Now();
   uint32_t attempt = item->attempts + 1;

@@ -134,6 +134,9 @@ TEST(BrokerExpiryTest, QueuedEnvelopeExpiresUndeliveredAcrossARestart) {
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->delivery_seq, 2u);
   EXPECT_EQ(IdOf(d->envelope), long_id);
+  // The recipient learns that 1 is settled (it will never come), so its
+  // gap at 1 is final.
+  EXPECT_EQ(d->settled_below, 2u);
   ASSERT_OK(ng.Receipt(*d, 3));
   auto rr = ng.WaitFor<transport::ReceiptResult>();
   ASSERT_TRUE(rr.has_value() && rr->accepted) << (rr ? rr->message : "no answer");

@@ -204,7 +204,10 @@ Result<Frames> EncodeCommand(const Command& command) {
           },
           [&](const Deliver& c) -> Result<Body> {
             attachment = &c.envelope;
-            return Body{wire::CommandBody::Deliver, wire::CreateDeliver(b, c.delivery_seq, c.ledger_index).Union()};
+            if (c.settled_below > c.delivery_seq)
+              return Status::InvalidArgument("Deliver: settled_below above delivery_seq");
+            return Body{wire::CommandBody::Deliver,
+                        wire::CreateDeliver(b, c.delivery_seq, c.ledger_index, c.settled_below).Union()};
           },
           [&](const SubmitReceipt& c) -> Result<Body> {
             attachment = &c.signed_receipt;
@@ -403,7 +406,10 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
     }
     case wire::CommandBody::Deliver: {
       const auto* d = cmd->body_as_Deliver();
-      return Command(Deliver{d->delivery_seq(), d->ledger_index(), frames[1]});
+      if (d->settled_below() > d->delivery_seq())
+        return Status::Malformed("Deliver: settled_below " + std::to_string(d->settled_below()) +
+                                 " above delivery_seq " + std::to_string(d->delivery_seq()));
+      return Command(Deliver{d->delivery_seq(), d->ledger_index(), frames[1], d->settled_below()});
     }
     case wire::CommandBody::SubmitReceipt: {
       const auto* r = cmd->body_as_SubmitReceipt();

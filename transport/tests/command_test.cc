@@ -31,6 +31,7 @@ std::vector<Command> AllCommands() {
       SubmitResult{43, "00112233445566778899aabbccddeef0", false, Code::kKindNotAccepted,
                    "NG-AGF does not accept ExtraditionRequest", 19, 20, true},
       Deliver{5, 17, ToBytes("MLE1 another envelope")},
+      Deliver{9, 18, ToBytes("MLE1 after a gap"), 7},
       SubmitReceipt{8, 5, ToBytes("MLAR receipt")},
       ReceiptResult{8, "00112233445566778899aabbccddeeff", true, Code::kOk, "", 21, false},
       ReceiptResult{9, "", false, Code::kBadSignature, "receipt signature does not verify", 0, false},
@@ -100,6 +101,7 @@ TEST(CommandTest, EncodeRefusesWhatTheSchemaForbids) {
   EXPECT_EQ(EncodeCommand(ErrorReply{static_cast<Code>(77), "no such code"}).status().code(), Code::kInvalidArgument);
   CheckpointUpdate big{ToBytes("n"), 1, std::vector<Hash>(kMaxProofHashes + 1, H(0))};
   EXPECT_EQ(EncodeCommand(big).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(EncodeCommand(Deliver{5, 17, ToBytes("e"), 6}).status().code(), Code::kInvalidArgument);
   Hello huge{std::string(kMaxCommandFrameSize, 'A')};
   EXPECT_EQ(EncodeCommand(huge).status().code(), Code::kInvalidArgument);
 }
@@ -262,6 +264,14 @@ TEST(CommandTest, ResultsWhoseOutcomeDisagreesAreMalformed) {
   auto body = wire::CreateSubmitResult(b, 1, 0, /*accepted=*/false, wire::ErrorCode::Ok).Union();
   wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::SubmitResult, body));
   Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, DeliverSettledAboveItsOwnSequenceIsMalformed) {
+  flatbuffers::FlatBufferBuilder b;
+  auto body = wire::CreateDeliver(b, /*delivery_seq=*/5, 17, /*settled_below=*/6).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::Deliver, body));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()), ToBytes("MLE1 e")};
   EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
 }
 

@@ -111,6 +111,8 @@ class Inbox {
   Outcome Refuse(Staging& st, const transport::Deliver& d, const Status& why, std::string message_id,
                  std::string sender);
   static void Handled(Staging& st, uint64_t seq);
+  // Deliver.settled_below: sequences below it never come again.
+  static void Settled(Staging& st, uint64_t below);
   void Count(const char* name, const char* help, const ops::Labels& labels = {});
 
   CaseStore& store_;

@@ -66,6 +66,9 @@ struct Deliver {
   uint64_t delivery_seq = 0;
   uint64_t ledger_index = 0;
   Bytes envelope;  // attachment frame
+  // Sequences below this are settled at the hub (receipted or expired) and
+  // never delivered again; <= delivery_seq; 0: not said.
+  uint64_t settled_below = 0;
   bool operator==(const Deliver&) const = default;
 };
 struct SubmitReceipt {
