@@ -636,6 +636,8 @@ void Agent::Handle(const tp::Frames& frames) {
         } else if constexpr (std::is_same_v<T, tp::ErrorReply>) {
           ops::Warn("agent.broker_error", {{"code", CodeName(c.code)}, {"message", c.message},
                                            {"correlation", c.correlation}});
+          // (A StatusRequest refused: rate limited, or this node revoked.)
+          if (c.correlation != 0) status_corr_.erase(c.correlation);
         } else {
           // Agent -> broker commands have no business coming this way.
           tp::ErrorReply e;
@@ -855,9 +857,7 @@ void Agent::OnNotice(const tp::Notice& n) {
   StoreBatch b;
   if (!ApplyEvent(o, n.event, n.receipt, b)) {
     if (n.event.event == tp::EventKind::kReceipt && n.receipt.empty() && connected_) {
-      tp::StatusRequest s{NextCorrelation(), o.message_id};
-      status_corr_[s.correlation] = o.message_id;
-      Send(s);
+      AskStatus(o.message_id);
     }
     return;
   }
@@ -1004,15 +1004,23 @@ void Agent::EvidenceTick(UnixMillis now) {
   }
 }
 
+void Agent::AskStatus(const std::string& message_id) {
+  // Questions whose answer never came (the broker dropped it, or answered
+  // with an ErrorReply that named another correlation) are forgotten beyond
+  // kMaxStatusAsked, oldest first: the next tick asks again anyway.
+  while (status_corr_.size() >= kMaxStatusAsked) status_corr_.erase(status_corr_.begin());
+  tp::StatusRequest s{NextCorrelation(), message_id};
+  status_corr_[s.correlation] = message_id;
+  if (!Send(s)) status_corr_.erase(s.correlation);
+}
+
 void Agent::StatusTick(UnixMillis now) {
   size_t sent = 0;
   for (auto& [id, o] : open_) {
     if (sent >= kMaxStatusPerTick) break;
     if (outbox_->Contains(id)) continue;  // not accepted yet: the SubmitResult comes first
     if (now < o.next_status_ms) continue;
-    tp::StatusRequest s{NextCorrelation(), id};
-    status_corr_[s.correlation] = id;
-    Send(s);
+    AskStatus(id);
     ++sent;
     o.status_backoff_ms = std::min<int64_t>(std::max<int64_t>(o.status_backoff_ms, 1000) * 2, kMaxStatusBackoffMs);
     o.next_status_ms = now + o.status_backoff_ms;

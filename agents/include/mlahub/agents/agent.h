@@ -160,6 +160,8 @@ class Agent final : public LocalApi, public AlarmSink {
   void Timers();
   void EvidenceTick(UnixMillis now);
   void StatusTick(UnixMillis now);
+  // Sends a StatusRequest for one of our messages and remembers its correlation.
+  void AskStatus(const std::string& message_id);
   uint64_t NextCorrelation() { return next_correlation_.fetch_add(1) + 1; }
   void OnIncluded(const AuditJob& job, uint64_t tree_size, StoreBatch& b);
   void WriteReady();
@@ -242,7 +244,10 @@ class Agent final : public LocalApi, public AlarmSink {
   UnixMillis next_reconnect_ms_ = 0;
   UnixMillis last_hello_ms_ = 0;
   UnixMillis next_evidence_ms_ = 0, next_audit_ms_ = 0, next_status_ms_ = 0, next_resend_ms_ = 0;
-  std::unordered_map<uint64_t, std::string> status_corr_;
+  // StatusRequests sent and not answered: correlation -> message id (oldest
+  // first; at most kMaxStatusAsked).
+  std::map<uint64_t, std::string> status_corr_;
+  static constexpr size_t kMaxStatusAsked = 4096;
   std::vector<transport::Deliver> deliveries_;  // this burst's, stored together
   std::map<std::string, OpenMessage> open_;
   std::unordered_set<std::string> alarmed_once_;
