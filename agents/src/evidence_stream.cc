@@ -154,6 +154,10 @@ Status ChunkReceiver::Expect(const evidence::StreamSpec& spec) {
   ao.sync_every = sync_every_;
   auto a = store_->Receive(spec, ao);
   if (!a.ok()) return a.status();
+  // Already finished (another message names it again): nothing to hold
+  // open; a chunk that still comes reopens it for the answer.
+  const evidence::TransferState st = (*a)->state();
+  if (st == evidence::TransferState::kComplete || st == evidence::TransferState::kFailed) return Status::Ok();
   in_.emplace(spec.transfer_id, std::move(*a));
   return Status::Ok();
 }

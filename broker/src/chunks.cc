@@ -272,7 +272,7 @@ void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkRecei
   if (it == transfers_.end() || it->second.rec.recipient != node) {
     // (A purged transfer is complete at its recipient: a repeated mark
     // changes nothing.)
-    if (auto rec = Find(r.transfer_id); rec.has_value() && rec->recipient == node) return;
+    if (auto rec = Find(r.transfer_id); rec.has_value() && rec->recipient == node) return Pump(node);
     ops::Warn("evidence.receipt_unknown", {{"agent", node}, {"transfer", r.transfer_id}});
     return;
   }

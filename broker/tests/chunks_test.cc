@@ -256,8 +256,6 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
   EXPECT_TRUE(acks[0].complete);
 }
 
-// The ChunkAck answering a ChunkPut or ChunkStatus goes to the connection
-// it came from; the unasked one (the transfer completed) to the node.
 // Retention 0: the frames go as soon as the recipient has the whole file;
 // the sender is still told "complete" (once the completion entry is
 // durable), and only then does the transfer leave the relay's memory.
@@ -299,6 +297,8 @@ TEST_F(ChunkRelayTest, PurgedAtOnceTheSenderIsStillToldThenTheMemoryGoes) {
   EXPECT_EQ(relay_->transfers(), 0u);
 }
 
+// The ChunkAck answering a ChunkPut or ChunkStatus goes to the connection
+// it came from; the unasked one (the transfer completed) to the node.
 TEST_F(ChunkRelayTest, AcksAnswerTheConnectionThatAsked) {
   const std::string tid = evidence::NewTransferId();
   auto frames = Frames(tid, 2);
