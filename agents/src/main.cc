@@ -16,6 +16,7 @@
 #include "mlahub/agents/agent.h"
 #include "mlahub/config/config.h"
 #include "mlahub/ops/log.h"
+#include "mlahub/ops/process.h"
 
 namespace {
 
@@ -37,6 +38,22 @@ int ExitCodeFor(const mlahub::Status& s) {
 int Fail(const mlahub::Status& s) {
   std::cerr << "mlahub-agent: " << s.ToString() << std::endl;
   return ExitCodeFor(s);
+}
+
+// Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
+// stays low is a warning with what to do, not a reason to refuse to start.
+void RaiseFdLimitAndLog() {
+  auto fds = mlahub::ops::RaiseFdLimit();
+  if (!fds.ok()) {
+    mlahub::ops::Warn("process.fd_limit", {{"error", fds.status().ToString()}});
+    return;
+  }
+  mlahub::ops::Info("process.fd_limit", {{"before", fds->before}, {"soft", fds->soft}, {"hard", fds->hard}});
+  if (fds->soft < 4096)
+    mlahub::ops::Warn("process.fd_limit_low",
+                      {{"soft", fds->soft},
+                       {"hint", "raise the hard limit of open files (LimitNOFILE= in a systemd unit, "
+                                "ulimit -Hn, or --ulimit nofile= for a container) to 65536 or more"}});
 }
 
 }  // namespace
@@ -76,6 +93,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status());
   mlahub::Status log = mlahub::ops::InitLogging(cfg->log, "mlahub-agent");
   if (!log.ok()) return Fail(log.Annotate("[log]"));
+  RaiseFdLimitAndLog();
 
   auto agent = mlahub::agents::Agent::Create(*cfg);
   if (!agent.ok()) return Fail(agent.status());

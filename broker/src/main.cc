@@ -20,6 +20,7 @@
 #include "mlahub/config/config.h"
 #include "mlahub/core/file.h"
 #include "mlahub/ops/log.h"
+#include "mlahub/ops/process.h"
 
 namespace {
 
@@ -68,6 +69,22 @@ void InstallSignalHandlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
+// Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
+// stays low is a warning with what to do, not a reason to refuse to start.
+void RaiseFdLimitAndLog() {
+  auto fds = mlahub::ops::RaiseFdLimit();
+  if (!fds.ok()) {
+    mlahub::ops::Warn("process.fd_limit", {{"error", fds.status().ToString()}});
+    return;
+  }
+  mlahub::ops::Info("process.fd_limit", {{"before", fds->before}, {"soft", fds->soft}, {"hard", fds->hard}});
+  if (fds->soft < 4096)
+    mlahub::ops::Warn("process.fd_limit_low",
+                      {{"soft", fds->soft},
+                       {"hint", "raise the hard limit of open files (LimitNOFILE= in a systemd unit, "
+                                "ulimit -Hn, or --ulimit nofile= for a container) to 65536 or more"}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +131,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status());
   if (mlahub::Status s = mlahub::ops::InitLogging(cfg->log, "mlahub-broker"); !s.ok())
     return Fail(s.Annotate("[log]"));
+  RaiseFdLimitAndLog();
 
   const std::string ready_path = (std::filesystem::path(cfg->data) / "ready.json").string();
   std::error_code ec;

@@ -5,10 +5,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -309,6 +311,24 @@ Result<int> ListenLoopback(uint16_t port, int backlog, uint16_t* bound) {
     *bound = ntohs(a.sin_port);
   }
   return fd;
+}
+
+Result<FdLimit> RaiseFdLimit(uint64_t wanted) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return Status::Internal(std::string("getrlimit(RLIMIT_NOFILE): ") + std::strerror(errno));
+  FdLimit out;
+  out.before = rl.rlim_cur;
+  out.hard = rl.rlim_max;
+  const rlim_t target = rl.rlim_max == RLIM_INFINITY ? rlim_t(wanted) : std::min<rlim_t>(rl.rlim_max, wanted);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      return Status::Internal(std::string("setrlimit(RLIMIT_NOFILE, ") + std::to_string(target) +
+                              "): " + std::strerror(errno));
+  }
+  out.soft = rl.rlim_cur;
+  return out;
 }
 
 }  // namespace mlahub::ops

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,6 +104,30 @@ TEST_F(ProcessTest, RunCommandCapturesStdout) {
   EXPECT_EQ(r->exit_code, 4);
   EXPECT_EQ(r->out, "out\n");
   EXPECT_EQ(ReadText(dir_ + "/run.log"), "err\n");
+}
+
+// The daemons raise the open-file soft limit to the hard one (at most the
+// wanted count) at start.
+TEST(FdLimitTest, SoftLimitIsRaisedUpToTheHardOne) {
+  struct rlimit saved {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 512) GTEST_SKIP() << "hard limit below 512";
+  struct rlimit low = saved;
+  low.rlim_cur = 256;  // lowering the soft limit is always allowed
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto r = RaiseFdLimit(512);
+  struct rlimit now {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);  // restore before any assertion can stop the test
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->before, 256u);
+  EXPECT_EQ(r->soft, 512u);
+  EXPECT_EQ(now.rlim_cur, 512u);
+  EXPECT_EQ(r->hard, uint64_t(saved.rlim_max));
+  // Already high enough: left as it is.
+  auto again = RaiseFdLimit(16);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->soft, again->before);
 }
 
 TEST_F(ProcessTest, FreePortRangeIsFreeAndListenLoopbackBindsIt) {

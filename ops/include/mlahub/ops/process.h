@@ -92,4 +92,17 @@ Result<uint16_t> FreePortRange(int count);
 // descriptor (the caller closes it); kUnavailable naming the port otherwise.
 Result<int> ListenLoopback(uint16_t port, int backlog, uint16_t* bound = nullptr);
 
+// The daemons' open-file limit. RocksDB keeps every table file of a database
+// open, and a broker relaying gigabytes of evidence holds many of them for a
+// while, besides its sockets; the usual soft limit of 1024 would then make
+// opens fail. At start the broker and the agent raise the soft limit to the
+// hard one (at most kWantedFds) and log both.
+inline constexpr uint64_t kWantedFds = 1 << 20;
+struct FdLimit {
+  uint64_t before = 0;  // the soft limit found
+  uint64_t soft = 0;    // the soft limit now
+  uint64_t hard = 0;
+};
+Result<FdLimit> RaiseFdLimit(uint64_t wanted = kWantedFds);
+
 }  // namespace mlahub::ops
