@@ -65,7 +65,8 @@ void Inbox::Handled(Staging& st, uint64_t seq) {
 
 void Inbox::Settled(Staging& st, uint64_t below) {
   // The hub says nothing below `below` will come again (receipted, or
-  // expired before it could be delivered): a gap there is final.
+  // expired; one that expired before it could be delivered was never sent):
+  // a gap there is final.
   if (below == 0 || below - 1 <= st.last) return;
   st.last = below - 1;
   st.above.erase(st.above.begin(), st.above.upper_bound(st.last));
