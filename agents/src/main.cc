@@ -40,6 +40,16 @@ int Fail(const mlahub::Status& s) {
   return ExitCodeFor(s);
 }
 
+// SIGHUP (logrotate's postrotate): the [log] file is opened again by name.
+void ReopenLogsAndLog() {
+  mlahub::Status s = mlahub::ops::ReopenLogs();
+  if (s.ok()) {
+    mlahub::ops::Info("log.reopened");
+  } else {
+    mlahub::ops::Error("log.reopen_failed", {{"error", s.ToString()}});
+  }
+}
+
 // Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
 // stays low is a warning with what to do, not a reason to refuse to start.
 void RaiseFdLimitAndLog() {
@@ -66,6 +76,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // not a stop: reopen the log file (logrotate)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // Evidence chunks pass through in buffers of 256 KiB and more: a fixed
   // mmap threshold returns each to the system when freed (as in the broker).
@@ -104,7 +115,10 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  while (sigwait(&stop_signals, &sig) != 0) {
+  for (;;) {
+    if (sigwait(&stop_signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    ReopenLogsAndLog();
   }
   mlahub::ops::Info("agent.stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*agent)->Stop();

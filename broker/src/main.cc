@@ -27,6 +27,9 @@ namespace {
 std::atomic<int> g_signal{0};
 
 extern "C" void OnSignal(int sig) { g_signal.store(sig); }
+// SIGHUP: reopen the log file (logrotate), not stop.
+std::atomic<bool> g_reopen_logs{false};
+extern "C" void OnHangup(int) { g_reopen_logs.store(true); }
 
 // Exit codes of the README ("Exit codes").
 int ExitCodeFor(const mlahub::Status& s) {
@@ -66,7 +69,21 @@ void InstallSignalHandlers() {
   sa.sa_flags = 0;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = OnHangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+// SIGHUP (logrotate's postrotate): the [log] file is opened again by name.
+void ReopenLogsAndLog() {
+  mlahub::Status s = mlahub::ops::ReopenLogs();
+  if (s.ok()) {
+    mlahub::ops::Info("log.reopened");
+  } else {
+    mlahub::ops::Error("log.reopen_failed", {{"error", s.ToString()}});
+  }
 }
 
 // Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
@@ -163,8 +180,10 @@ int main(int argc, char** argv) {
                                      {"directory_version", info.directory_version},
                                      {"ledger_size", info.ledger_size}});
 
-  while (g_signal.load() == 0 && !(*broker)->stopped())
+  while (g_signal.load() == 0 && !(*broker)->stopped()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (g_reopen_logs.exchange(false)) ReopenLogsAndLog();
+  }
   int sig = g_signal.load();
   if (sig != 0) mlahub::ops::Info("broker.stopping", {{"signal", sig}});
   mlahub::Status s = (*broker)->Stop();

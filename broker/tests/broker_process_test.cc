@@ -654,6 +654,30 @@ TEST_F(BrokerProcessTest, AFloodOfRefusedEnvelopesIsRateLimitedAndOthersAreServe
   EXPECT_TRUE(l->Verify().status.ok());
 }
 
+// SIGHUP (logrotate) does not stop the broker: it opens its [log] file
+// again by name, and serves on.
+TEST_F(BrokerProcessTest, SighupReopensTheLogFileAndTheBrokerServesOn) {
+  std::string log_file;
+  ASSERT_NO_FATAL_FAILURE(StartNetwork([&](config::BrokerConfig& c) {
+    c.log.file = (std::filesystem::path(c.keys).parent_path() / "broker-file.log").string();
+    log_file = c.log.file;
+  }));
+  auto it = Connected("IT-MOJ");
+  auto ng = Connected("NG-AGF");
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, 1));
+  std::filesystem::rename(log_file, log_file + ".1");
+  broker_->Signal(SIGHUP);
+  const auto bound = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < bound && ReadText(log_file).find("log.reopened") == std::string::npos)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(ReadText(log_file).find("log.reopened"), std::string::npos);
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, 2));
+  EXPECT_NE(ReadText(log_file + ".1").find("broker.ready"), std::string::npos);
+  EXPECT_EQ(ReadText(log_file + ".1").find("log.reopened"), std::string::npos);
+  broker_->Signal(SIGTERM);
+  EXPECT_EQ(broker_->Wait(), 0) << broker_->LogTail();
+}
+
 TEST_F(BrokerProcessTest, RevokedNodeIsRefusedFromTheNewDirectoryOn) {
   ASSERT_NO_FATAL_FAILURE(StartNetwork());
   auto it = Connected("IT-MOJ");

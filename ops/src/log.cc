@@ -23,6 +23,7 @@ struct State {
   std::shared_ptr<spdlog::logger> logger;
   bool json = true;
   std::string program;
+  std::string file;  // empty: standard error
 };
 
 std::shared_ptr<spdlog::logger> NewLogger(spdlog::sink_ptr sink) {
@@ -168,6 +169,7 @@ Status InitLogging(const config::LogConfig& config, std::string_view program) {
   auto st = std::make_shared<State>();
   st->json = config.format == "json";
   st->program = std::string(program);
+  st->file = config.file;
   try {
     if (config.file.empty()) {
       st->logger = NewLogger(std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -199,6 +201,26 @@ void Log(Level level, std::string_view event, std::initializer_list<Field> field
   } catch (...) {
     // A full disk must not take a daemon down with it; the line is lost.
   }
+}
+
+Status ReopenLogs() {
+  std::shared_ptr<const State> cur = CurrentState();
+  if (cur->file.empty()) return Status::Ok();
+  auto st = std::make_shared<State>(*cur);
+  try {
+    st->logger = NewLogger(std::make_shared<spdlog::sinks::basic_file_sink_mt>(cur->file, /*truncate=*/false));
+  } catch (const spdlog::spdlog_ex& e) {
+    return Status::IoError("cannot reopen the log file " + cur->file + ": " + e.what());
+  }
+  {
+    std::lock_guard lock(g_mu);
+    g_state = st;
+  }
+  try {
+    cur->logger->flush();
+  } catch (...) {
+  }
+  return Status::Ok();
 }
 
 void FlushLogs() {

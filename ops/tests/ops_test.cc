@@ -274,6 +274,28 @@ TEST_F(LogTest, TextLinesAndLevels) {
   EXPECT_EQ(Lines(path).size(), 2u);  // appended to, not truncated, and warn filtered
 }
 
+// logrotate moves the file away and sends SIGHUP; the daemon reopens the
+// file by its name, and later lines go to the new file.
+TEST_F(LogTest, ReopenAfterTheFileWasMovedAway) {
+  std::string path = (dir_ / "broker.log").string();
+  ASSERT_TRUE(InitLogging({"info", "json", path}, "mlahub-broker").ok());
+  Info("before.rotation");
+  fs::rename(path, path + ".1");
+  Info("still.old");  // until the reopen, into the moved file
+  ASSERT_TRUE(ReopenLogs().ok());
+  Info("after.rotation");
+  auto old_lines = Lines(path + ".1");
+  auto new_lines = Lines(path);
+  ASSERT_EQ(old_lines.size(), 2u);
+  EXPECT_NE(old_lines[1].find("still.old"), std::string::npos);
+  ASSERT_EQ(new_lines.size(), 1u);
+  EXPECT_NE(new_lines[0].find("after.rotation"), std::string::npos);
+  EXPECT_NE(new_lines[0].find("\"program\":\"mlahub-broker\""), std::string::npos) << new_lines[0];
+  // Logging to standard error: nothing to reopen.
+  ASSERT_TRUE(InitLogging({}, "p").ok());
+  EXPECT_TRUE(ReopenLogs().ok());
+}
+
 TEST_F(LogTest, RejectsBadSettings) {
   auto s = InitLogging({"verbose", "json", ""}, "p");
   EXPECT_EQ(s.code(), Code::kInvalidArgument);

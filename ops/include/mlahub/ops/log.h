@@ -50,5 +50,10 @@ inline void Error(std::string_view event, std::initializer_list<Field> f = {}) {
 inline void Debug(std::string_view event, std::initializer_list<Field> f = {}) { Log(Level::kDebug, event, f); }
 bool Enabled(Level level);
 void FlushLogs();
+// Opens the [log] file again by its name (after logrotate moved it away: the
+// daemons call this on SIGHUP); lines from then on go to the new file. No-op
+// when logging to standard error. kIoError if it cannot be opened (logging
+// then goes on to the old file).
+Status ReopenLogs();
 
 }  // namespace mlahub::ops
