@@ -239,6 +239,30 @@ TEST_F(AgentIntegrationTest, RequestAndAnswerWithReceipts) {
 
 // An agent offline while messages for it arrive, then back: everything
 // delivered once, in order of acceptance.
+// SIGHUP (logrotate) does not stop the agent: it opens its [log] file again
+// by name and serves on; SIGTERM still stops it cleanly.
+TEST_F(AgentIntegrationTest, SighupReopensTheLogFileAndTheAgentServesOn) {
+  const std::string log_file = dir_ + "/it-file.log";
+  ASSERT_TRUE(testing::TweakAgentConfig(net_, "IT-MOJ", [&](config::AgentConfig& c) { c.log.file = log_file; }).ok());
+  ASSERT_NO_FATAL_FAILURE(StartBroker());
+  ASSERT_NO_FATAL_FAILURE(StartAgent("IT-MOJ"));
+  auto text = [](const std::string& path) {
+    auto b = ReadFile(path, 1 << 24);
+    return b.ok() ? std::string(b->begin(), b->end()) : std::string();
+  };
+  ASSERT_NE(text(log_file).find("agent.ready"), std::string::npos) << text(log_file);
+  ASSERT_EQ(::rename(log_file.c_str(), (log_file + ".1").c_str()), 0);
+  agents_["IT-MOJ"].Signal(SIGHUP);
+  const auto bound = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < bound && text(log_file).find("log.reopened") == std::string::npos)
+    std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_NE(text(log_file).find("log.reopened"), std::string::npos);
+  EXPECT_EQ(text(log_file + ".1").find("log.reopened"), std::string::npos);
+  EXPECT_EQ(Get("IT-MOJ", "/v1/health").value("node_id", ""), "IT-MOJ");  // still serving
+  ASSERT_NO_FATAL_FAILURE(StopAgent("IT-MOJ"));
+  EXPECT_NE(text(log_file).find("agent.stopping"), std::string::npos);
+}
+
 TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
   StartBroker();
   StartAgent("IT-MOJ");
