@@ -287,7 +287,10 @@ struct Ledger::Impl final : public NodeSource {
     o.allow_concurrent_memtable_write = false;  // one writer; needed by the append memtable
     o.max_background_jobs = 2;
     o.max_total_wal_size = uint64_t{512} << 20;
+    // RocksDB's own info LOG: rolled at 16 MiB, four old ones kept (without
+    // a size it is one file per open, growing for as long as the broker runs).
     o.keep_log_file_num = 4;
+    o.max_log_file_size = 16 << 20;
     if (options.memtable_bytes > 0) o.db_write_buffer_size = options.memtable_bytes;
     if (read_only) o.max_open_files = -1;  // required by secondary instances
     return o;

@@ -47,7 +47,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, StoreOptions 
   o.write_buffer_size = options.write_buffer_bytes;
   o.max_write_buffer_number = 2;
   o.max_background_jobs = 2;
+  // RocksDB's own info LOG: rolled at 16 MiB, four old ones kept (without a
+  // size it is one file per open, growing for as long as the daemon runs).
   o.keep_log_file_num = 4;
+  o.max_log_file_size = 16 << 20;
   impl->cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = impl->cache;
