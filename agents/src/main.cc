@@ -40,32 +40,6 @@ int Fail(const mlahub::Status& s) {
   return ExitCodeFor(s);
 }
 
-// SIGHUP (logrotate's postrotate): the [log] file is opened again by name.
-void ReopenLogsAndLog() {
-  mlahub::Status s = mlahub::ops::ReopenLogs();
-  if (s.ok()) {
-    mlahub::ops::Info("log.reopened");
-  } else {
-    mlahub::ops::Error("log.reopen_failed", {{"error", s.ToString()}});
-  }
-}
-
-// Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
-// stays low is a warning with what to do, not a reason to refuse to start.
-void RaiseFdLimitAndLog() {
-  auto fds = mlahub::ops::RaiseFdLimit();
-  if (!fds.ok()) {
-    mlahub::ops::Warn("process.fd_limit", {{"error", fds.status().ToString()}});
-    return;
-  }
-  mlahub::ops::Info("process.fd_limit", {{"before", fds->before}, {"soft", fds->soft}, {"hard", fds->hard}});
-  if (fds->soft < 4096)
-    mlahub::ops::Warn("process.fd_limit_low",
-                      {{"soft", fds->soft},
-                       {"hint", "raise the hard limit of open files (LimitNOFILE= in a systemd unit, "
-                                "ulimit -Hn, or --ulimit nofile= for a container) to 65536 or more"}});
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,7 +78,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status());
   mlahub::Status log = mlahub::ops::InitLogging(cfg->log, "mlahub-agent");
   if (!log.ok()) return Fail(log.Annotate("[log]"));
-  RaiseFdLimitAndLog();
+  mlahub::ops::RaiseFdLimitAndLog();
 
   auto agent = mlahub::agents::Agent::Create(*cfg);
   if (!agent.ok()) return Fail(agent.status());
@@ -118,7 +92,7 @@ int main(int argc, char** argv) {
   for (;;) {
     if (sigwait(&stop_signals, &sig) != 0) continue;
     if (sig != SIGHUP) break;
-    ReopenLogsAndLog();
+    mlahub::ops::ReopenLogsAndLog();
   }
   mlahub::ops::Info("agent.stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*agent)->Stop();

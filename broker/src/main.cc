@@ -76,32 +76,6 @@ void InstallSignalHandlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-// SIGHUP (logrotate's postrotate): the [log] file is opened again by name.
-void ReopenLogsAndLog() {
-  mlahub::Status s = mlahub::ops::ReopenLogs();
-  if (s.ok()) {
-    mlahub::ops::Info("log.reopened");
-  } else {
-    mlahub::ops::Error("log.reopen_failed", {{"error", s.ToString()}});
-  }
-}
-
-// Raises the open-file limit (ops::RaiseFdLimit) and logs it; a limit that
-// stays low is a warning with what to do, not a reason to refuse to start.
-void RaiseFdLimitAndLog() {
-  auto fds = mlahub::ops::RaiseFdLimit();
-  if (!fds.ok()) {
-    mlahub::ops::Warn("process.fd_limit", {{"error", fds.status().ToString()}});
-    return;
-  }
-  mlahub::ops::Info("process.fd_limit", {{"before", fds->before}, {"soft", fds->soft}, {"hard", fds->hard}});
-  if (fds->soft < 4096)
-    mlahub::ops::Warn("process.fd_limit_low",
-                      {{"soft", fds->soft},
-                       {"hint", "raise the hard limit of open files (LimitNOFILE= in a systemd unit, "
-                                "ulimit -Hn, or --ulimit nofile= for a container) to 65536 or more"}});
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,7 +122,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Fail(cfg.status());
   if (mlahub::Status s = mlahub::ops::InitLogging(cfg->log, "mlahub-broker"); !s.ok())
     return Fail(s.Annotate("[log]"));
-  RaiseFdLimitAndLog();
+  mlahub::ops::RaiseFdLimitAndLog();
 
   const std::string ready_path = (std::filesystem::path(cfg->data) / "ready.json").string();
   std::error_code ec;
@@ -182,7 +156,7 @@ int main(int argc, char** argv) {
 
   while (g_signal.load() == 0 && !(*broker)->stopped()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (g_reopen_logs.exchange(false)) ReopenLogsAndLog();
+    if (g_reopen_logs.exchange(false)) mlahub::ops::ReopenLogsAndLog();
   }
   int sig = g_signal.load();
   if (sig != 0) mlahub::ops::Info("broker.stopping", {{"signal", sig}});

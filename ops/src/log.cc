@@ -223,6 +223,15 @@ Status ReopenLogs() {
   return Status::Ok();
 }
 
+void ReopenLogsAndLog() {
+  Status s = ReopenLogs();
+  if (s.ok()) {
+    Info("log.reopened");
+  } else {
+    Error("log.reopen_failed", {{"error", s.ToString()}});
+  }
+}
+
 void FlushLogs() {
   std::shared_ptr<const State> st = CurrentState();
   try {

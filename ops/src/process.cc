@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mlahub/core/file.h"
+#include "mlahub/ops/log.h"
 
 extern char** environ;
 
@@ -329,6 +330,19 @@ Result<FdLimit> RaiseFdLimit(uint64_t wanted) {
   }
   out.soft = rl.rlim_cur;
   return out;
+}
+
+void RaiseFdLimitAndLog() {
+  auto fds = RaiseFdLimit();
+  if (!fds.ok()) {
+    Warn("process.fd_limit", {{"error", fds.status().ToString()}});
+    return;
+  }
+  Info("process.fd_limit", {{"before", fds->before}, {"soft", fds->soft}, {"hard", fds->hard}});
+  if (fds->soft < 4096)
+    Warn("process.fd_limit_low", {{"soft", fds->soft},
+                                  {"hint", "raise the hard limit of open files (LimitNOFILE= in a systemd unit, "
+                                           "ulimit -Hn, or --ulimit nofile= for a container) to 65536 or more"}});
 }
 
 }  // namespace mlahub::ops

@@ -55,5 +55,8 @@ void FlushLogs();
 // when logging to standard error. kIoError if it cannot be opened (logging
 // then goes on to the old file).
 Status ReopenLogs();
+// ReopenLogs on SIGHUP (logrotate's postrotate), logged as log.reopened or
+// log.reopen_failed.
+void ReopenLogsAndLog();
 
 }  // namespace mlahub::ops

@@ -104,5 +104,8 @@ struct FdLimit {
   uint64_t hard = 0;
 };
 Result<FdLimit> RaiseFdLimit(uint64_t wanted = kWantedFds);
+// RaiseFdLimit at a daemon's start, logged as process.fd_limit; a soft limit
+// still below 4096 is a warning naming what to raise, not a reason to stop.
+void RaiseFdLimitAndLog();
 
 }  // namespace mlahub::ops
