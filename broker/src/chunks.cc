@@ -102,26 +102,29 @@ ChunkRelay::Transfer ChunkRelay::FromRecord(const TransferRecord& rec) {
   return t;
 }
 
-ChunkRelay::Transfer* ChunkRelay::Lookup(const std::string& tid, Transfer& scratch) const {
-  auto it = transfers_.find(tid);
-  if (it != transfers_.end()) return const_cast<Transfer*>(&it->second);
-  if (!transport::IsHexId(tid)) return nullptr;
+std::optional<TransferRecord> ChunkRelay::ReadRecord(const std::string& tid) const {
+  if (!transport::IsHexId(tid)) return std::nullopt;
   auto b = ledger_->GetState(TransferKey(tid));
-  if (!b.ok() || !b->has_value()) return nullptr;
+  if (!b.ok() || !b->has_value()) return std::nullopt;
   auto rec = DecodeTransferRecord(**b);
   if (!rec.ok()) {
     ops::Error("evidence.record_unreadable", {{"transfer", tid}, {"error", rec.status().ToString()}});
-    return nullptr;
+    return std::nullopt;
   }
+  return *rec;
+}
+
+ChunkRelay::Transfer* ChunkRelay::Lookup(const std::string& tid, Transfer& scratch) {
+  if (auto it = transfers_.find(tid); it != transfers_.end()) return &it->second;
+  auto rec = ReadRecord(tid);
+  if (!rec) return nullptr;
   scratch = FromRecord(*rec);
   return &scratch;
 }
 
 std::optional<TransferRecord> ChunkRelay::Find(const std::string& transfer_id) const {
-  Transfer scratch;
-  const Transfer* t = Lookup(transfer_id, scratch);
-  if (t == nullptr) return std::nullopt;
-  return t->rec;
+  if (auto it = transfers_.find(transfer_id); it != transfers_.end()) return it->second.rec;
+  return ReadRecord(transfer_id);
 }
 
 size_t ChunkRelay::receiving(const std::string& node) const {

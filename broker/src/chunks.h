@@ -155,7 +155,9 @@ class ChunkRelay {
   void Purge(const std::string& tid, Transfer& t);
   // The transfer in memory, or one read from its durable record into
   // `scratch` (a purged transfer); null if none.
-  Transfer* Lookup(const std::string& tid, Transfer& scratch) const;
+  Transfer* Lookup(const std::string& tid, Transfer& scratch);
+  // The durable record of `tid` in the state, if any.
+  std::optional<TransferRecord> ReadRecord(const std::string& tid) const;
   static Transfer FromRecord(const TransferRecord& rec);
   // The recipient completed `tid`: Pump and OnHello need not see it again.
   void DoneReceiving(const std::string& recipient, const std::string& tid);

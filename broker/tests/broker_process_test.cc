@@ -134,6 +134,24 @@ class BrokerProcessTest : public ::testing::Test {
     return l.ok() ? std::move(*l) : nullptr;
   }
 
+  // Stops the broker cleanly, then: the ledger holds `want` Rejected
+  // entries and verifies.
+  void StopAndExpectRejectedInLedger(int want) {
+    broker_->Signal(SIGTERM);
+    ASSERT_EQ(broker_->Wait(), 0) << broker_->LogTail();
+    auto l = OpenLedgerReadOnly();
+    ASSERT_NE(l, nullptr);
+    int rejected = 0;
+    for (uint64_t i = 0; i < l->Size(); ++i) {
+      Bytes bytes = *l->Entry(i);  // (the decoded entry points into it)
+      auto e = storage::DecodeLedgerEntry(bytes);
+      ASSERT_TRUE(e.ok());
+      if ((*e)->event() == wire::LedgerEvent::Rejected) ++rejected;
+    }
+    EXPECT_EQ(rejected, want);
+    EXPECT_TRUE(l->Verify().status.ok());
+  }
+
   std::shared_ptr<transport::Context> ctx_;
   std::unique_ptr<TestNetwork> net_;
   std::unique_ptr<BrokerProcess> broker_;
@@ -534,19 +552,7 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
 
   // The refusals are in the ledger (after a clean stop).
-  broker_->Signal(SIGTERM);
-  ASSERT_EQ(broker_->Wait(), 0) << broker_->LogTail();
-  auto l = OpenLedgerReadOnly();
-  ASSERT_NE(l, nullptr);
-  int rejected = 0;
-  for (uint64_t i = 0; i < l->Size(); ++i) {
-    Bytes bytes = *l->Entry(i);
-    auto e = storage::DecodeLedgerEntry(bytes);
-    ASSERT_TRUE(e.ok());
-    if ((*e)->event() == wire::LedgerEvent::Rejected) ++rejected;
-  }
-  EXPECT_EQ(rejected, refusals);
-  EXPECT_TRUE(l->Verify().status.ok());
+  ASSERT_NO_FATAL_FAILURE(StopAndExpectRejectedInLedger(refusals));
 }
 
 // A node that floods the broker with envelopes it must refuse (a broken or
@@ -639,19 +645,7 @@ TEST_F(BrokerProcessTest, AFloodOfRefusedEnvelopesIsRateLimitedAndOthersAreServe
 
   // Only the refusals that were checked are in the ledger: one entry each,
   // none for the frames refused at once.
-  broker_->Signal(SIGTERM);
-  ASSERT_EQ(broker_->Wait(), 0) << broker_->LogTail();
-  auto l = OpenLedgerReadOnly();
-  ASSERT_NE(l, nullptr);
-  int rejected = 0;
-  for (uint64_t i = 0; i < l->Size(); ++i) {
-    Bytes bytes = *l->Entry(i);  // (the decoded entry points into it)
-    auto e = storage::DecodeLedgerEntry(bytes);
-    ASSERT_TRUE(e.ok());
-    if ((*e)->event() == wire::LedgerEvent::Rejected) ++rejected;
-  }
-  EXPECT_EQ(rejected, checked);
-  EXPECT_TRUE(l->Verify().status.ok());
+  ASSERT_NO_FATAL_FAILURE(StopAndExpectRejectedInLedger(checked));
 }
 
 // SIGHUP (logrotate) does not stop the broker: it opens its [log] file
