@@ -7,6 +7,7 @@
 #include "mlahub/core/file.h"
 #include "mlahub/core/ids.h"
 #include "mlahub/core/status.h"
+#include "mlahub/core/utf8.h"
 
 namespace mlahub {
 namespace {
@@ -77,6 +78,78 @@ TEST(FileTest, AtomicWriteSetsModeAndReadsBack) {
   EXPECT_EQ(ReadFile(path, 2).status().code(), Code::kOversize);
   EXPECT_EQ(ReadFile((dir / "missing").string()).status().code(), Code::kNotFound);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mlahub
+
+namespace mlahub {
+namespace {
+
+// A plain decoder to check IsValidUtf8 against: decode by the bit patterns,
+// then refuse what RFC 3629 refuses (overlong, surrogate, above U+10FFFF).
+static bool ReferenceUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char b = s[i];
+    int n;
+    uint32_t cp;
+    if (b < 0x80) { n = 0; cp = b; }
+    else if ((b & 0xE0) == 0xC0) { n = 1; cp = b & 0x1F; }
+    else if ((b & 0xF0) == 0xE0) { n = 2; cp = b & 0x0F; }
+    else if ((b & 0xF8) == 0xF0) { n = 3; cp = b & 0x07; }
+    else return false;
+    if (i + static_cast<size_t>(n) >= s.size()) return false;  // truncated
+    for (int k = 1; k <= n; ++k) {
+      const unsigned char c = s[i + k];
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+TEST(Utf8Test, AcceptsWellFormedAndRefusesTheRest) {
+  for (std::string_view ok : {"", "IT-MOJ", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF",
+                              "\xEE\x80\x80", "\xF0\x90\x80\x80", "\xDF\xBF"}) {
+    EXPECT_TRUE(IsValidUtf8(ok)) << ok;
+  }
+  EXPECT_TRUE(IsValidUtf8(std::string_view("a\0b", 3)));
+  for (std::string_view bad : {"\x80", "\xBF", "\xC0\x80", "\xC1\xBF", "\xE0\x80\x80", "\xE0\x9F\xBF",
+                               "\xED\xA0\x80", "\xED\xBF\xBF", "\xF0\x80\x80\x80", "\xF0\x8F\xBF\xBF",
+                               "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\xFE", "\xE2\x82", "ok\xC3",
+                               "\xC3\x41", "\xF0\x90\x80", "IT-M\xFFJ"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << testing::PrintToString(std::string(bad));
+  }
+}
+
+TEST(Utf8Test, AgreesWithAPlainDecoderOnEveryShortString) {
+  // Every string of one and two bytes, and every three-byte string with a
+  // lead byte at or above 0xC0 (the interesting ones; 12.6M of them).
+  std::string s;
+  for (int a = 0; a < 256; ++a) {
+    s.assign(1, static_cast<char>(a));
+    ASSERT_EQ(IsValidUtf8(s), ReferenceUtf8(s)) << a;
+    for (int b = 0; b < 256; ++b) {
+      s.assign({static_cast<char>(a), static_cast<char>(b)});
+      ASSERT_EQ(IsValidUtf8(s), ReferenceUtf8(s)) << a << " " << b;
+      if (a < 0xC0) continue;
+      for (int c = 0; c < 256; ++c) {
+        s.assign({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
+        ASSERT_EQ(IsValidUtf8(s), ReferenceUtf8(s)) << a << " " << b << " " << c;
+      }
+    }
+  }
+  // Four-byte forms around the edges (F0 90, F4 8F/90) with every last byte.
+  for (int lead : {0xF0, 0xF4, 0xF5})
+    for (int b : {0x80, 0x8F, 0x90, 0xBF})
+      for (int d = 0; d < 256; ++d) {
+        s.assign({static_cast<char>(lead), static_cast<char>(b), '\x80', static_cast<char>(d)});
+        ASSERT_EQ(IsValidUtf8(s), ReferenceUtf8(s)) << lead << " " << b << " " << d;
+      }
 }
 
 }  // namespace

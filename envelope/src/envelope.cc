@@ -1,7 +1,9 @@
 #include "mlahub/envelope/envelope.h"
 
 #include <cstring>
+#include <utility>
 
+#include "mlahub/core/utf8.h"
 #include "mlahub/crypto/aead.h"
 #include "mlahub/crypto/kdf.h"
 #include "mlahub/crypto/random.h"
@@ -117,6 +119,7 @@ Result<Bytes> SealImpl(const SealParams& p, const identity::NodeKeys& sender,
     return Status::InvalidArgument("message id must be 32 lowercase hex characters");
   if (!p.in_reply_to.empty() && !MessageId::Parse(p.in_reply_to).ok())
     return Status::InvalidArgument("in-reply-to must be a message id (32 lowercase hex characters)");
+  if (!IsValidUtf8(p.case_ref)) return Status::InvalidArgument("case reference must be UTF-8 text");
   UnixMillis created = p.created_ms != 0 ? p.created_ms : clock.NowMillis();
   UnixMillis expires = p.expires_ms != 0 ? p.expires_ms : created + kDefaultLifetimeMs;
   if (expires <= created) return Status::InvalidArgument("expiry must be after creation");
@@ -222,6 +225,14 @@ Result<Parsed> Parse(ByteView f, size_t max_size) {
     return Status::Malformed("header key ids must be 8 bytes each");
   if (len(hd.ephemeral_key()) != crypto::kX25519KeySize) return Status::Malformed("header ephemeral key must be 32 bytes");
   if (len(hd.nonce()) != crypto::kAeadNonceSize) return Status::Malformed("header nonce must be 24 bytes");
+  // FlatBuffers strings are UTF-8 by the format, but its verifier does not
+  // check it; the header's strings go into JSON, logs and stored records.
+  for (auto [name, str] : {std::pair{"message_id", hd.message_id()}, {"sender", hd.sender()},
+                           {"recipient", hd.recipient()}, {"case_ref", hd.case_ref()},
+                           {"in_reply_to", hd.in_reply_to()}}) {
+    if (str != nullptr && !IsValidUtf8(str->string_view()))
+      return Status::Malformed(std::string("header ") + name + " is not valid UTF-8");
+  }
   return p;
 }
 

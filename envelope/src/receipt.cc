@@ -1,5 +1,6 @@
 #include "mlahub/envelope/receipt.h"
 
+#include "mlahub/core/utf8.h"
 #include "mlahub/schemas/receipt_generated.h"
 
 namespace mlahub::envelope {
@@ -26,6 +27,9 @@ Result<ReceiptInfo> Decode(const wire::SignedReceipt* sr) {
   flatbuffers::Verifier v(sr->receipt()->data(), sr->receipt()->size());
   if (!v.VerifyBuffer<wire::Receipt>(nullptr)) return Status::Malformed("receipt body is not a valid Receipt");
   const auto* r = flatbuffers::GetRoot<wire::Receipt>(sr->receipt()->data());
+  for (const flatbuffers::String* str : {r->message_id(), r->sender(), r->recipient()}) {
+    if (str != nullptr && !IsValidUtf8(str->string_view())) return Status::Malformed("receipt string is not valid UTF-8");
+  }
   ReceiptInfo out;
   out.message_id = r->message_id()->str();
   if (r->envelope_hash()->size() != 32) return Status::Malformed("receipt envelope hash must be 32 bytes");

@@ -175,6 +175,7 @@ struct Knobs {
   std::string in_reply_to;
   bool low_order_ephemeral = false;  // an all-zero ephemeral public key
   size_t key_id_size = 8;
+  std::string case_ref = "REF/1";
 };
 
 Bytes ReferenceSeal(const identity::NodeKeys& from, const identity::PublicIdentity& to, uint8_t kind,
@@ -190,7 +191,7 @@ Bytes ReferenceSeal(const identity::NodeKeys& from, const identity::PublicIdenti
   if (knobs.low_order_ephemeral) std::fill(ekv.begin(), ekv.end(), 0);
   std::string mid = crypto::NewMessageIdText();
   auto hdr = wire::CreateHeaderDirect(b, 1, mid.c_str(), from.id.str().c_str(), to.id.str().c_str(),
-                                      static_cast<wire::MessageKind>(kind), "REF/1", created, expires,
+                                      static_cast<wire::MessageKind>(kind), knobs.case_ref.c_str(), created, expires,
                                       knobs.in_reply_to.c_str(), wire::HandlingCode::H0, wire::LegalBasis::Untoc,
                                       wire::Priority::Normal, &skv, &rkv, &ekv, &nv);
   wire::FinishHeaderBuffer(b, hdr);
@@ -240,6 +241,21 @@ TEST_F(EnvelopeTest, StrictRulesForSignedButMalformedEnvelopes) {
   EXPECT_EQ(OpenAtNg(seal({.key_id_size = 7})).status().code(), Code::kMalformed);
   EXPECT_EQ(OpenAtNg(seal({}, kNow + kMaxLifetimeMs + 1)).status().code(), Code::kExpired);
   EXPECT_TRUE(OpenAtNg(seal({}, kNow + kMaxLifetimeMs)).ok());
+  // Header strings must be UTF-8: refused at parsing (the hub refuses it
+  // too), before they reach a log, a JSON record or a person.
+  EXPECT_TRUE(OpenAtNg(seal({.case_ref = "caf\xC3\xA9/2026"})).ok());
+  for (std::string bad : {"\xFF\xFE", "REF/\xC0\xAF", "\xED\xA0\x80", "REF/\xE2\x82"}) {
+    Bytes env = seal({.case_ref = bad});
+    EXPECT_EQ(Parse(env).status().code(), Code::kMalformed);
+    auto o = OpenAtNg(env);
+    EXPECT_EQ(o.status().code(), Code::kMalformed);
+    EXPECT_NE(o.status().message().find("case_ref is not valid UTF-8"), std::string::npos) << o.status().message();
+  }
+  SealParams p;
+  p.kind = wire::MessageKind::MlaRequest;
+  p.case_ref = "IT-MOJ/\xFF";
+  auto payload2 = BuildPayloadFromJson(p.kind, kMlaBody);
+  EXPECT_EQ(Seal(p, it_, ng_.Public(), *payload2, clock_).status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(EnvelopeTest, UnknownKind) {

@@ -38,6 +38,10 @@ TEST(ReceiptTest, SignVerifyAndRefuseTampering) {
     EXPECT_EQ(res->received_ms, r.received_ms) << i;
   }
   EXPECT_GT(refused, static_cast<int>(signed_receipt.size()) / 2);
+  // Correctly signed, but a string is not UTF-8: malformed.
+  ReceiptInfo bad = r;
+  bad.recipient = "NG-\xFF";
+  EXPECT_EQ(VerifyReceipt(SignReceipt(bad, key), key.public_key()).status().code(), Code::kMalformed);
   EXPECT_EQ(VerifyReceipt(Bytes(10, 0), key.public_key()).status().code(), Code::kMalformed);
 }
 

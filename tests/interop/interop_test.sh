@@ -250,6 +250,8 @@ deviant "dated an hour ahead" expired --x-created-ms $((now + 3600000)) --x-expi
 deviant "created_ms 0" expired --x-created-ms 0 --x-expires-ms $((now + 3600000))
 deviant "message id in capitals" malformed --message-id 0123456789ABCDEF0123456789ABCDEF
 deviant "header names another sender" sender_mismatch --x-sender-id IT-XXX
+deviant "case_ref not UTF-8" malformed --x-case-ref-hex 5245462fff
+deviant "case_ref a surrogate in UTF-8 form" malformed --x-case-ref-hex eda080
 deviant "sender key id 7 bytes" malformed --x-len sender_key_id=7
 deviant "header names another recipient" wrong_recipient --x-recipient-id NG-XXX
 deviant "signed by another key" bad_signature --x-sign-with C

@@ -712,7 +712,7 @@ def seal(sender, recipient, kind, payload, *, case_ref="", in_reply_to="", messa
         "sender": x.get("sender_id", sender.id),
         "recipient": x.get("recipient_id", recipient.id),
         "kind": kind,
-        "case_ref": case_ref,
+        "case_ref": x.get("case_ref_bytes", case_ref),
         "created_ms": created,
         "expires_ms": created + ttl_ms if expires_ms is None else expires_ms,
         "in_reply_to": in_reply_to,
@@ -767,7 +767,7 @@ def split_frame(env):
 def read_header(header):
     w = wire()
     try:
-        verify_root(header, "Header", HEADER_ID)
+        verify_root(header, "Header", HEADER_ID, utf8=True)  # PROTOCOL.md 7, step 2
     except Malformed as e:
         raise Refusal("malformed", f"header fails verification: {e}")
     hd = w.Header.Header.GetRootAs(header, 0)
@@ -1184,6 +1184,7 @@ def main(argv=None):
     g.add_argument("--x-created-ms", type=int)
     g.add_argument("--x-expires-ms", type=int)
     g.add_argument("--x-sender-id")
+    g.add_argument("--x-case-ref-hex", help="case_ref as these raw bytes (e.g. not UTF-8)")
     g.add_argument("--x-recipient-id")
     g.add_argument("--x-sign-with", help="key directory whose key signs instead")
     g.add_argument("--x-pad-extra-blocks", type=int, default=0)
@@ -1259,6 +1260,8 @@ def main(argv=None):
                 x["version"] = a.x_version
             if a.x_sender_id:
                 x["sender_id"] = a.x_sender_id
+            if a.x_case_ref_hex is not None:
+                x["case_ref_bytes"] = bytes.fromhex(a.x_case_ref_hex)
             if a.x_recipient_id:
                 x["recipient_id"] = a.x_recipient_id
             if a.x_sign_with:

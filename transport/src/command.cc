@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "mlahub/core/utf8.h"
+
 #include "mlahub/schemas/transport_generated.h"
 
 namespace mlahub::transport {
@@ -341,6 +343,25 @@ Result<Frames> EncodeCommand(const Command& command) {
   return frames;
 }
 
+uint64_t RequestCorrelation(std::span<const Bytes> frames, const DecodeLimits& limits) {
+  if (frames.empty()) return 0;
+  const Bytes& f0 = frames[0];
+  if (f0.size() > limits.max_command_size || f0.size() < 8 ||
+      !fb::BufferHasIdentifier(f0.data(), wire::CommandIdentifier()))
+    return 0;
+  fb::Verifier verifier(f0.data(), f0.size(), kMaxDepth, kMaxTables);
+  if (!wire::VerifyCommandBuffer(verifier)) return 0;
+  const wire::Command* cmd = wire::GetCommand(f0.data());
+  if (cmd->body() == nullptr) return 0;
+  switch (cmd->body_type()) {
+    case wire::CommandBody::Submit: return cmd->body_as_Submit()->correlation();
+    case wire::CommandBody::SubmitReceipt: return cmd->body_as_SubmitReceipt()->correlation();
+    case wire::CommandBody::ProofRequest: return cmd->body_as_ProofRequest()->correlation();
+    case wire::CommandBody::StatusRequest: return cmd->body_as_StatusRequest()->correlation();
+    default: return 0;
+  }
+}
+
 Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits& limits) {
   if (frames.empty()) return Status::Malformed("transport message without frames");
   if (frames.size() > kMaxFrames) {
@@ -387,131 +408,146 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
   if (is_chunk && (frames[1].size() < 8 || !fb::BufferHasIdentifier(frames[1].data(), "MLEC"))) {
     return Status::Malformed(std::string(name) + " attachment is not an EvidenceChunk (identifier MLEC)");
   }
-  switch (type) {
-    case wire::CommandBody::Hello: {
-      const auto* h = cmd->body_as_Hello();
-      return Command(Hello{Str(h->node_id()), h->directory_version(), h->checkpoint_size(), h->last_delivery_seq(),
-                           h->protocol_version()});
+  // Strings are UTF-8 by the FlatBuffers format, but its verifier does not
+  // check them; this Str (shadowing the plain one) notes any that is not, and
+  // the command is then refused whole.
+  struct CheckedStr {
+    bool bad = false;
+    std::string operator()(const fb::String* s) {
+      if (s == nullptr) return {};
+      if (!IsValidUtf8(s->string_view())) bad = true;
+      return s->str();
     }
-    case wire::CommandBody::Submit:
-      return Command(Submit{cmd->body_as_Submit()->correlation(), frames[1]});
-    case wire::CommandBody::SubmitResult: {
-      const auto* r = cmd->body_as_SubmitResult();
-      SubmitResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
-                       Str(r->message()), r->ledger_index(), r->tree_size(), r->duplicate()};
-      if (out.accepted != (out.error == Code::kOk)) {
-        return Status::Malformed("SubmitResult: accepted and error disagree");
+  } Str;
+  Result<Command> decoded = [&]() -> Result<Command> {
+    switch (type) {
+      case wire::CommandBody::Hello: {
+        const auto* h = cmd->body_as_Hello();
+        return Command(Hello{Str(h->node_id()), h->directory_version(), h->checkpoint_size(), h->last_delivery_seq(),
+                             h->protocol_version()});
       }
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::Deliver: {
-      const auto* d = cmd->body_as_Deliver();
-      if (d->settled_below() > d->delivery_seq())
-        return Status::Malformed("Deliver: settled_below " + std::to_string(d->settled_below()) +
-                                 " above delivery_seq " + std::to_string(d->delivery_seq()));
-      return Command(Deliver{d->delivery_seq(), d->ledger_index(), frames[1], d->settled_below()});
-    }
-    case wire::CommandBody::SubmitReceipt: {
-      const auto* r = cmd->body_as_SubmitReceipt();
-      return Command(SubmitReceipt{r->correlation(), r->delivery_seq(), frames[1]});
-    }
-    case wire::CommandBody::ReceiptResult: {
-      const auto* r = cmd->body_as_ReceiptResult();
-      ReceiptResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
-                        Str(r->message()), r->ledger_index(), r->duplicate()};
-      if (out.accepted != (out.error == Code::kOk)) {
-        return Status::Malformed("ReceiptResult: accepted and error disagree");
+      case wire::CommandBody::Submit:
+        return Command(Submit{cmd->body_as_Submit()->correlation(), frames[1]});
+      case wire::CommandBody::SubmitResult: {
+        const auto* r = cmd->body_as_SubmitResult();
+        SubmitResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
+                         Str(r->message()), r->ledger_index(), r->tree_size(), r->duplicate()};
+        if (out.accepted != (out.error == Code::kOk)) {
+          return Status::Malformed("SubmitResult: accepted and error disagree");
+        }
+        return Command(std::move(out));
       }
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::DirectoryUpdate:
-      return Command(DirectoryUpdate{cmd->body_as_DirectoryUpdate()->version(), frames[1]});
-    case wire::CommandBody::CheckpointUpdate: {
-      const auto* c = cmd->body_as_CheckpointUpdate();
-      MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(c->consistency(), "CheckpointUpdate.consistency"));
-      return Command(CheckpointUpdate{Vec(c->note()), c->old_size(), std::move(proof)});
-    }
-    case wire::CommandBody::ProofRequest: {
-      const auto* p = cmd->body_as_ProofRequest();
-      return Command(ProofRequest{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size()});
-    }
-    case wire::CommandBody::ProofResponse: {
-      const auto* p = cmd->body_as_ProofResponse();
-      MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(p->proof(), "ProofResponse.proof"));
-      return Command(ProofResponse{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size(),
-                                   Vec(p->entry()), std::move(proof), FromWire(p->error()), Str(p->message())});
-    }
-    case wire::CommandBody::Ping: {
-      const auto* p = cmd->body_as_Ping();
-      return Command(Ping{p->nonce(), p->sent_ms()});
-    }
-    case wire::CommandBody::Pong: {
-      const auto* p = cmd->body_as_Pong();
-      return Command(Pong{p->nonce(), p->sent_ms()});
-    }
-    case wire::CommandBody::Error: {
-      const auto* e = cmd->body_as_Error();
-      Code code = FromWire(e->code());
-      if (code == Code::kOk) return Status::Malformed("Error command with code Ok");
-      return Command(ErrorReply{code, Str(e->message()), e->correlation()});
-    }
-    case wire::CommandBody::Notice: {
-      const auto* n = cmd->body_as_Notice();
-      return Command(Notice{Str(n->message_id()), ReadEvent(n->event()), Vec(n->receipt())});
-    }
-    case wire::CommandBody::StatusRequest: {
-      const auto* r = cmd->body_as_StatusRequest();
-      return Command(StatusRequest{r->correlation(), Str(r->message_id())});
-    }
-    case wire::CommandBody::StatusResponse: {
-      const auto* r = cmd->body_as_StatusResponse();
-      StatusResponse out{r->correlation(), Str(r->message_id()), FromWire(r->error()), Str(r->message()), {},
-                         Vec(r->receipt())};
-      if (r->events() != nullptr) {
-        if (r->events()->size() > kMaxStatusEvents)
-          return Status::Malformed("StatusResponse with more than " + std::to_string(kMaxStatusEvents) + " events");
-        for (const auto* e : *r->events()) out.events.push_back(ReadEvent(e));
+      case wire::CommandBody::Deliver: {
+        const auto* d = cmd->body_as_Deliver();
+        if (d->settled_below() > d->delivery_seq())
+          return Status::Malformed("Deliver: settled_below " + std::to_string(d->settled_below()) +
+                                   " above delivery_seq " + std::to_string(d->delivery_seq()));
+        return Command(Deliver{d->delivery_seq(), d->ledger_index(), frames[1], d->settled_below()});
       }
-      return Command(std::move(out));
+      case wire::CommandBody::SubmitReceipt: {
+        const auto* r = cmd->body_as_SubmitReceipt();
+        return Command(SubmitReceipt{r->correlation(), r->delivery_seq(), frames[1]});
+      }
+      case wire::CommandBody::ReceiptResult: {
+        const auto* r = cmd->body_as_ReceiptResult();
+        ReceiptResult out{r->correlation(), Str(r->message_id()), r->accepted(), FromWire(r->error()),
+                          Str(r->message()), r->ledger_index(), r->duplicate()};
+        if (out.accepted != (out.error == Code::kOk)) {
+          return Status::Malformed("ReceiptResult: accepted and error disagree");
+        }
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::DirectoryUpdate:
+        return Command(DirectoryUpdate{cmd->body_as_DirectoryUpdate()->version(), frames[1]});
+      case wire::CommandBody::CheckpointUpdate: {
+        const auto* c = cmd->body_as_CheckpointUpdate();
+        MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(c->consistency(), "CheckpointUpdate.consistency"));
+        return Command(CheckpointUpdate{Vec(c->note()), c->old_size(), std::move(proof)});
+      }
+      case wire::CommandBody::ProofRequest: {
+        const auto* p = cmd->body_as_ProofRequest();
+        return Command(ProofRequest{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size()});
+      }
+      case wire::CommandBody::ProofResponse: {
+        const auto* p = cmd->body_as_ProofResponse();
+        MLAHUB_ASSIGN_OR_RETURN(auto proof, Hashes(p->proof(), "ProofResponse.proof"));
+        return Command(ProofResponse{p->correlation(), FromWire(p->kind()), p->index(), p->tree_size(), p->old_size(),
+                                     Vec(p->entry()), std::move(proof), FromWire(p->error()), Str(p->message())});
+      }
+      case wire::CommandBody::Ping: {
+        const auto* p = cmd->body_as_Ping();
+        return Command(Ping{p->nonce(), p->sent_ms()});
+      }
+      case wire::CommandBody::Pong: {
+        const auto* p = cmd->body_as_Pong();
+        return Command(Pong{p->nonce(), p->sent_ms()});
+      }
+      case wire::CommandBody::Error: {
+        const auto* e = cmd->body_as_Error();
+        Code code = FromWire(e->code());
+        if (code == Code::kOk) return Status::Malformed("Error command with code Ok");
+        return Command(ErrorReply{code, Str(e->message()), e->correlation()});
+      }
+      case wire::CommandBody::Notice: {
+        const auto* n = cmd->body_as_Notice();
+        return Command(Notice{Str(n->message_id()), ReadEvent(n->event()), Vec(n->receipt())});
+      }
+      case wire::CommandBody::StatusRequest: {
+        const auto* r = cmd->body_as_StatusRequest();
+        return Command(StatusRequest{r->correlation(), Str(r->message_id())});
+      }
+      case wire::CommandBody::StatusResponse: {
+        const auto* r = cmd->body_as_StatusResponse();
+        StatusResponse out{r->correlation(), Str(r->message_id()), FromWire(r->error()), Str(r->message()), {},
+                           Vec(r->receipt())};
+        if (r->events() != nullptr) {
+          if (r->events()->size() > kMaxStatusEvents)
+            return Status::Malformed("StatusResponse with more than " + std::to_string(kMaxStatusEvents) + " events");
+          for (const auto* e : *r->events()) out.events.push_back(ReadEvent(e));
+        }
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::ChunkPut: {
+        const auto* c = cmd->body_as_ChunkPut();
+        ChunkPut out{Str(c->transfer_id()), Str(c->recipient()), c->chunk_index(), Str(c->message_id()), frames[1]};
+        MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkPut"));
+        MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.recipient, "ChunkPut.recipient"));
+        MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkPut"));
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::ChunkAck: {
+        const auto* c = cmd->body_as_ChunkAck();
+        ChunkAck out{Str(c->transfer_id()), c->stored(), c->chunk_count(), FromWire(c->error()), Str(c->message()),
+                     c->complete()};
+        MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkAck"));
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::ChunkDeliver: {
+        const auto* c = cmd->body_as_ChunkDeliver();
+        ChunkDeliver out{Str(c->transfer_id()), Str(c->sender()), c->chunk_index(), frames[1], Str(c->message_id())};
+        MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkDeliver"));
+        MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.sender, "ChunkDeliver.sender"));
+        MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkDeliver"));
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::ChunkReceived: {
+        const auto* c = cmd->body_as_ChunkReceived();
+        ChunkReceived out{Str(c->transfer_id()), c->durable(), FromWire(c->error())};
+        MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkReceived"));
+        return Command(std::move(out));
+      }
+      case wire::CommandBody::ChunkStatus: {
+        ChunkStatus out{Str(cmd->body_as_ChunkStatus()->transfer_id())};
+        MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkStatus"));
+        return Command(std::move(out));
+      }
+      default:
+        break;
     }
-    case wire::CommandBody::ChunkPut: {
-      const auto* c = cmd->body_as_ChunkPut();
-      ChunkPut out{Str(c->transfer_id()), Str(c->recipient()), c->chunk_index(), Str(c->message_id()), frames[1]};
-      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkPut"));
-      MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.recipient, "ChunkPut.recipient"));
-      MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkPut"));
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::ChunkAck: {
-      const auto* c = cmd->body_as_ChunkAck();
-      ChunkAck out{Str(c->transfer_id()), c->stored(), c->chunk_count(), FromWire(c->error()), Str(c->message()),
-                   c->complete()};
-      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkAck"));
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::ChunkDeliver: {
-      const auto* c = cmd->body_as_ChunkDeliver();
-      ChunkDeliver out{Str(c->transfer_id()), Str(c->sender()), c->chunk_index(), frames[1], Str(c->message_id())};
-      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkDeliver"));
-      MLAHUB_RETURN_IF_ERROR(CheckNodeId(out.sender, "ChunkDeliver.sender"));
-      MLAHUB_RETURN_IF_ERROR(CheckMessageIdOpt(out.message_id, "ChunkDeliver"));
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::ChunkReceived: {
-      const auto* c = cmd->body_as_ChunkReceived();
-      ChunkReceived out{Str(c->transfer_id()), c->durable(), FromWire(c->error())};
-      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkReceived"));
-      return Command(std::move(out));
-    }
-    case wire::CommandBody::ChunkStatus: {
-      ChunkStatus out{Str(cmd->body_as_ChunkStatus()->transfer_id())};
-      MLAHUB_RETURN_IF_ERROR(CheckTransferId(out.transfer_id, "ChunkStatus"));
-      return Command(std::move(out));
-    }
-    default:
-      break;
-  }
-  return Status::Internal("DecodeCommand: unhandled command type");  // unreachable: types checked above
+    return Status::Internal("DecodeCommand: unhandled command type");  // unreachable: types checked above
+  }();
+  if (decoded.ok() && Str.bad) return Status::Malformed(std::string(name) + " carries a string that is not valid UTF-8");
+  return decoded;
 }
 
 }  // namespace mlahub::transport

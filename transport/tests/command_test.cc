@@ -3,6 +3,8 @@
 #include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
 
+#include "mlahub/core/utf8.h"
+
 #include <random>
 
 #include "mlahub/schemas/transport_generated.h"
@@ -114,6 +116,14 @@ TEST(CommandTest, WrongFrameCountsAreMalformed) {
   EXPECT_EQ(DecodeCommand(Frames{submit[0]}).status().code(), Code::kMalformed);
   EXPECT_EQ(DecodeCommand(Frames{ping[0], ToBytes("extra")}).status().code(), Code::kMalformed);
   EXPECT_EQ(DecodeCommand(Frames{submit[0], submit[1], submit[1]}).status().code(), Code::kMalformed);
+  // The Error for them still names the request when its frame is readable.
+  auto submit7 = *EncodeCommand(Submit{7, ToBytes("env")});
+  EXPECT_EQ(RequestCorrelation(Frames{submit7[0]}), 7u);
+  EXPECT_EQ(RequestCorrelation(Frames{submit7[0], submit7[1], submit7[1]}), 7u);
+  EXPECT_EQ(RequestCorrelation(Frames{ping[0], ToBytes("extra")}), 0u) << "not a request";
+  EXPECT_EQ(RequestCorrelation(Frames{ToBytes("random bytes, not a command")}), 0u);
+  EXPECT_EQ(RequestCorrelation(Frames{Bytes(submit7[0].begin(), submit7[0].end() - 3)}), 0u);
+  EXPECT_EQ(RequestCorrelation(Frames{}), 0u);
 }
 
 TEST(CommandTest, SizeLimitsApply) {
@@ -272,6 +282,32 @@ TEST(CommandTest, DeliverSettledAboveItsOwnSequenceIsMalformed) {
   auto body = wire::CreateDeliver(b, /*delivery_seq=*/5, 17, /*settled_below=*/6).Union();
   wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::Deliver, body));
   Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()), ToBytes("MLE1 e")};
+  EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
+}
+
+TEST(CommandTest, AStringThatIsNotUtf8IsMalformed) {
+  // The hub's message texts reach the agent's stored records and its JSON
+  // API; bytes that are not UTF-8 are refused where they arrive.
+  for (std::string text : {std::string("rate limited"), std::string("caf\xC3\xA9"), std::string("\xFF"),
+                           std::string("ok\xE2\x82"), std::string("\xED\xA0\x80")}) {
+    flatbuffers::FlatBufferBuilder b;
+    auto body = wire::CreateSubmitResultDirect(b, 1, "0123456789abcdef0123456789abcdef", false,
+                                               wire::ErrorCode::Malformed, text.c_str()).Union();
+    wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::SubmitResult, body));
+    Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
+    auto r = DecodeCommand(f);
+    if (IsValidUtf8(text)) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(std::get<SubmitResult>(*r).message, text);
+    } else {
+      EXPECT_EQ(r.status().code(), Code::kMalformed);
+      EXPECT_NE(r.status().message().find("not valid UTF-8"), std::string::npos) << r.status().ToString();
+    }
+  }
+  flatbuffers::FlatBufferBuilder b;
+  auto body = wire::CreateErrorDirect(b, wire::ErrorCode::Unavailable, "\xC0\x80", 3).Union();
+  wire::FinishCommandBuffer(b, wire::CreateCommand(b, wire::CommandBody::Error, body));
+  Frames f{Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize())};
   EXPECT_EQ(DecodeCommand(f).status().code(), Code::kMalformed);
 }
 

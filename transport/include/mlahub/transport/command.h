@@ -258,5 +258,10 @@ Result<Frames> EncodeCommand(const Command& command);
 // type calls for, within `limits`; kUnknownKind for a command type this
 // implementation does not know (a newer peer): answer it with an ErrorReply.
 Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits& limits = {});
+// For the Error answering a message DecodeCommand refused: the correlation of
+// its request (Submit, SubmitReceipt, ProofRequest, StatusRequest) if the
+// command frame itself passes the verifier (the attachment or a rule was
+// wrong), else 0.
+uint64_t RequestCorrelation(std::span<const Bytes> frames, const DecodeLimits& limits = {});
 
 }  // namespace mlahub::transport
