@@ -46,6 +46,7 @@ struct Inbox::Staging {
   uint64_t last = 0;
   std::set<uint64_t> above;
   std::map<std::string, uint64_t> ids;       // message ids stored in this batch
+  std::map<std::string, std::string> hashes; // their envelope hashes (hex)
   std::map<uint64_t, std::string> seq_ids;   // stored or duplicate in this batch
   std::set<uint64_t> refused;                // refused in this batch
   std::vector<std::pair<uint64_t, std::string>> receipts;  // become due
@@ -79,19 +80,30 @@ std::vector<Inbox::Outcome> Inbox::OnDeliveries(const std::vector<const tp::Deli
   st.above = handled_above_;
   std::vector<Outcome> outs;
   outs.reserve(ds.size());
-  // The cases' read-check-write spans the whole batch (cases.h).
-  if (options_.cases != nullptr) options_.cases->BeginBatch();
-  for (const tp::Deliver* d : ds) {
-    Settled(st, d->settled_below);
-    outs.push_back(Stage(st, *d));
-  }
   Status w;
-  if (!st.batch.empty()) {
-    CaseStore::PutLastDeliverySeq(st.batch, st.last);
-    if (st.stored != 0) CaseStore::PutCounter(st.batch, "in_count", stored_.load() + st.stored);
-    w = store_.Write(st.batch);
+  {
+    // The cases' read-check-write spans the whole batch (cases.h); ended on
+    // every way out, an exception included (the staged batch is then
+    // dropped unwritten, and nothing of it was applied).
+    struct CasesBatch {
+      Cases* cases;
+      explicit CasesBatch(Cases* c) : cases(c) {
+        if (cases != nullptr) cases->BeginBatch();
+      }
+      ~CasesBatch() {
+        if (cases != nullptr) cases->EndBatch();
+      }
+    } guard(options_.cases);
+    for (const tp::Deliver* d : ds) {
+      Settled(st, d->settled_below);
+      outs.push_back(Stage(st, *d));
+    }
+    if (!st.batch.empty()) {
+      CaseStore::PutLastDeliverySeq(st.batch, st.last);
+      if (st.stored != 0) CaseStore::PutCounter(st.batch, "in_count", stored_.load() + st.stored);
+      w = store_.Write(st.batch);
+    }
   }
-  if (options_.cases != nullptr) options_.cases->EndBatch();
   if (!w.ok()) {
     // Nothing stored, nothing receipted: the hub delivers them again.
     ops::Error("agent.store_failed", {{"what", "delivery"}, {"count", uint64_t{ds.size()}}, {"error", w.ToString()}});
@@ -141,7 +153,31 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
     }
     known = *k;
   }
+  // The hash of the envelope this delivery carries; a "duplicate" must carry
+  // the very envelope stored before, or it is another message under a reused
+  // sequence number or id (a hub restored from an old backup, say), refused
+  // with an alarm, never eliminated silently.
+  const crypto::Digest32 hash = envelope::EnvelopeHash(d.envelope);
+  const std::string hash_hex = HexOf(hash);
+  auto stored_hash = [&](const std::string& id) -> Result<std::optional<std::string>> {
+    if (auto it = st.hashes.find(id); it != st.hashes.end()) return std::optional<std::string>(it->second);
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<IncomingRecord> r, store_.GetIncoming(id));
+    if (!r) return std::optional<std::string>();
+    return std::optional<std::string>(r->envelope_hash);
+  };
   if (known) {
+    auto h = stored_hash(*known);
+    if (!h.ok()) {
+      out.why = h.status();
+      return out;
+    }
+    if (*h && **h != hash_hex) {
+      return Refuse(st, d,
+                    Status::Duplicate("delivery_seq " + std::to_string(seq) + " already carried message " + *known +
+                                      " (envelope " + **h + "); this delivery carries another envelope (" + hash_hex +
+                                      ") under the same sequence number"),
+                    "", "");
+    }
     out.kind = Outcome::Kind::kDuplicate;
     out.message_id = *known;
     if (pending_.count(seq) == 0 && st.seq_ids.count(seq) == 0) st.receipts.emplace_back(seq, *known);
@@ -157,16 +193,18 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   std::string sender(parsed->sender());
 
   // The same message under a new sequence number: eliminated, receipted again.
-  bool stored_before = st.ids.count(id) != 0;
-  if (!stored_before) {
-    auto existing = store_.GetIncoming(id);
-    if (!existing.ok()) {
-      out.why = existing.status();
-      return out;
-    }
-    stored_before = existing->has_value();
+  auto before = stored_hash(id);
+  if (!before.ok()) {
+    out.why = before.status();
+    return out;
   }
-  if (stored_before) {
+  if (*before && **before != hash_hex) {
+    return Refuse(st, d,
+                  Status::Duplicate("message id " + id + " was received before with another envelope (" + **before +
+                                    "); this one (" + hash_hex + ") is a different message under the same id"),
+                  id, sender);
+  }
+  if (*before) {
     CaseStore::PutDuplicateSeq(st.batch, seq, id);
     CaseStore::PutPendingReceipt(st.batch, seq, id);
     Handled(st, seq);
@@ -197,7 +235,6 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   auto opened = envelope::Open(d.envelope, keys_, se->identity, oo);
   if (!opened.ok()) return Refuse(st, d, opened.status(), id, sender);
 
-  const crypto::Digest32 hash = envelope::EnvelopeHash(d.envelope);
   envelope::ReceiptInfo ri;
   ri.message_id = id;
   ri.envelope_hash = hash;
@@ -220,7 +257,7 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   rec.expires_ms = opened->expires_ms;
   rec.delivery_seq = seq;
   rec.ledger_index = d.ledger_index;
-  rec.envelope_hash = HexOf(hash);
+  rec.envelope_hash = hash_hex;
   rec.envelope_size = d.envelope.size();
   rec.received_ms = now;
   rec.timeline = {
@@ -242,6 +279,7 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   CaseStore::PutAuditJob(st.batch, job);
   Handled(st, seq);
   st.ids[id] = seq;
+  st.hashes[id] = hash_hex;
   st.seq_ids[seq] = id;
   st.receipts.emplace_back(seq, id);
   ++st.stored;

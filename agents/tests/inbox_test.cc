@@ -235,6 +235,38 @@ TEST_F(InboxTest, ABurstIsStoredInOneBatchWithTheSameRules) {
   EXPECT_EQ(inbox_->DueReceipts(30000), (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
+TEST_F(InboxTest, AnotherEnvelopeUnderAStoredIdOrSequenceIsRefusedAndAlarmed) {
+  const std::string id = "00112233445566778899aabbccddeeff";
+  Bytes first = k_.Seal(k_.it, k_.ng, kTestNow, id);
+  Bytes other = k_.Seal(k_.it, k_.ng, kTestNow, id);  // same id, another envelope
+  Bytes third = k_.Seal(k_.it, k_.ng, kTestNow);
+  ASSERT_NE(first, other);
+  ASSERT_EQ(inbox_->OnDeliver(D(1, first)).kind, Inbox::Outcome::Kind::kStored);
+  // The same id under a new number, but another envelope: not a duplicate.
+  auto o = inbox_->OnDeliver(D(2, other));
+  EXPECT_EQ(o.kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_EQ(o.why.code(), Code::kDuplicate);
+  EXPECT_NE(o.why.message().find("different message under the same id"), std::string::npos) << o.why.ToString();
+  EXPECT_FALSE(inbox_->ReceiptFor(2, 1).has_value()) << "no receipt of the first message for another one";
+  // Another envelope under the stored message's own number (a hub that reuses
+  // sequence numbers): refused too, in the same batch as well as later.
+  auto p = inbox_->OnDeliver(D(1, third));
+  EXPECT_EQ(p.kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_NE(p.why.message().find("under the same sequence number"), std::string::npos) << p.why.ToString();
+  Bytes a = k_.Seal(k_.it, k_.ng, kTestNow);
+  std::vector<transport::Deliver> burst = {D(3, a), D(3, third)};
+  auto outs = inbox_->OnDeliveries({&burst[0], &burst[1]});
+  EXPECT_EQ(outs[0].kind, Inbox::Outcome::Kind::kStored);
+  EXPECT_EQ(outs[1].kind, Inbox::Outcome::Kind::kRefused);
+  EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"delivery_refused", "delivery_refused", "delivery_refused"}));
+  EXPECT_EQ(inbox_->stored_count(), 2u);
+  // The true redelivery is still a duplicate, answered with the stored receipt.
+  EXPECT_EQ(inbox_->OnDeliver(D(1, first)).kind, Inbox::Outcome::Kind::kDuplicate);
+  auto stored = store_->GetIncomingEnvelope(id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ(**stored, first);
+}
+
 TEST_F(InboxTest, ExpiredOnArrivalIsRefused) {
   Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
   clock_.Advance(31LL * 24 * 3600 * 1000);  // past the default 30-day lifetime
