@@ -421,10 +421,12 @@ Status Agent::Connect() {
   o.reconnect_ivl_ms = static_cast<int>(std::clamp<int64_t>(config_.reconnect_initial_ms, 1, 1 << 30));
   o.reconnect_ivl_max_ms = static_cast<int>(std::clamp<int64_t>(config_.reconnect_max_ms, o.reconnect_ivl_ms, 1 << 30));
   o.max_frame_size = static_cast<int64_t>(config_.max_envelope_bytes) + (64 << 10);
-  client_.reset();
+  // The new socket first: if it cannot be made (out of file descriptors,
+  // say), the old one stays and the network loop keeps a client to poll.
   auto c = tp::Client::Connect(ctx_, keys_.curve, o);
   if (!c.ok()) return c.status().Annotate("[agent] broker " + config_.broker);
   client_ = std::move(*c);
+  reconnect_due_ = false;
   client_->set_wake_fd(wake_.fd());
   seen_handshakes_ = 0;
   seen_disconnects_ = 0;
@@ -455,10 +457,10 @@ void Agent::NetLoop() {
       }
       if (!in->has_value()) break;
       if (budget == 255) MarkBusy();
-      Handle(**in);
+      Guarded("handle", [&] { Handle(**in); });
       in = client_->Receive(std::chrono::milliseconds(0));
     }
-    FlushDeliveries();
+    Guarded("deliveries", [&] { FlushDeliveries(); });
     // Clear, then take, with no wait in between: a submission added after
     // the clear signals again and ends the next wait.
     wake_.Clear();
@@ -698,6 +700,25 @@ void Agent::OnSubmitResult(const tp::SubmitResult& r) {
 
 // ---- incoming ----
 
+void Agent::Guarded(const char* what, const std::function<void()>& step) {
+  // A bug or an unforeseen input must not kill the network thread (and, on a
+  // message the hub redelivers, again after every restart): the step is
+  // abandoned, logged and alarmed; staged store writes were not committed.
+  try {
+    step();
+  } catch (const std::exception& e) {
+    ops::Error("agent.internal_error", {{"step", what}, {"error", e.what()}});
+    if (std::string_view(what) == "deliveries") deliveries_.clear();  // the hub delivers them again
+    if (!internal_error_alarmed_.insert(what).second) return;
+    try {
+      RaiseAlarm("internal_error", std::string("the network thread abandoned a step (") + what + "): " + e.what(),
+                 {{"step", what}});
+    } catch (const std::exception&) {
+      // Logged above; the alarm store itself failed.
+    }
+  }
+}
+
 void Agent::FlushDeliveries() {
   if (deliveries_.empty()) return;
   std::vector<const tp::Deliver*> ds;
@@ -785,7 +806,10 @@ void Agent::OnDirectoryUpdate(const tp::DirectoryUpdate& u) {
     // The hub's CURVE key rotated: connect anew with the new server key.
     if (connected_) OnDisconnected("hub transport key rotated");
     Status c = Connect();
-    if (!c.ok()) ops::Error("agent.reconnect_failed", {{"error", c.ToString()}});
+    if (!c.ok()) {
+      ops::Error("agent.reconnect_failed", {{"error", c.ToString()}, {"retry", "in 5 s"}});
+      reconnect_due_ = true;
+    }
   }
 }
 
@@ -940,6 +964,10 @@ void Agent::Timers() {
   if (now >= next_evidence_ms_) {
     next_evidence_ms_ = now + kEvidenceTickMs;
     EvidenceTick(now);
+  }
+  if (reconnect_due_ && now >= next_client_retry_ms_) {
+    next_client_retry_ms_ = now + 5000;
+    if (Status c = Connect(); !c.ok()) ops::Error("agent.reconnect_failed", {{"error", c.ToString()}, {"retry", "in 5 s"}});
   }
   if (!connected_) return;
   if (now >= next_resend_ms_) {

@@ -31,6 +31,7 @@
 // ever held an encrypted copy for the transfer) and the sealed body of the
 // sent message with the manifest.
 #include <dirent.h>
+#include "internal.h"
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -76,7 +77,7 @@ Status WriteRoute(const std::string& data, const Route& r) {
     j["complete"] = true;
     j["file"] = r.file.is_object() ? r.file : json::object();
   }
-  std::string text = j.dump() + "\n";
+  std::string text = StoredJson(j) + "\n";
   return WriteFileAtomic(RoutesDir(data) + "/" + r.transfer_id + ".json", AsBytes(text), 0600);
 }
 

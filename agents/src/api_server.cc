@@ -1,4 +1,5 @@
 #include <httplib.h>
+#include "internal.h"
 
 #include <thread>
 
@@ -36,7 +37,9 @@ json ErrorBody(const Status& s) {
 }
 
 Result<MessageRequest> ParseMessageRequest(std::string_view text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  bool too_deep = false;
+  json j = ParseRequestJson(text, &too_deep);
+  if (too_deep) return Status::InvalidArgument("the request body nests deeper than 64 levels");
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("the request body must be a JSON object");
   MessageRequest r;
   auto str = [&](const char* key, std::string& out, bool required) -> Status {
@@ -184,7 +187,7 @@ struct ApiServer::Impl {
     AddCaseRoutes(server, *api);  // /v1/cases, /v1/cases/{id}, /v1/stats (case_api.cc)
     // Evidence streams (agents/README.md "Evidence").
     server.Post("/v1/evidence", [this](const httplib::Request& req, httplib::Response& res) {
-      json j = json::parse(req.body, nullptr, false);
+      json j = ParseRequestJson(req.body, nullptr);
       if (j.is_discarded() || !j.is_object() || !j.contains("paths") || !j["paths"].is_array())
         return Error(res, Status::InvalidArgument("the request body must be {\"paths\": [absolute file paths]}"));
       std::vector<std::string> paths;
@@ -204,7 +207,7 @@ struct ApiServer::Impl {
       Reply(res, api->EvidenceOf(req.matches[1].str()));
     });
     server.Post(R"(/v1/evidence/([^/]+)/fetch)", [this](const httplib::Request& req, httplib::Response& res) {
-      json j = json::parse(req.body, nullptr, false);
+      json j = ParseRequestJson(req.body, nullptr);
       if (j.is_discarded() || !j.is_object() || !j.contains("out_dir") || !j["out_dir"].is_string())
         return Error(res, Status::InvalidArgument("the request body must be {\"out_dir\": \"/absolute/dir\"}"));
       Reply(res, api->FetchEvidence(req.matches[1].str(), j["out_dir"].get<std::string>()));

@@ -1,4 +1,5 @@
 #include "mlahub/agents/case_store.h"
+#include "internal.h"
 
 #include "mlahub/agents/evidence.h"
 
@@ -79,7 +80,7 @@ void CaseStore::PutNewOutgoing(StoreBatch& b, const OutgoingRecord& r, ByteView 
 }
 
 void CaseStore::PutOutgoing(StoreBatch& b, const OutgoingRecord& r) {
-  b.Put(K("out/m/", r.message_id), ToJson(r).dump());
+  b.Put(K("out/m/", r.message_id), StoredJson(ToJson(r)));
   if (IsFinal(r)) {
     b.Delete(K("out/o/", r.message_id));
   } else {
@@ -166,7 +167,7 @@ void CaseStore::PutNewIncoming(StoreBatch& b, const IncomingRecord& r, ByteView 
   PutPendingReceipt(b, r.delivery_seq, r.message_id);
 }
 
-void CaseStore::PutIncoming(StoreBatch& b, const IncomingRecord& r) { b.Put(K("in/m/", r.message_id), ToJson(r).dump()); }
+void CaseStore::PutIncoming(StoreBatch& b, const IncomingRecord& r) { b.Put(K("in/m/", r.message_id), StoredJson(ToJson(r))); }
 
 void CaseStore::PutDuplicateSeq(StoreBatch& b, uint64_t delivery_seq, std::string_view id) {
   b.Put(K("in/d/", delivery_seq), id);
@@ -176,7 +177,7 @@ void CaseStore::PutPendingReceipt(StoreBatch& b, uint64_t delivery_seq, std::str
 }
 void CaseStore::ClearPendingReceipt(StoreBatch& b, uint64_t delivery_seq) { b.Delete(K("in/p/", delivery_seq)); }
 void CaseStore::PutRefused(StoreBatch& b, const RefusedDelivery& r) {
-  b.Put(K("in/x/", r.delivery_seq), ToJson(r).dump());
+  b.Put(K("in/x/", r.delivery_seq), StoredJson(ToJson(r)));
 }
 void CaseStore::DeleteRefused(StoreBatch& b, uint64_t delivery_seq) { b.Delete(K("in/x/", delivery_seq)); }
 void CaseStore::PutLastDeliverySeq(StoreBatch& b, uint64_t seq) { b.Put("in/last", KeyBe64(seq)); }
@@ -272,7 +273,7 @@ Result<std::vector<RefusedDelivery>> CaseStore::ListRefused(size_t limit) const 
 }
 
 // ---- alarms ----
-void CaseStore::PutAlarm(StoreBatch& b, const Alarm& a) { b.Put(K("alarm/", a.id), ToJson(a).dump()); }
+void CaseStore::PutAlarm(StoreBatch& b, const Alarm& a) { b.Put(K("alarm/", a.id), StoredJson(ToJson(a))); }
 
 Result<std::vector<Alarm>> CaseStore::ListAlarms(uint64_t after, size_t limit) const {
   std::vector<Alarm> out;
@@ -307,7 +308,7 @@ void CaseStore::PutCheckpoint(StoreBatch& b, std::string_view note) { b.Put("aud
 
 Result<std::optional<std::string>> CaseStore::LoadCheckpoint() const { return Get("audit/cp"); }
 
-void CaseStore::PutAuditJob(StoreBatch& b, const AuditJob& j) { b.Put(K("audit/j/", j.index), ToJson(j).dump()); }
+void CaseStore::PutAuditJob(StoreBatch& b, const AuditJob& j) { b.Put(K("audit/j/", j.index), StoredJson(ToJson(j))); }
 
 void CaseStore::DeleteAuditJob(StoreBatch& b, uint64_t index) { b.Delete(K("audit/j/", index)); }
 

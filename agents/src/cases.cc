@@ -1,6 +1,7 @@
 // Cases in the agent: records, replay, the checks before sending and the
 // staging of received steps (cases.h).
 #include "mlahub/agents/cases.h"
+#include "internal.h"
 
 #include <algorithm>
 
@@ -439,8 +440,8 @@ Result<std::vector<CaseRecord>> Cases::All() const {
 }
 
 void Cases::Put(StoreBatch& b, const CaseRecord& c, std::string_view message_id) {
-  for (const CaseRecord& l : c.linked) b.Put(CaseKey(l.id), ToJson(l).dump());
-  b.Put(CaseKey(c.id), ToJson(c).dump());
+  for (const CaseRecord& l : c.linked) b.Put(CaseKey(l.id), StoredJson(ToJson(l)));
+  b.Put(CaseKey(c.id), StoredJson(ToJson(c)));
   b.Put(IndexKey(message_id), c.id);
   if (!c.sealed_body.empty()) b.Put(BodyKey(message_id), c.sealed_body);
 }
@@ -535,7 +536,7 @@ void Cases::StageIncoming(StoreBatch& b, IncomingRecord& rec, std::string_view b
       ops::Info("case.priority_raised", {{"case_id", c.id}, {"reason", c.priority_raised},
                                          {"envelope_priority", c.envelope_priority}});
     if (auto pa = FollowedProvisionalArrest(*this, kind, body_json, Role::kRequested, rec.sender, rec.message_id, now)) {
-      b.Put(CaseKey(pa->id), ToJson(*pa).dump());
+      b.Put(CaseKey(pa->id), StoredJson(ToJson(*pa)));
       overlay_[pa->id] = std::move(*pa);
     }
     keep(std::move(c));

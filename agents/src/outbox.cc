@@ -59,6 +59,15 @@ Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id,
     r.local_seq = ++last_local_seq_;
     adding_.insert(message_id);
   }
+  // The id is released on every way out, an exception included.
+  struct Release {
+    Outbox* self;
+    const std::string& id;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(self->add_mu_);
+      self->adding_.erase(id);
+    }
+  } release{this, message_id};
   r.message_id = message_id;
   r.recipient = std::string(p.recipient());
   r.kind = wire::EnumNameMessageKind(h.kind());
@@ -75,12 +84,7 @@ Result<SubmitOutcome> Outbox::Add(ByteView env, const std::string& message_id,
   StoreBatch b;
   CaseStore::PutNewOutgoing(b, r, env);
   if (extra) extra(b);
-  Status st = store_.Write(b);
-  {
-    std::lock_guard<std::mutex> lock(add_mu_);
-    adding_.erase(message_id);
-  }
-  MLAHUB_RETURN_IF_ERROR(st);
+  MLAHUB_RETURN_IF_ERROR(store_.Write(b));
   ++total_;
   ++depth_;
   {

@@ -1,6 +1,7 @@
 // Victims' data: schema walk, sealing at rest, masking, child detection and
 // the reveal log (victims.h).
 #include "mlahub/agents/victims.h"
+#include "internal.h"
 
 #include <sys/stat.h>
 
@@ -313,7 +314,7 @@ Result<RevealRecord> RevealLog::Record(RevealRecord r) {
   r.id = n + 1;
   StoreBatch b;
   b.Put(kRevealCounter, VictimsBe64(r.id));
-  b.Put(std::string(kRevealPrefix) + VictimsBe64(r.id), ToJson(r).dump());
+  b.Put(std::string(kRevealPrefix) + VictimsBe64(r.id), StoredJson(ToJson(r)));
   MLAHUB_RETURN_IF_ERROR(store_.Write(b));
   return r;
 }

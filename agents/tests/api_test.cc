@@ -148,6 +148,17 @@ TEST_F(AgentApiTest, SubmitListShowStatusAndErrors) {
   EXPECT_EQ(c.Get("/v1/messages/not-an-id").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(c.Get("/v1/messages?box=sideways").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(c.Get("/v1/nothing").status().code(), Code::kNotFound);
+  // A body nested 200,000 levels deep (about 400 KB of brackets): refused by
+  // name, and the agent serves on (dumping it would have overflowed the
+  // HTTP thread's stack).
+  std::string deep = R"({"to":"NG-AGF","kind":"MlaRequest","body":{"a":)" + std::string(200000, '[') +
+                     std::string(200000, ']') + "}}";
+  auto d = c.PostBytes("/v1/messages", AsBytes(deep));
+  EXPECT_EQ(d.status().code(), Code::kInvalidArgument) << d.status().ToString();
+  EXPECT_NE(d.status().message().find("deeper than 64"), std::string::npos) << d.status().ToString();
+  std::string deep_paths = R"({"paths":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(c.PostBytes("/v1/evidence", AsBytes(deep_paths)).status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(c.Get("/v1/health").ok());
 
   // The outbox survives a restart of the agent.
   StartAgent();

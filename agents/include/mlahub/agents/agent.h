@@ -32,6 +32,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -148,6 +149,9 @@ class Agent final : public LocalApi, public AlarmSink {
   void Handle(const transport::Frames& frames);
   void OnSubmitResult(const transport::SubmitResult& r);
   void FlushDeliveries();
+  // Runs one step of the network loop; an exception is logged and alarmed
+  // (once per step and run) instead of ending the thread.
+  void Guarded(const char* what, const std::function<void()>& step);
   void OnReceiptResult(const transport::ReceiptResult& r);
   void OnDirectoryUpdate(const transport::DirectoryUpdate& u);
   void OnNotice(const transport::Notice& n);
@@ -242,6 +246,10 @@ class Agent final : public LocalApi, public AlarmSink {
   bool connected_ = false;
   int64_t backoff_ms_ = 0;
   UnixMillis next_reconnect_ms_ = 0;
+  std::set<std::string> internal_error_alarmed_;  // Guarded steps already alarmed
+  // A new client (the hub's key rotated) could not be made: retried.
+  bool reconnect_due_ = false;
+  UnixMillis next_client_retry_ms_ = 0;
   UnixMillis last_hello_ms_ = 0;
   UnixMillis next_evidence_ms_ = 0, next_audit_ms_ = 0, next_status_ms_ = 0, next_resend_ms_ = 0;
   // StatusRequests sent and not answered: correlation -> message id (oldest
