@@ -111,6 +111,17 @@ Result<Checkpoint> Auditor::VerifyNote(const std::string& note) {
   return cp;
 }
 
+bool Auditor::FirstTimeNote(const std::string& digest) {
+  // Bounded: past kMaxNotesRemembered distinct notes (a hub sending a new
+  // bad one each time), further ones are still refused and logged but no
+  // longer alarmed or checked one by one.
+  if (refused_notes_.size() >= kMaxNotesRemembered) {
+    ops::Warn("audit.notes_not_remembered", {{"note_sha256", digest}});
+    return false;
+  }
+  return refused_notes_.insert(digest).second;
+}
+
 void Auditor::Adopt(const std::string& note, const Checkpoint& cp) {
   StoreBatch b;
   CaseStore::PutCheckpoint(b, note);
@@ -177,7 +188,7 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
   if (!cp.ok()) {
     Count("checkpoint", false);
     std::string digest = crypto::ToHex(crypto::Sha256(update.note));
-    if (refused_notes_.insert(digest).second) {
+    if (FirstTimeNote(digest)) {
       Alarm("checkpoint_signature", "hub checkpoint refused: " + cp.status().ToString(),
             {{"note_sha256", digest}, {"code", std::string(CodeName(cp.status().code()))}});
     }
@@ -192,6 +203,7 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
   if (cp->size == held_->size) {
     if (cp->root != held_->root) {
       Count("consistency", false);
+      if (!FirstTimeNote(crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
       Alarm("checkpoint_fork",
             "the hub signed two different roots for tree size " + std::to_string(cp->size) +
                 " (a forked ledger)",
@@ -201,7 +213,9 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
     return RequestsLocked();
   }
   if (cp->size < held_->size) {
-    // An older view: harmless if it is a prefix of what we hold. Ask.
+    // An older view: harmless if it is a prefix of what we hold. Ask, once
+    // per distinct note (a hub may send the same old one again and again).
+    if (!FirstTimeNote(crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
     Inflight f;
     f.request.kind = ProofKind::kConsistency;
     f.request.old_size = cp->size;
@@ -388,6 +402,24 @@ std::vector<ProofRequest> Auditor::Track(const AuditJob& job) {
 std::vector<ProofRequest> Auditor::Tick() {
   std::lock_guard<std::mutex> lock(mu_);
   UnixMillis now = clock_.NowMillis();
+  // A job the hub's checkpoints do not reach: the hub named a ledger index
+  // (in an acknowledgement, a delivery or a receipt's answer) that its
+  // signed log never grows to, or withholds it. Alarmed once the hub has
+  // signed a newer checkpoint an hour after the job and it still falls
+  // short, or after a day whatever it signed. The job stays: should a
+  // checkpoint cover it later, it is checked as any other.
+  const uint64_t held_size = held_ ? held_->size : 0;
+  for (auto it = jobs_.lower_bound(held_size); it != jobs_.end(); ++it) {
+    const AuditJob& job = it->second;
+    const bool signed_past = held_ && held_since_ms_ - job.since_ms > kUncoveredAfterMs;
+    if (!(signed_past || now - job.since_ms > kUncoveredForMs) || !uncovered_alarmed_.insert(it->first).second)
+      continue;
+    Alarm("audit_uncovered",
+          "the hub gave ledger index " + std::to_string(job.index) + " for message " + job.message_id +
+              ", but its newest signed checkpoint (size " + std::to_string(held_size) + ") does not reach it",
+          {{"index", job.index}, {"message_id", job.message_id}, {"held_size", held_size},
+           {"job", std::string(AuditJobKindName(job.kind))}, {"since_ms", job.since_ms}});
+  }
   for (auto it = inflight_.begin(); it != inflight_.end();) {
     if (now - it->second.sent_ms >= options_.retry_ms) {
       if (it->second.request.kind == ProofKind::kInclusion) inflight_indices_.erase(it->second.request.index);

@@ -111,8 +111,16 @@ bool RecordRejected(OutgoingRecord& r, UnixMillis now, Code code, std::string_vi
 bool RecordDelivered(OutgoingRecord& r, UnixMillis now, UnixMillis hub_at_ms, uint32_t attempt,
                      uint64_t ledger_index) {
   if (r.state == OutState::kRejected) return false;
-  for (const EvidenceEvent& e : r.timeline)
-    if (e.event == "delivered" && e.ledger_index == ledger_index) return false;
+  // Each delivery attempt the hub ledgered is shown, up to a bound: the
+  // hub's word alone (a Notice, a StatusResponse) must not grow a record
+  // without limit.
+  size_t deliveries = 0;
+  for (const EvidenceEvent& e : r.timeline) {
+    if (e.event != "delivered") continue;
+    if (e.ledger_index == ledger_index) return false;
+    ++deliveries;
+  }
+  if (deliveries >= kMaxDeliveryEvents) return false;
   EvidenceEvent e = Event("delivered", hub_at_ms != 0 ? hub_at_ms : now, "hub");
   e.ledger_index = ledger_index;
   e.attempt = attempt;

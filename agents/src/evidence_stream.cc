@@ -68,7 +68,12 @@ void ChunkShipper::OnAck(const transport::ChunkAck& ack) {
   if (it == out_.end()) return;
   Out& o = it->second;
   const uint64_t count = o.count;
-  if (ack.error == Code::kOk && ack.complete) {
+  if (ack.error == Code::kOk && ack.complete && (ack.stored != count || ack.chunk_count != count)) {
+    // "Complete" for a file of another size: a hub in error. The spool is
+    // the only way to resume, so it is kept and the transfer goes on.
+    ops::Error("evidence.bad_completion", {{"transfer", ack.transfer_id}, {"chunks", count},
+                                           {"hub_stored", ack.stored}, {"hub_chunk_count", ack.chunk_count}});
+  } else if (ack.error == Code::kOk && ack.complete) {
     // The recipient has the whole file and the hub's completion entry is
     // durable: the spool is no longer needed, nor the transfer's entry (a
     // later ack of it finds nothing and is ignored).

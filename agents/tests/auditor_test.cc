@@ -148,7 +148,7 @@ class AuditorTest : public ::testing::Test {
   }
   // Tracks a job for message i at ledger index i (as a SubmitResult would).
   void Track(int i) {
-    AuditJob j{static_cast<uint64_t>(i), AuditJobKind::kSubmitted, Id(i), HashHex(i), kTestNow};
+    AuditJob j{static_cast<uint64_t>(i), AuditJobKind::kSubmitted, Id(i), HashHex(i), clock_.NowMillis()};
     StoreBatch b;
     CaseStore::PutAuditJob(b, j);
     ASSERT_TRUE(store_->Write(b).ok());
@@ -227,6 +227,37 @@ TEST_F(AuditorTest, HonestHubPassesEveryCheck) {
   EXPECT_EQ(report["jobs_waiting_for_checkpoint"], 1);
 }
 
+TEST_F(AuditorTest, AnIndexTheHubsCheckpointsNeverReachIsAnAlarm) {
+  hub_->Append(0, 5);
+  Serve(auditor_->OnCheckpointUpdate(hub_->Update(0)));
+  Track(3);
+  Track(1000000);  // the hub named an index its log does not reach
+  EXPECT_EQ(included_.size(), 1u);
+  // Newer checkpoints within the hour that still fall short: no alarm yet.
+  clock_.Advance(30 * 60 * 1000);
+  hub_->Append(5, 8);
+  Serve(auditor_->OnCheckpointUpdate(hub_->Update(5)));
+  Serve(auditor_->Tick());
+  EXPECT_TRUE(alarms_.alarms.empty());
+  // One signed more than an hour after the job, still short of it: alarmed,
+  // once; the job is kept.
+  clock_.Advance(31 * 60 * 1000);
+  hub_->Append(8, 9);
+  Serve(auditor_->OnCheckpointUpdate(hub_->Update(8)));
+  Serve(auditor_->Tick());
+  EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"audit_uncovered"}));
+  Serve(auditor_->Tick());
+  EXPECT_EQ(alarms_.alarms.size(), 1u);
+  EXPECT_EQ(auditor_->pending_jobs(), 1u);
+  // A hub that signs nothing more: alarmed after a day all the same.
+  Track(2000000);
+  Serve(auditor_->Tick());
+  EXPECT_EQ(alarms_.alarms.size(), 1u);
+  clock_.Advance(kUncoveredForMs + 1);
+  Serve(auditor_->Tick());
+  EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"audit_uncovered", "audit_uncovered"}));
+}
+
 TEST_F(AuditorTest, ForgedCheckpointIsRefused) {
   hub_->Append(0, 3);
   Serve(auditor_->OnCheckpointUpdate(hub_->Update(0)));
@@ -278,6 +309,10 @@ TEST_F(AuditorTest, ForkedLogIsCaught) {
   fork5->Append(0, 5, /*other=*/4);
   Serve(auditor_->OnCheckpointUpdate(fork5->Update(0)), fork5.get());
   EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"consistency_proof", "checkpoint_fork"}));
+  // The same forked note again (a hub pushes its latest every second): one
+  // alarm per distinct note, not one per push.
+  Serve(auditor_->OnCheckpointUpdate(fork5->Update(0)), fork5.get());
+  EXPECT_EQ(alarms_.alarms.size(), 2u);
 }
 
 TEST_F(AuditorTest, BadInclusionProofIsAnAlarm) {

@@ -248,6 +248,20 @@ TEST(ChunkShipperTest, AsksAgainWhenTheCompletionAckIsLost) {
   EXPECT_EQ(statuses, 5);
   EXPECT_EQ(puts, 2);
 
+  // "Complete" for another file size (a hub in error): the spool is kept and
+  // the transfer goes on.
+  ack(1, true);
+  EXPECT_EQ(completed, 0);
+  EXPECT_EQ(shipper.in_progress(), 1u);
+  transport::ChunkAck wrong_count;
+  wrong_count.transfer_id = tid;
+  wrong_count.stored = 2;
+  wrong_count.chunk_count = 3;
+  wrong_count.complete = true;
+  shipper.OnAck(wrong_count);
+  EXPECT_EQ(completed, 0);
+  EXPECT_EQ(shipper.in_progress(), 1u);
+
   ack(2, true);  // the answer: complete
   EXPECT_EQ(completed, 1);
   EXPECT_EQ(shipper.in_progress(), 0u);  // forgotten: no longer walked by Tick or Pump

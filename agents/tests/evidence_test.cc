@@ -64,6 +64,18 @@ TEST_F(EvidenceTest, HappyPathEndsReceiptedWithoutWarnings) {
   EXPECT_FALSE(NextTimeout(r_, t_).has_value());
 }
 
+TEST_F(EvidenceTest, DeliveryAttemptsShownUpToABound) {
+  EXPECT_TRUE(RecordAccepted(r_, clock_.NowMillis(), 7, 8, false));
+  // The hub may report any number of attempts (each a ledger index of its
+  // own); the timeline keeps kMaxDeliveryEvents of them.
+  for (uint64_t i = 0; i < kMaxDeliveryEvents; ++i)
+    EXPECT_TRUE(RecordDelivered(r_, clock_.NowMillis(), clock_.NowMillis(), uint32_t(i + 1), 100 + i));
+  EXPECT_FALSE(RecordDelivered(r_, clock_.NowMillis(), clock_.NowMillis(), 999, 100000));
+  auto ev = Events();
+  EXPECT_EQ(static_cast<size_t>(std::count(ev.begin(), ev.end(), "delivered")), kMaxDeliveryEvents);
+  EXPECT_TRUE(RecordReceipt(r_, clock_.NowMillis(), clock_.NowMillis(), 200000)) << "the receipt still counts";
+}
+
 TEST_F(EvidenceTest, AcceptanceWarningThenFailureOnce) {
   EXPECT_EQ(NextTimeout(r_, t_), kT0 + 1000);
   EXPECT_TRUE(Tick(999).empty());

@@ -30,15 +30,20 @@
 
 namespace mlahub::agents {
 
+// The defaults are the configuration's (config::AgentConfig, [evidence]).
 struct EvidenceTimeouts {
-  int64_t accept_warning_ms = 60 * 1000;
-  int64_t accept_failure_ms = 15 * 60 * 1000;
-  int64_t delivery_warning_ms = 60 * 60 * 1000;
-  int64_t delivery_failure_ms = 24 * 60 * 60 * 1000;
-  int64_t receipt_warning_ms = 4 * 60 * 60 * 1000;
-  int64_t receipt_failure_ms = 48 * 60 * 60 * 1000;
+  int64_t accept_warning_ms = config::AgentConfig{}.accept_warning_ms;
+  int64_t accept_failure_ms = config::AgentConfig{}.accept_failure_ms;
+  int64_t delivery_warning_ms = config::AgentConfig{}.delivery_warning_ms;
+  int64_t delivery_failure_ms = config::AgentConfig{}.delivery_failure_ms;
+  int64_t receipt_warning_ms = config::AgentConfig{}.receipt_warning_ms;
+  int64_t receipt_failure_ms = config::AgentConfig{}.receipt_failure_ms;
   static EvidenceTimeouts FromConfig(const config::AgentConfig& c);
 };
+
+// At most this many "delivered" events (one per ledgered delivery attempt)
+// are kept in a message's timeline.
+inline constexpr size_t kMaxDeliveryEvents = 64;
 
 inline constexpr std::string_view kStageAcceptance = "acceptance";
 inline constexpr std::string_view kStageDelivery = "delivery";
