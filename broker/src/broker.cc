@@ -171,6 +171,12 @@ struct Waiter {
   std::string node;
   std::string peer;
   uint64_t correlation = 0;
+  // A Submit waiter whose envelope differs from the one being judged: not a
+  // resend but another message under the same id. It is judged on its own
+  // once the first is answered (the duplicate table then refuses it, and the
+  // refusal is ledgered); until then its bytes count in the op's.
+  bool other_envelope = false;
+  Bytes envelope;
 };
 
 struct SubmitOp {
@@ -1231,7 +1237,8 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
     ops::Warn(
         "command.refused",
         {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
-    SendToPeer(in.peer, transport::ErrorReply{code, cmd.status().message(), 0});
+    SendToPeer(in.peer, transport::ErrorReply{code, cmd.status().message(),
+                                              transport::RequestCorrelation(in.frames, dl)});
     return;
   }
   const std::string& node = in.node_id;
@@ -1406,7 +1413,16 @@ void Broker::Impl::OnSubmit(const std::string& node, const std::string& peer, tr
     if (it != submit_by_id.end()) {
       // The same id is being judged right now: answer this one with the
       // first answer once it is durable.
-      submits.at(it->second).waiters.push_back({node, peer, s.correlation});
+      SubmitOp& first = submits.at(it->second);
+      const Bytes& judged = first.envelope.empty() ? first.record.envelope : first.envelope;
+      Waiter w{node, peer, s.correlation};
+      if (judged != s.envelope) {
+        w.other_envelope = true;
+        first.bytes += s.envelope.size();
+        pending_bytes += s.envelope.size();
+        w.envelope = std::move(s.envelope);
+      }
+      first.waiters.push_back(std::move(w));
       return;
     }
   }
@@ -1581,6 +1597,8 @@ void Broker::Impl::AnswerSubmit(SubmitOp& op) {
       dup.accepted = false;
       dup.error = Code::kDuplicate;
       dup.message = "message id " + op.answer.message_id + " is in use by another sender";
+    } else if (w.other_envelope) {
+      continue;  // judged on its own in FinishSubmit
     }
     m_duplicates->Inc();
     SendAnswer(w.node, w.peer, dup);
@@ -1593,7 +1611,18 @@ void Broker::Impl::FinishSubmit(uint64_t op_id) {
   SubmitOp& op = it->second;
   if (!op.tracked_id.empty()) submit_by_id.erase(op.tracked_id);
   pending_bytes -= std::min(pending_bytes, op.bytes);
+  std::vector<Waiter> others;
+  for (Waiter& w : op.waiters) {
+    if (w.other_envelope) others.push_back(std::move(w));
+  }
   submits.erase(it);
+  if (!fatal.ok()) return;  // the ledger stopped: nothing more is answered
+  for (Waiter& w : others) {
+    transport::Submit again;
+    again.correlation = w.correlation;
+    again.envelope = std::move(w.envelope);
+    OnSubmit(w.node, w.peer, std::move(again));
+  }
 }
 
 // ---- Receipts ----------------------------------------------------------------

@@ -151,6 +151,14 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
                                         " was already used by another sender"),
                       false);
       }
+      if ((*first)->envelope_hash != hash) {
+        // Not a resend: another envelope under an id already answered. The
+        // first answer would tell its sender that bytes the hub does not hold
+        // are durable.
+        return refuse(Status::Duplicate("message id " + facts.message_id +
+                                        " was already used for another envelope; a new message needs a new id"),
+                      false);
+      }
       v.kind = VerdictKind::kDuplicate;
       v.first = std::move(**first);
       return v;
@@ -223,6 +231,12 @@ ReceiptVerdict EvaluateReceipt(ByteView signed_receipt, const crypto::SignPublic
         "the receipt names recipient '" +
         std::string(NodeId::Parse(info->recipient).ok() ? info->recipient : "?") +
         "' but was submitted by " + expect.recipient);
+    return v;
+  }
+  if (!info->sender.empty() && info->sender != expect.sender) {
+    v.status = Status::Malformed(
+        "the receipt names sender '" + std::string(NodeId::Parse(info->sender).ok() ? info->sender : "?") +
+        "' but " + expect.message_id + " was sent by " + expect.sender);
     return v;
   }
   auto sig = envelope::ReceiptSignature(signed_receipt);

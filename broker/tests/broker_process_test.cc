@@ -506,6 +506,30 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   EXPECT_EQ(again->error, Code::kExpired);
   EXPECT_TRUE(again->duplicate);
   ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
+  // Another envelope under an id already accepted (one signature byte
+  // changed): not a resend, so not the first answer but a refusal; the same
+  // while the first is still being judged (sent right behind it).
+  Bytes first = net_->Seal("IT-MOJ", "NG-AGF");
+  auto ok1 = it->SubmitAndWait(first, corr++);
+  ASSERT_TRUE(ok1.has_value() && ok1->accepted);
+  Bytes reused = first;
+  reused.back() ^= 0x01;
+  ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, reused, corr++, Code::kDuplicate));
+  ++refusals;
+  Bytes second = net_->Seal("IT-MOJ", "NG-AGF");
+  Bytes reused2 = second;
+  reused2.back() ^= 0x01;
+  const uint64_t c_first = corr++, c_reused = corr++;
+  ASSERT_OK(it->Send(transport::Submit{c_first, second}));
+  ASSERT_OK(it->Send(transport::Submit{c_reused, reused2}));
+  auto a1 = it->WaitFor<transport::SubmitResult>(kWait, [&](const auto& r) { return r.correlation == c_first; });
+  auto a2 = it->WaitFor<transport::SubmitResult>(kWait, [&](const auto& r) { return r.correlation == c_reused; });
+  ASSERT_TRUE(a1.has_value() && a2.has_value());
+  EXPECT_TRUE(a1->accepted) << a1->message;
+  EXPECT_FALSE(a2->accepted);
+  EXPECT_EQ(a2->error, Code::kDuplicate) << a2->message;
+  ++refusals;
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*it, *ng, corr++));
   // Random bytes and a truncated envelope as the attachment.
   ASSERT_NO_FATAL_FAILURE(ExpectRefused(*it, crypto::RandomBytes(3000), corr++, Code::kMalformed));
   ++refusals;
@@ -534,6 +558,7 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   err = it->WaitFor<transport::ErrorReply>();
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->code, Code::kMalformed);
+  EXPECT_EQ(err->correlation, corr - 1) << "a readable command's correlation is echoed";
   ASSERT_OK(it->SendFrames({submit[0], submit[1], Bytes(10, 1)}));  // dropped by the transport
   ASSERT_OK(it->SendFrames({Bytes()}));
   err = it->WaitFor<transport::ErrorReply>();

@@ -183,9 +183,21 @@ TEST_F(ChecksTest, DuplicateIds) {
   first.sender = "IT-MOJ";
   first.recipient = "NG-AGF";
   first.seq = 4;
+  auto hash = envelope::EnvelopeHash(env);
+  std::copy(hash.begin(), hash.end(), first.envelope_hash.begin());
   SubmitVerdict v = Judge("IT-MOJ", env, kNow, first);
   ASSERT_EQ(v.kind, VerdictKind::kDuplicate);
   EXPECT_EQ(v.first, first);
+  // The same id on another envelope (here: one signature byte changed) is not
+  // a resend: refused as a duplicate, not recorded, the first answer kept.
+  Bytes other = env;
+  other.back() ^= 0x01;
+  v = Judge("IT-MOJ", other, kNow, first);
+  EXPECT_EQ(v.kind, VerdictKind::kRefuse);
+  EXPECT_EQ(v.refusal.code(), Code::kDuplicate);
+  EXPECT_NE(v.refusal.message().find("another envelope"), std::string::npos) << v.refusal.message();
+  EXPECT_FALSE(v.recorded);
+  ExpectRejectedEntry(v, Code::kDuplicate);
   // The same id used by someone else is a duplicate refusal, not recorded
   // (it must not overwrite the owner's answer).
   first.sender = "TH-OAG";
@@ -234,6 +246,16 @@ TEST_F(ChecksTest, Receipts) {
   other.envelope_hash.fill(0);
   EXPECT_EQ(EvaluateReceipt(receipt, ng_.sign.public_key(), other, kNow).status.code(),
             Code::kMalformed);
+  // A receipt that names another sender than the message's is not evidence
+  // of this message; one that names none is accepted.
+  envelope::ReceiptInfo wrong = info;
+  wrong.sender = "TH-OAG";
+  ReceiptVerdict w = EvaluateReceipt(envelope::SignReceipt(wrong, ng_.sign), ng_.sign.public_key(), expect, kNow);
+  EXPECT_EQ(w.status.code(), Code::kMalformed);
+  EXPECT_NE(w.status.message().find("names sender 'TH-OAG'"), std::string::npos) << w.status.ToString();
+  envelope::ReceiptInfo none = info;
+  none.sender.clear();
+  EXPECT_TRUE(EvaluateReceipt(envelope::SignReceipt(none, ng_.sign), ng_.sign.public_key(), expect, kNow).status.ok());
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ const std::vector<Key<BrokerConfig>>& BrokerKeys() {
         {"broker", "origin", MLAHUB_REF(C, origin),
          "Checkpoint origin and note key name; default \"<node_id lowercased>.mlahub/ledger\".", Check::kOrigin},
         {"broker", "max_envelope_bytes", MLAHUB_REF(C, max_envelope_bytes),
-         "Largest envelope accepted (bytes); larger ones are refused as oversize.", Check::kNone, false, 1024,
+         "Largest envelope accepted (bytes); larger ones are refused as too_large.", Check::kNone, false, 1024,
          1LL << 30},
         {"broker", "max_clock_skew_ms", MLAHUB_REF(C, max_clock_skew_ms),
          "Envelopes timestamped further than this (ms) from the hub's clock are refused as expired.", Check::kNone,
