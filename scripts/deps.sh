@@ -8,7 +8,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git lld
       libzmq3-dev cppzmq-dev libcli11-dev nlohmann-json3-dev
       libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libgtest-dev libgmock-dev
-      python3-nacl python3-flatbuffers python3-yaml)
+      python3-nacl python3-flatbuffers python3-yaml python3-zmq)
 if [[ "${1:-}" == "--fuzz" ]]; then
   PKGS+=(clang libclang-rt-dev)
 fi

@@ -3,12 +3,12 @@
 # envelope protocol (tests/interop/mlahub_peer.py, written from docs/PROTOCOL.md
 # and schemas/*.fbs only). See tests/interop/README.md.
 #
-# Usage: interop_test.sh [path/to/mlahub]    (default /work/main/build/bin/mlahub)
+# Usage: interop_test.sh [path/to/mlahub]    (default build/bin/mlahub of this checkout)
 # Exit: 0 all passed, 1 a check failed, 77 skipped (python3-nacl,
 # python3-flatbuffers or flatc missing).
 set -euo pipefail
 
-MLAHUB=${1:-/work/main/build/bin/mlahub}
+MLAHUB=${1:-$(dirname "${BASH_SOURCE[0]}")/../../build/bin/mlahub}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${PYTHON:-/usr/bin/python3}
 
