@@ -1155,6 +1155,11 @@ void Broker::Impl::ProcessMailbox() {
       SendReplyFrames(rp->node, std::move(rp->peer), std::move(rp->frames));
     }
   }
+  // Checks queued by the completions themselves (a Submit that waited on
+  // another envelope under the same id, judged once the first is answered):
+  // handed out now, since the loop may not read its socket again soon
+  // (draining, or over budget).
+  DispatchChecks(/*input_drained=*/false);
 }
 
 void Broker::Impl::Periodic() {
@@ -1230,7 +1235,8 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
     BadCommand(code).Inc();
     if (!in.node_id.empty() && limiter.Limited(in.node_id, SteadyMs())) {
       m_rate_limited_frames->Inc();
-      SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, "rate limited: too many refusals", 0});
+      SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, "rate limited: too many refusals",
+                                                transport::RequestCorrelation(in.frames, dl)});
       return;
     }
     NoteRefusal(in.node_id);
