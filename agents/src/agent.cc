@@ -596,8 +596,13 @@ void Agent::Handle(const tp::Frames& frames) {
   }
   if (cmd.ok() && std::holds_alternative<tp::Deliver>(*cmd)) {
     // Collected and stored together (FlushDeliveries) at the end of the
-    // burst, or before the next command of another kind, to keep the order.
+    // burst, or before the next command of another kind, to keep the order,
+    // or once the burst holds 64 MiB of envelopes (memory stays bounded by
+    // bytes, not only by the loop's 256 messages of up to 16 MiB each).
     deliveries_.push_back(std::move(std::get<tp::Deliver>(*cmd)));
+    size_t bytes = 0;
+    for (const tp::Deliver& d : deliveries_) bytes += d.envelope.size();
+    if (bytes >= kMaxDeliveryBurstBytes) FlushDeliveries();
     return;
   }
   FlushDeliveries();
@@ -708,7 +713,7 @@ void Agent::Guarded(const char* what, const std::function<void()>& step) {
     step();
   } catch (const std::exception& e) {
     ops::Error("agent.internal_error", {{"step", what}, {"error", e.what()}});
-    if (std::string_view(what) == "deliveries") deliveries_.clear();  // the hub delivers them again
+    deliveries_.clear();  // (FlushDeliveries took them already) the hub delivers them again
     if (!internal_error_alarmed_.insert(what).second) return;
     try {
       RaiseAlarm("internal_error", std::string("the network thread abandoned a step (") + what + "): " + e.what(),
@@ -721,10 +726,31 @@ void Agent::Guarded(const char* what, const std::function<void()>& step) {
 
 void Agent::FlushDeliveries() {
   if (deliveries_.empty()) return;
+  // Whatever happens below, this burst is done with: what was not stored
+  // and receipted, the hub delivers again.
+  std::vector<tp::Deliver> burst;
+  burst.swap(deliveries_);
   std::vector<const tp::Deliver*> ds;
-  for (const tp::Deliver& d : deliveries_) ds.push_back(&d);
+  for (const tp::Deliver& d : burst) ds.push_back(&d);
   // One fsync'd batch for the whole burst, then the receipts.
-  std::vector<Inbox::Outcome> outs = inbox_->OnDeliveries(ds);
+  std::vector<Inbox::Outcome> outs;
+  try {
+    outs = inbox_->OnDeliveries(ds);
+  } catch (const std::exception& e) {
+    if (ds.size() == 1) throw;  // Guarded logs and alarms it
+    // One delivery that cannot be handled must not hold back the others of
+    // its burst (the hub sends them together again after a reconnect): each
+    // on its own, the failing one left to Guarded.
+    ops::Error("agent.internal_error", {{"step", "delivery burst"}, {"error", e.what()}, {"retry", "one by one"}});
+    for (const tp::Deliver* d : ds) {
+      Guarded("deliveries", [&] { ApplyOutcomes({d}, inbox_->OnDeliveries({d})); });
+    }
+    return;
+  }
+  ApplyOutcomes(ds, outs);
+}
+
+void Agent::ApplyOutcomes(const std::vector<const tp::Deliver*>& ds, const std::vector<Inbox::Outcome>& outs) {
   for (size_t i = 0; i < outs.size(); ++i) {
     const Inbox::Outcome& o = outs[i];
     const uint64_t seq = ds[i]->delivery_seq;
@@ -744,7 +770,6 @@ void Agent::FlushDeliveries() {
         break;
     }
   }
-  deliveries_.clear();
 }
 
 void Agent::OnReceiptResult(const tp::ReceiptResult& r) {

@@ -69,7 +69,10 @@ Status Auditor::Load() {
     origin_ = cp->origin;
   }
   MLAHUB_ASSIGN_OR_RETURN(std::vector<AuditJob> jobs, store_.AuditJobs());
-  for (AuditJob& j : jobs) jobs_[j.index] = std::move(j);
+  for (AuditJob& j : jobs) {
+    tracked_at_.emplace(j.index, adoptions_);
+    jobs_[j.index] = std::move(j);
+  }
   MLAHUB_ASSIGN_OR_RETURN(consistency_ok_, store_.GetCounter("audit_consistency_ok"));
   MLAHUB_ASSIGN_OR_RETURN(inclusion_ok_, store_.GetCounter("audit_inclusion_ok"));
   MLAHUB_ASSIGN_OR_RETURN(checks_failed_, store_.GetCounter("audit_failed"));
@@ -111,15 +114,18 @@ Result<Checkpoint> Auditor::VerifyNote(const std::string& note) {
   return cp;
 }
 
-bool Auditor::FirstTimeNote(const std::string& digest) {
-  // Bounded: past kMaxNotesRemembered distinct notes (a hub sending a new
-  // bad one each time), further ones are still refused and logged but no
-  // longer alarmed or checked one by one.
-  if (refused_notes_.size() >= kMaxNotesRemembered) {
+bool Auditor::FirstTime(std::set<std::string>& seen, const std::string& digest) {
+  // Bounded, one set per kind of note (refused, forked, older), so that a
+  // hub filling one with new notes cannot silence another: past
+  // kMaxNotesRemembered distinct notes of a kind, further ones are still
+  // refused and logged but no longer alarmed or checked one by one.
+  if (seen.count(digest) != 0) return false;
+  if (seen.size() >= kMaxNotesRemembered) {
     ops::Warn("audit.notes_not_remembered", {{"note_sha256", digest}});
     return false;
   }
-  return refused_notes_.insert(digest).second;
+  seen.insert(digest);
+  return true;
 }
 
 void Auditor::Adopt(const std::string& note, const Checkpoint& cp) {
@@ -136,6 +142,7 @@ void Auditor::Adopt(const std::string& note, const Checkpoint& cp) {
   held_note_ = note;
   if (origin_.empty()) origin_ = cp.origin;
   held_since_ms_ = clock_.NowMillis();
+  ++adoptions_;
   if (candidate_ && candidate_->cp.size <= cp.size) candidate_.reset();
   ops::Info("checkpoint.verified", {{"tree_size", cp.size}, {"origin", cp.origin}});
 }
@@ -188,7 +195,7 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
   if (!cp.ok()) {
     Count("checkpoint", false);
     std::string digest = crypto::ToHex(crypto::Sha256(update.note));
-    if (FirstTimeNote(digest)) {
+    if (FirstTime(refused_notes_, digest)) {
       Alarm("checkpoint_signature", "hub checkpoint refused: " + cp.status().ToString(),
             {{"note_sha256", digest}, {"code", std::string(CodeName(cp.status().code()))}});
     }
@@ -203,7 +210,7 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
   if (cp->size == held_->size) {
     if (cp->root != held_->root) {
       Count("consistency", false);
-      if (!FirstTimeNote(crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
+      if (!FirstTime(forked_notes_, crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
       Alarm("checkpoint_fork",
             "the hub signed two different roots for tree size " + std::to_string(cp->size) +
                 " (a forked ledger)",
@@ -215,7 +222,7 @@ std::vector<ProofRequest> Auditor::OnCheckpointUpdate(const transport::Checkpoin
   if (cp->size < held_->size) {
     // An older view: harmless if it is a prefix of what we hold. Ask, once
     // per distinct note (a hub may send the same old one again and again).
-    if (!FirstTimeNote(crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
+    if (!FirstTime(older_notes_, crypto::ToHex(crypto::Sha256(update.note)))) return RequestsLocked();
     Inflight f;
     f.request.kind = ProofKind::kConsistency;
     f.request.old_size = cp->size;
@@ -390,11 +397,13 @@ void Auditor::FinishJob(const AuditJob& job, bool ok, uint64_t tree_size) {
     ops::Error("audit.store_failed", {{"error", st.ToString()}});
     return;  // keep the job; it is checked again
   }
+  tracked_at_.erase(job.index);
   jobs_.erase(job.index);
 }
 
 std::vector<ProofRequest> Auditor::Track(const AuditJob& job) {
   std::lock_guard<std::mutex> lock(mu_);
+  tracked_at_.emplace(job.index, adoptions_);
   jobs_[job.index] = job;
   return RequestsLocked();
 }
@@ -404,19 +413,25 @@ std::vector<ProofRequest> Auditor::Tick() {
   UnixMillis now = clock_.NowMillis();
   // A job the hub's checkpoints do not reach: the hub named a ledger index
   // (in an acknowledgement, a delivery or a receipt's answer) that its
-  // signed log never grows to, or withholds it. Alarmed once the hub has
-  // signed a newer checkpoint an hour after the job and it still falls
-  // short, or after a day whatever it signed. The job stays: should a
+  // signed log does not grow to, or withholds it. Every index the hub gives
+  // is durable before it is given, so any checkpoint it signs afterwards
+  // covers it; checkpoints signed before may still arrive and be adopted
+  // after the job: the one being verified, and the latest signed before the
+  // index when the hub signs on an interval. A third newer checkpoint
+  // adopted since the job that still falls short is therefore the hub's
+  // doing (counted in checkpoints, not time: an agent that was down, or a
+  // simulation's fast clock, changes nothing). The job stays: should a
   // checkpoint cover it later, it is checked as any other.
   const uint64_t held_size = held_ ? held_->size : 0;
   for (auto it = jobs_.lower_bound(held_size); it != jobs_.end(); ++it) {
     const AuditJob& job = it->second;
-    const bool signed_past = held_ && held_since_ms_ - job.since_ms > kUncoveredAfterMs;
-    if (!(signed_past || now - job.since_ms > kUncoveredForMs) || !uncovered_alarmed_.insert(it->first).second)
-      continue;
+    auto at = tracked_at_.find(it->first);
+    if (at == tracked_at_.end() || adoptions_ - at->second < kUncoveredAfterCheckpoints) continue;
+    if (!uncovered_alarmed_.insert(it->first).second) continue;
     Alarm("audit_uncovered",
-          "the hub gave ledger index " + std::to_string(job.index) + " for message " + job.message_id +
-              ", but its newest signed checkpoint (size " + std::to_string(held_size) + ") does not reach it",
+          "the hub gave ledger index " + std::to_string(job.index) + " for message " + job.message_id + ", but " +
+              std::to_string(adoptions_ - at->second) + " checkpoints it signed since (newest: size " +
+              std::to_string(held_size) + ") do not reach it",
           {{"index", job.index}, {"message_id", job.message_id}, {"held_size", held_size},
            {"job", std::string(AuditJobKindName(job.kind))}, {"since_ms", job.since_ms}});
   }

@@ -180,6 +180,9 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
     }
     out.kind = Outcome::Kind::kDuplicate;
     out.message_id = *known;
+    // A refusal recorded for this number (another envelope came under it
+    // before) is over: the stored message came again.
+    if (auto r = store_.GetRefused(seq); r.ok() && r->has_value()) CaseStore::DeleteRefused(st.batch, seq);
     if (pending_.count(seq) == 0 && st.seq_ids.count(seq) == 0) st.receipts.emplace_back(seq, *known);
     st.after.push_back([this, seq, id = *known] {
       Count("mlahub_agent_duplicates_total", "Deliveries of already stored messages (eliminated)");

@@ -39,7 +39,7 @@ inline nlohmann::json ParseRequestJson(std::string_view text, bool* too_deep, in
   nlohmann::json j = nlohmann::json::parse(
       text,
       [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-        if (depth > max_depth) deep = true;
+        if (depth >= max_depth) deep = true;  // depth: containers open around this event
         return !deep;  // nothing deeper is kept
       },
       /*allow_exceptions=*/false);

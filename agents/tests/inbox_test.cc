@@ -260,8 +260,14 @@ TEST_F(InboxTest, AnotherEnvelopeUnderAStoredIdOrSequenceIsRefusedAndAlarmed) {
   EXPECT_EQ(outs[1].kind, Inbox::Outcome::Kind::kRefused);
   EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"delivery_refused", "delivery_refused", "delivery_refused"}));
   EXPECT_EQ(inbox_->stored_count(), 2u);
-  // The true redelivery is still a duplicate, answered with the stored receipt.
+  // The true redelivery is still a duplicate, answered with the stored
+  // receipt, and the refusal recorded under its number is over.
+  auto refused1 = store_->GetRefused(1);
+  ASSERT_TRUE(refused1.ok() && refused1->has_value());
   EXPECT_EQ(inbox_->OnDeliver(D(1, first)).kind, Inbox::Outcome::Kind::kDuplicate);
+  refused1 = store_->GetRefused(1);
+  ASSERT_TRUE(refused1.ok());
+  EXPECT_FALSE(refused1->has_value());
   auto stored = store_->GetIncomingEnvelope(id);
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ(**stored, first);

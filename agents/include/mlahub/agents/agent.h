@@ -149,6 +149,8 @@ class Agent final : public LocalApi, public AlarmSink {
   void Handle(const transport::Frames& frames);
   void OnSubmitResult(const transport::SubmitResult& r);
   void FlushDeliveries();
+  // Receipts, audit jobs and evidence streams for what OnDeliveries decided.
+  void ApplyOutcomes(const std::vector<const transport::Deliver*>& ds, const std::vector<Inbox::Outcome>& outs);
   // Runs one step of the network loop; an exception is logged and alarmed
   // (once per step and run) instead of ending the thread.
   void Guarded(const char* what, const std::function<void()>& step);
@@ -257,6 +259,7 @@ class Agent final : public LocalApi, public AlarmSink {
   std::map<uint64_t, std::string> status_corr_;
   static constexpr size_t kMaxStatusAsked = 4096;
   std::vector<transport::Deliver> deliveries_;  // this burst's, stored together
+  static constexpr size_t kMaxDeliveryBurstBytes = size_t{64} << 20;
   std::map<std::string, OpenMessage> open_;
   std::unordered_set<std::string> alarmed_once_;
 };

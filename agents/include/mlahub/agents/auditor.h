@@ -56,10 +56,9 @@
 namespace mlahub::agents {
 
 // A job whose index the hub's checkpoints still do not reach is alarmed
-// (audit_uncovered) once a checkpoint signed this long after the job falls
-// short of it, or once it has waited kUncoveredForMs.
-inline constexpr int64_t kUncoveredAfterMs = 60 * 60 * 1000;
-inline constexpr int64_t kUncoveredForMs = 24 * 60 * 60 * 1000;
+// (audit_uncovered) once this many newer checkpoints were adopted since it
+// was tracked (Auditor::Tick explains why three).
+inline constexpr uint64_t kUncoveredAfterCheckpoints = 3;
 
 struct AuditorOptions {
   // A proof request without an answer for this long is sent again.
@@ -153,13 +152,15 @@ class Auditor {
   std::optional<Candidate> candidate_;
   std::map<uint64_t, AuditJob> jobs_;           // by ledger index
   std::set<uint64_t> uncovered_alarmed_;         // jobs alarmed as never covered (Tick)
+  std::map<uint64_t, uint64_t> tracked_at_;      // job index -> adoptions_ when tracked (or loaded)
+  uint64_t adoptions_ = 0;                       // newer checkpoints adopted since start
   std::map<uint64_t, Inflight> inflight_;       // by correlation
   std::set<uint64_t> inflight_indices_;         // job indices with a request out
   bool consistency_inflight_ = false;
-  // SHA-256 of the notes alarmed or checked once: refused, forked, older.
-  std::set<std::string> refused_notes_;
+  // SHA-256 of the notes alarmed or checked once, by kind.
+  std::set<std::string> refused_notes_, forked_notes_, older_notes_;
   static constexpr size_t kMaxNotesRemembered = 4096;
-  bool FirstTimeNote(const std::string& digest);
+  static bool FirstTime(std::set<std::string>& seen, const std::string& digest);
   uint64_t consistency_ok_ = 0, inclusion_ok_ = 0, checks_failed_ = 0, checkpoints_seen_ = 0;
 };
 
