@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "mlahub/core/utf8.h"
 #include "mlahub/envelope/envelope.h"
+#include "mlahub/envelope/receipt.h"
 
 namespace {
 
@@ -65,8 +67,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto parsed = envelope::Parse(frame, opt.max_size);
     if (parsed.ok()) {
       (void)envelope::VerifyOrigin(*parsed, f.sender.sign.public_key()).ok();
-      (void)parsed->message_id();
+      // What Parse hands out is UTF-8 (PROTOCOL.md 7, step 2).
+      if (!IsValidUtf8(parsed->message_id()) || !IsValidUtf8(parsed->sender()) ||
+          !IsValidUtf8(parsed->recipient()))
+        std::abort();
     }
+    // The same bytes as a signed receipt (the broker and the agents decode
+    // receipts from the network too).
+    (void)envelope::ReceiptSignature(frame);
+    auto receipt = envelope::DecodeReceipt(frame);
+    if (receipt.ok() && (!IsValidUtf8(receipt->message_id) || !IsValidUtf8(receipt->sender) ||
+                         !IsValidUtf8(receipt->recipient)))
+      std::abort();
+    (void)envelope::VerifyReceipt(frame, f.recipient.sign.public_key());
     auto r = envelope::Open(frame, f.recipient, f.sender.Public(), opt);
     if (r.ok()) (void)envelope::BodyToJson(r->payload());
     return 0;

@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   DecodeLimits limits;
   limits.max_attachment_size = 1 << 16;
+  (void)RequestCorrelation(frames, limits);  // for the Error of a refused message
   auto decoded = DecodeCommand(frames, limits);
   if (!decoded.ok()) return 0;
   auto again = EncodeCommand(*decoded);

@@ -35,7 +35,7 @@ passed=0
 failed=0
 cleanup() {
   local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   if ((failed > 0)) || [[ -n ${KEEP_LEDGER_AUDIT:-} ]]; then
     echo "# logs and ledger kept in $T"
@@ -357,10 +357,21 @@ fi
 
 # ---------------------------------------------------------------------------
 echo "# stop the daemons (SIGTERM), then audit the closed ledger"
+# exit_within PID SECONDS: the daemon's exit code, or 124 (and kill -9) if it is still running
+# after SECONDS: a daemon that hangs on SIGTERM fails the check instead of stalling the test.
+exit_within() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$1" 2>/dev/null; then kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 124; fi
+  wait "$1"
+}
 for p in "${AGENTS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-for p in "${AGENTS[@]}"; do wait "$p"; rc=$?; ((rc == 0)) && ok "agent pid $p exits 0 on SIGTERM" || bad "agent pid $p exit $rc on SIGTERM"; done
+for p in "${AGENTS[@]}"; do exit_within "$p" 30; rc=$?; ((rc == 0)) && ok "agent pid $p exits 0 on SIGTERM" || bad "agent pid $p exit $rc on SIGTERM"; done
 kill -TERM "$BROKER"
-wait "$BROKER"; rc=$?
+exit_within "$BROKER" 90; rc=$?
 ((rc == 0)) && ok "mlahub-broker exits 0 on SIGTERM" || bad "mlahub-broker exit $rc on SIGTERM" "$(tail -n 5 logs/broker.log)"
 PIDS=()
 

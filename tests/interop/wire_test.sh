@@ -70,11 +70,18 @@ if [[ -z $base ]]; then echo "wire_test.sh: no free port range found" >&2; exit 
 echo "# network in $T/net, base port $base"
 
 NET=$T/net
-"$BIN/mlahub" network init --dir "$NET" --nodes "$NODES" --base-port "$base" >"$T/init.log"
+# A step the test depends on: on failure, say which and show its output.
+step() {
+  local log=$1; shift
+  "$@" >"$log" 2>&1 || { echo "FAIL - $*"; sed 's/^/    /' "$log" | tail -n 20; echo "0 passed, 1 failed"; exit 1; }
+}
+step "$T/init.log" "$BIN/mlahub" network init --dir "$NET" --nodes "$NODES" --base-port "$base"
 # Directory version 2: FR-MJ accepts MlaRequest only (for kind_not_accepted). The broker
 # reads the file when it starts.
-"$BIN/mlahub" directory show --directory "$NET/directory.bin" \
-  --root "$NET/operator/keys/identity.json" --json >"$T/draft.json"
+if ! "$BIN/mlahub" directory show --directory "$NET/directory.bin" \
+  --root "$NET/operator/keys/identity.json" --json >"$T/draft.json" 2>"$T/show.err"; then
+  echo "FAIL - mlahub directory show"; sed 's/^/    /' "$T/show.err"; echo "0 passed, 1 failed"; exit 1
+fi
 cat >"$T/restrict.py" <<'PYEOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -84,8 +91,8 @@ for e in d["entries"]:
 json.dump(d, open(sys.argv[1], "w"))
 PYEOF
 "$PY" "$T/restrict.py" "$T/draft.json"
-"$BIN/mlahub" directory sign --directory "$NET/directory.bin" --operator "$NET/operator/keys" \
-  --from-json "$T/draft.json" >"$T/sign.log"
+step "$T/sign.log" "$BIN/mlahub" directory sign --directory "$NET/directory.bin" --operator "$NET/operator/keys" \
+  --from-json "$T/draft.json"
 
 start=$(date +%s)
 rc=0
