@@ -52,6 +52,14 @@ mlahub-agent) itself and prints one `ok - ` / `FAIL - ` line per check:
  4. kill -9 of the broker under load (several hundred envelopes, 32 in flight), restart,
     resubmission with the same ids: nothing acknowledged is lost, delivery_seq without gaps,
     one Accepted entry per message, `mlahub ledger verify` passes.
+ 5. (run between 3 and 4) routing and directory updates: two connections of one node, each
+    gets the answers to its own interleaved StatusRequests (13.4); Deliver follows the node's
+    connection that spoke last (a Hello on a second connection, then a Ping on the first); a
+    flood of refused frames from FR-MJ is rate limited (Error / SubmitResult `unavailable`
+    "rate limited", not ledgered, Ping answered; 13.7); `mlahub directory revoke` of TH-OAG on
+    the running broker: DirectoryUpdate pushed (operator-signed, new version), the revoked
+    node's open connection refused `revoked`, its new connection ZAP 400, mail to it refused
+    `revoked`, the other nodes served.
 Documented behaviour that mlahub is known to differ from is printed as `# FINDING - ...`
 (counted as a failure with WIRE_STRICT=1).
 """
@@ -1109,6 +1117,210 @@ class SelfTest:
             ck.check(False, "delivery for the receipt refusals")
         R.hold = False
 
+    # ---- phase 5 (runs after phase 3, before the kill -9 phase)
+    def routing(self):
+        ck, net, A, R = self.ck, self.net, self.A, self.R
+        B = R.c
+        print("# == 5. routing, the rate limit, a directory update at run time", flush=True)
+        # settle: every envelope of the earlier phases for the recipient is stored and receipted
+        R.hold = False
+        R.receipt_all()
+        R.wait(lambda: all(m in R.by_id and R.receipt_results.get(R.by_id[m], {}).get("accepted")
+                           for m in self.extra_ids), 30)
+
+        # 13.4: answers go back on the connection that asked, for two connections of one node
+        A2 = Client.for_node(net, self.a.sender)
+        ck.check(A2.wait_handshake() == "ok", "a second connection with the sender's node key is admitted")
+        A2.hello(self.dirver, 0, 0)
+        corr1 = {A.next_corr(): None for _ in range(5)}
+        corr2 = {A2.next_corr() + 1000000: None for _ in range(5)}
+        for c1, c2 in zip(corr1, corr2):
+            A.send([cmd_status_request(c1, self.mid1)])
+            A2.send([cmd_status_request(c2, self.mid1)])
+        for c in corr1:
+            corr1[c] = A.answer("StatusResponse", c, 20)
+        for c in corr2:
+            corr2[c] = A2.answer("StatusResponse", c, 20)
+        A.pump(0.3)
+        A2.pump(0.3)
+        stray1 = [b["correlation"] for n, b, _, _ in A.stash if n == "StatusResponse"]
+        stray2 = [b["correlation"] for n, b, _, _ in A2.stash if n == "StatusResponse"]
+        ck.check(all(v is not None and v["error"] == 0 for v in corr1.values())
+                 and all(v is not None and v["error"] == 0 for v in corr2.values()),
+                 "two connections of one node, 5 interleaved StatusRequests each: every answer comes "
+                 "back on the connection that asked (13.4)",
+                 f"first {[v is not None for v in corr1.values()]} second {[v is not None for v in corr2.values()]}")
+        ck.check(not (set(stray1) & set(corr2)) and not (set(stray2) & set(corr1)),
+                 "no StatusResponse arrives on the other connection of the node",
+                 f"on the first {stray1}, on the second {stray2}")
+        ck.check(A.ping() and A2.ping(), "both connections of the node answer Ping")
+        A2.close()
+        A.hello(self.dirver, 0, 0)  # notices back to A
+
+        # 13.4: Deliver goes to the connection the node's latest message came from
+        B2 = Client.for_node(net, self.a.recipient)
+        ck.check(B2.wait_handshake() == "ok", "a second connection with the recipient's node key is admitted")
+        B.pump(0.2)
+        R.handle()
+        B2.hello(self.dirver, 0, R.last_seq())
+        env = seal_to(net, self.ka, self.a.recipient, case_ref="WIRE/ROUTE/1")
+        m1 = header_of(env)["message_id"]
+        r = A.submit(env)
+        ok1 = r is not None and r["accepted"]
+        self.extra_ids.add(m1)
+        d2 = B2.take(lambda n, b: n == "Deliver", 30) if ok1 else None
+        d2_mid = header_of(d2[2])["message_id"] if d2 and d2[2] else None
+        B.pump(0.3)
+        on_b = [header_of(e)["message_id"] for n, _, e, _ in B.stash if n == "Deliver" and e]
+        ck.check(ok1 and d2_mid == m1 and m1 not in on_b,
+                 "after a Hello on a second connection of the recipient, the Deliver goes to that "
+                 "connection, not to the first one (13.4)",
+                 f"submit {r and r['accepted']}, second got {d2_mid}, first got {on_b}")
+        # "the connection its latest message (of any kind) came from": a Ping on the first
+        ck.check(B.ping(), "the first connection of the recipient answers Ping")
+        env = seal_to(net, self.ka, self.a.recipient, case_ref="WIRE/ROUTE/2")
+        m2 = header_of(env)["message_id"]
+        r = A.submit(env)
+        self.extra_ids.add(m2)
+        t_end = time.time() + 20
+        seen_b = seen_b2 = False
+        while time.time() < t_end and not (seen_b or seen_b2):
+            B.pump(0.05)
+            B2.pump(0.05)
+            seen_b = any(n == "Deliver" and e and header_of(e)["message_id"] == m2 for n, _, e, _ in B.stash)
+            seen_b2 = any(n == "Deliver" and e and header_of(e)["message_id"] == m2 for n, _, e, _ in B2.stash)
+        ck.finding(seen_b and not seen_b2,
+                   "after a Ping (not a Hello) on the first connection, the next Deliver goes to the "
+                   "first connection (13.4: 'the connection its latest message (of any kind) came from')",
+                   f"first connection {seen_b}, second {seen_b2}")
+        B2.close()
+        R.hello()  # the recipient's own connection speaks last again; redelivery of what B2 took
+        got = R.wait(lambda: all(m in R.by_id and R.receipt_results.get(R.by_id[m], {}).get("accepted")
+                                 for m in (m1, m2)), 30)
+        ck.check(got, "after a Hello on the first connection again, both envelopes reach it and are receipted")
+
+        self.rate_limit()
+        self.revocation()
+
+    def rate_limit(self):
+        ck, net = self.ck, self.net
+        who = self.a.restricted  # FR-MJ: not used after phase 3; limited for refusal_backoff_ms
+        F = Client.for_node(net, who)
+        if not ck.check(F.wait_handshake() == "ok", f"{who} is admitted"):
+            return
+        F.hello(self.dirver, 0, 0)
+        F.take(lambda n, b: n == "CheckpointUpdate", 10)
+        unavailable = W().errors["Unavailable"]
+
+        def limited(n, b):
+            return n == "Error" and b["code"] == unavailable and b["message"].startswith("rate limited")
+        sent = 0
+        t0 = time.time()
+        while sent < 6000 and time.time() - t0 < 15:
+            for _ in range(250):
+                if F.send([os.urandom(48)], block_s=2):
+                    sent += 1
+            F.pump(0.01)
+            if any(limited(n, b) for n, b, _, _ in F.stash):
+                break
+        m = F.take(limited, 10)
+        errs = F.take_all("Error")
+        ck.note(f"rate limit: {sent} random frames from {who} in {time.time() - t0:.2f} s; "
+                f"Errors: {sum(1 for x in errs if x[1]['code'] == 1)} malformed, "
+                f"{sum(1 for x in errs if limited(x[0], x[1])) + (1 if m else 0)} rate limited")
+        if not ck.check(m is not None, f"a flood of refused frames from {who} (above refusals_per_second = 1000 "
+                        "in one second) is answered Error{Unavailable, 'rate limited ...'} (13.7)"):
+            F.close()
+            return
+        ck.note(f"rate limit message: {m[1]['message']!r}")
+        ks = peer.load_keys(net.nodes[who]["keys"])
+        env = seal_to(net, ks, self.a.sender)
+        env = env[:-1] + bytes([env[-1] ^ 1])  # would be bad_signature, if it were checked
+        r = F.submit(env, 20)
+        ck.check(r is not None and not r["accepted"] and r["error"] == unavailable
+                 and r["message"].startswith("rate limited") and r["ledger_index"] == 0,
+                 "during the backoff a Submit is answered SubmitResult{unavailable, 'rate limited'}, not ledgered "
+                 "(ledger_index 0)", f"{r and {k: r[k] for k in ('accepted', 'error', 'message', 'ledger_index')}}")
+        ck.check(F.ping(), "during the backoff Ping is still answered (13.7)")
+        self.serves(f"the rate limit of {who}")
+        F.close()
+
+    def revocation(self):
+        ck, net, A, R = self.ck, self.net, self.A, self.R
+        who = self.a.other  # TH-OAG: the agent of phase 2 has stopped
+        T = Client.for_node(net, who)
+        if not ck.check(T.wait_handshake() == "ok", f"{who} is admitted before the revocation"):
+            return
+        T.hello(self.dirver, 0, 0)
+        ck.check(T.ping(), f"{who}'s connection answers Ping before the revocation")
+        kt = net.keys(who)
+        A.take_all("DirectoryUpdate")
+        dfile = net.info["directory"]["file"]
+        c, out, err = mlahub(self.a.bindir, "directory", "revoke", "--directory", dfile, "--operator",
+                             os.path.join(net.dir, "operator", "keys"), "--id", who,
+                             "--reason", "wire test: revoked at run time", "--json")
+        if not ck.check(c == 0, f"`mlahub directory revoke --id {who}` signs the next version",
+                        f"rc {c} {out[:200]} {err[:200]}"):
+            return
+        try:
+            ck.note(f"revoke: {json.loads(out).get('change')}, version {json.loads(out).get('version')}")
+        except ValueError:
+            ck.note(f"revoke: {out.strip()[:200]}")
+        newver = self.dirver + 1
+        # CONFIG.md [directory]: the broker re-reads `file` within reload_interval_ms and sends the
+        # newer version to every connected agent
+        m = None
+        deadline = time.time() + 30
+        while m is None and time.time() < deadline:
+            m = A.take(lambda n, b: n == "DirectoryUpdate", 0.5)
+            R.c.pump(0.01)
+            R.handle()
+        d = None
+        if m is not None and m[2] is not None:
+            try:
+                d = parse_signed_directory(m[2], net.operator_pk)
+            except peer.Failure as e:
+                ck.check(False, "the pushed DirectoryUpdate verifies with the operator key", str(e))
+        st = {e["identity"]["id"]: e["status"] for e in d["entries"]} if d else {}
+        ck.check(d is not None and d["version"] == newver and m[1]["version"] == newver
+                 and st.get(who) == 1,
+                 f"a connected node receives DirectoryUpdate version {newver}, operator-signed, {who} revoked, "
+                 "without asking (CONFIG.md [directory])",
+                 f"{m and m[1]} version {d and d['version']} status {st.get(who)}")
+        if d is None:
+            return
+        self.dirver = newver
+        net.load_directory(dfile)
+        # the revoked node's existing connection: its envelopes are refused `revoked` (13.3)
+        r = T.submit(seal_to(net, kt, self.a.recipient), 20)
+        ck.check(r is not None and not r["accepted"] and error_name(r["error"]) == "revoked",
+                 f"{who}'s connection that was up before: a Submit is refused `revoked` (13) (13.3)",
+                 f"{r and {k: r[k] for k in ('accepted', 'error', 'message', 'ledger_index')}}")
+        T.take_all("Error")
+        T.hello(self.dirver, 0, 0)
+        e = T.take(lambda n, b: n == "Error", 5)
+        ck.note(f"Hello from {who}'s old connection after the revocation: {e and (error_name(e[1]['code']), e[1]['message'])}")
+        T.close()
+        # a new connection: refused by ZAP (400) from the next handshake on
+        T2 = Client.for_node(net, who)
+        res = T2.wait_handshake(15)
+        T2.close()
+        ck.check(res == "auth:400", f"a new connection with {who}'s key after the revocation: ZAP 400", res)
+        # an envelope to the revoked node
+        r = A.submit(seal_to(net, self.ka, who), 20)
+        ck.check(r is not None and not r["accepted"] and error_name(r["error"]) == "revoked",
+                 f"an envelope to the revoked {who}: refused `revoked`",
+                 f"{r and {k: r[k] for k in ('accepted', 'error', 'message')}}")
+        # the other nodes still work
+        self.serves(f"the revocation of {who}")
+        ck.check(R.c.ping(), "the recipient's connection still answers Ping after the directory update")
+        R.hello()
+        got = R.wait(lambda: all(m in R.by_id and R.receipt_results.get(R.by_id[m], {}).get("accepted")
+                                 for m in self.extra_ids), 30)
+        ck.check(got, "after the directory update the recipient still receives and receipts every envelope")
+        A.take_all("DirectoryUpdate")
+        R.c.take_all("DirectoryUpdate")
+
     # ---- phase 2
     def agent(self):
         ck, net, A = self.ck, self.net, self.A
@@ -1334,7 +1546,7 @@ class SelfTest:
             self.ck.check(False, "mlahub-broker starts (ready.json with its pid)")
             return self.finish()
         self.ck.check(True, "mlahub-broker starts (ready.json with its pid)")
-        phases = [self.basics, self.agent, self.refusals]
+        phases = [self.basics, self.agent, self.refusals, self.routing]
         if self.a.count > 0:
             phases.append(self.kill9)
         phases.append(self.ledger)
