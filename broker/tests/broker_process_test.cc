@@ -627,7 +627,9 @@ TEST_F(BrokerProcessTest, AFloodOfRefusedEnvelopesIsRateLimitedAndOthersAreServe
     ASSERT_NO_FATAL_FAILURE(collect(kPerWave));
     // Meanwhile another node is served: its message goes through, delivered
     // and receipted.
-    if (w == kWaves / 2) ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*th, *ng, corr++, "TH-OAG"));
+    if (w == kWaves / 2) {
+      ASSERT_NO_FATAL_FAILURE(ExpectHealthy(*th, *ng, corr++, "TH-OAG"));
+    }
   }
   const auto flood_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                               flood_start).count();

@@ -47,7 +47,6 @@ Code FromWire(wire::ErrorCode code) {
   return IsWireErrorCode(v) ? static_cast<Code>(v) : Code::kInternal;
 }
 
-std::string Str(const fb::String* s) { return s != nullptr ? s->str() : std::string(); }
 Bytes Vec(const fb::Vector<uint8_t>* v) { return v != nullptr ? Bytes(v->begin(), v->end()) : Bytes(); }
 
 ProofKind FromWire(wire::ProofKind k) {
@@ -409,8 +408,8 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
     return Status::Malformed(std::string(name) + " attachment is not an EvidenceChunk (identifier MLEC)");
   }
   // Strings are UTF-8 by the FlatBuffers format, but its verifier does not
-  // check them; this Str (shadowing the plain one) notes any that is not, and
-  // the command is then refused whole.
+  // check them; Str reads a string (absent: empty) and notes one that is
+  // not, and the command is then refused whole.
   struct CheckedStr {
     bool bad = false;
     std::string operator()(const fb::String* s) {
