@@ -141,7 +141,6 @@ void Auditor::Adopt(const std::string& note, const Checkpoint& cp) {
   held_ = cp;
   held_note_ = note;
   if (origin_.empty()) origin_ = cp.origin;
-  held_since_ms_ = clock_.NowMillis();
   ++adoptions_;
   if (candidate_ && candidate_->cp.size <= cp.size) candidate_.reset();
   ops::Info("checkpoint.verified", {{"tree_size", cp.size}, {"origin", cp.origin}});

@@ -342,15 +342,30 @@ Result<Frames> EncodeCommand(const Command& command) {
   return frames;
 }
 
+namespace {
+// Frame 0 as a Command: size, identifier and FlatBuffers verifier, the
+// checks DecodeCommand starts with and RequestCorrelation relies on.
+Result<const wire::Command*> VerifiedCommandFrame(const Bytes& f0, const DecodeLimits& limits) {
+  if (f0.size() > limits.max_command_size) {
+    return Status::Malformed("command frame of " + std::to_string(f0.size()) + " bytes exceeds " +
+                             std::to_string(limits.max_command_size));
+  }
+  if (f0.size() < 8 || !fb::BufferHasIdentifier(f0.data(), wire::CommandIdentifier())) {
+    return Status::Malformed("frame 0 is not a transport command (FlatBuffer with identifier MLAT)");
+  }
+  fb::Verifier verifier(f0.data(), f0.size(), kMaxDepth, kMaxTables);
+  if (!wire::VerifyCommandBuffer(verifier)) {
+    return Status::Malformed("command frame fails the FlatBuffers verifier");
+  }
+  return wire::GetCommand(f0.data());
+}
+}  // namespace
+
 uint64_t RequestCorrelation(std::span<const Bytes> frames, const DecodeLimits& limits) {
   if (frames.empty()) return 0;
-  const Bytes& f0 = frames[0];
-  if (f0.size() > limits.max_command_size || f0.size() < 8 ||
-      !fb::BufferHasIdentifier(f0.data(), wire::CommandIdentifier()))
-    return 0;
-  fb::Verifier verifier(f0.data(), f0.size(), kMaxDepth, kMaxTables);
-  if (!wire::VerifyCommandBuffer(verifier)) return 0;
-  const wire::Command* cmd = wire::GetCommand(f0.data());
+  auto verified = VerifiedCommandFrame(frames[0], limits);
+  if (!verified.ok()) return 0;
+  const wire::Command* cmd = *verified;
   if (cmd->body() == nullptr) return 0;
   switch (cmd->body_type()) {
     case wire::CommandBody::Submit: return cmd->body_as_Submit()->correlation();
@@ -367,19 +382,7 @@ Result<Command> DecodeCommand(std::span<const Bytes> frames, const DecodeLimits&
     return Status::Malformed("transport message of " + std::to_string(frames.size()) +
                              " frames; a command has at most 2 (command, attachment)");
   }
-  const Bytes& f0 = frames[0];
-  if (f0.size() > limits.max_command_size) {
-    return Status::Malformed("command frame of " + std::to_string(f0.size()) + " bytes exceeds " +
-                             std::to_string(limits.max_command_size));
-  }
-  if (f0.size() < 8 || !fb::BufferHasIdentifier(f0.data(), wire::CommandIdentifier())) {
-    return Status::Malformed("frame 0 is not a transport command (FlatBuffer with identifier MLAT)");
-  }
-  fb::Verifier verifier(f0.data(), f0.size(), kMaxDepth, kMaxTables);
-  if (!wire::VerifyCommandBuffer(verifier)) {
-    return Status::Malformed("command frame fails the FlatBuffers verifier");
-  }
-  const wire::Command* cmd = wire::GetCommand(f0.data());
+  MLAHUB_ASSIGN_OR_RETURN(const wire::Command* cmd, VerifiedCommandFrame(frames[0], limits));
   const wire::CommandBody type = cmd->body_type();
   if (type == wire::CommandBody::NONE || cmd->body() == nullptr) {
     return Status::Malformed("command without a body");

@@ -147,7 +147,6 @@ class Auditor {
   std::optional<storage::Checkpoint> held_;
   std::string held_note_;
   std::string origin_;  // pinned
-  UnixMillis held_since_ms_ = 0;
   UnixMillis last_update_ms_ = 0;
   std::optional<Candidate> candidate_;
   std::map<uint64_t, AuditJob> jobs_;           // by ledger index
