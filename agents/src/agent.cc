@@ -345,11 +345,12 @@ Status Agent::Start() {
   MLAHUB_RETURN_IF_ERROR(Connect());
   started_ = true;
   net_thread_ = std::thread([this] { NetLoop(); });
-  WriteReady();
+  // The log line first: whoever sees ready.json finds "agent.ready" in the log.
   ops::Info("agent.ready", {{"node_id", config_.node_id}, {"api_port", uint64_t{api_->port()}},
                             {"broker", config_.broker}, {"directory_version", Dir()->version()},
                             {"outbox", uint64_t{outbox_->depth()}},
                             {"last_delivery_seq", inbox_->last_delivery_seq()}});
+  WriteReady();
   return Status::Ok();
 }
 

@@ -143,16 +143,17 @@ int main(int argc, char** argv) {
   ready["endpoint"] = info.endpoint;
   ready["metrics"] = info.metrics;
   std::string text = ready.dump() + "\n";
-  if (mlahub::Status s = mlahub::WriteFileAtomic(ready_path, mlahub::AsBytes(text), 0644);
-      !s.ok()) {
-    (*broker)->Stop().IgnoreError();
-    return Fail(s.Annotate("writing " + ready_path));
-  }
+  // The log line first: whoever sees ready.json finds "broker.ready" in the log.
   mlahub::ops::Info("broker.ready", {{"node_id", info.node_id},
                                      {"endpoint", info.endpoint},
                                      {"metrics", info.metrics},
                                      {"directory_version", info.directory_version},
                                      {"ledger_size", info.ledger_size}});
+  if (mlahub::Status s = mlahub::WriteFileAtomic(ready_path, mlahub::AsBytes(text), 0644);
+      !s.ok()) {
+    (*broker)->Stop().IgnoreError();
+    return Fail(s.Annotate("writing " + ready_path));
+  }
 
   while (g_signal.load() == 0 && !(*broker)->stopped()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
