@@ -138,7 +138,9 @@ TEST_F(ProcessTest, FreePortRangeIsFreeAndListenLoopbackBindsIt) {
   // their local ports), when there is room below it.
   std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
   int eph_low = 0, eph_high = 0;
-  if (range >> eph_low >> eph_high && eph_low - 5 - 10000 >= 2000) EXPECT_LT(*base + 4, eph_low);
+  if (range >> eph_low >> eph_high && eph_low - 5 - 10000 >= 2000) {
+    EXPECT_LT(*base + 4, eph_low);
+  }
   uint16_t bound = 0;
   auto fd = ListenLoopback(*base, 16, &bound);
   ASSERT_TRUE(fd.ok()) << fd.status().ToString();
