@@ -1662,7 +1662,13 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
   // The envelope receipted: resident, or on disk.
   AgentQueue& q = QueueOf(node);
   std::optional<QueueRecord> rec;
+  int64_t created_ms = 0;  // of the envelope: the receipt's earliest time
+  auto created_of = [](const Bytes& envelope) -> int64_t {
+    auto p = envelope::Parse(envelope, envelope.size());
+    return p.ok() ? p->header->created_ms() : 0;  // verified when accepted; 0: not checked
+  };
   if (QueueItem* item = q.Find(op.seq); item != nullptr) {
+    created_ms = created_of(item->record.envelope);
     rec = item->record;  // copy of the metadata (the envelope is not needed)
     rec->envelope.clear();
   } else if (op.seq >= 1 && op.seq < q.durable_next()) {
@@ -1673,6 +1679,7 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
       auto d = DecodeQueueRecord(**b);
       if (!d.ok()) return RefuseReceipt(op_id, d.status());
       rec = std::move(*d);
+      created_ms = created_of(rec->envelope);
       rec->envelope.clear();
     }
   }
@@ -1690,6 +1697,9 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
     op.expect.recipient = node;
     op.expect.kind = rec->kind;
     op.expect.envelope_hash = rec->envelope_hash;
+    op.expect.created_ms = created_ms;
+    op.expect.expires_ms = rec->expires_ms;
+    op.expect.max_clock_skew_ms = cfg.max_clock_skew_ms;
     receipt_checks.push_back([this, op_id, receipt, key_now, expect = op.expect, now = Now()] {
       ReceiptChecked c;
       c.op = op_id;
@@ -1740,6 +1750,9 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
                                  : Result<const wire::LedgerEntry*>(accepted.status());
       if (entry.ok()) {
         expect.kind = static_cast<uint8_t>((*entry)->kind());
+        expect.created_ms = (*entry)->created_ms();
+        expect.expires_ms = (*entry)->expires_ms();
+        expect.max_clock_skew_ms = cfg.max_clock_skew_ms;
       } else {
         ops::Error("receipt.kind_unknown", {{"message_id", info->message_id},
                                             {"accepted_index", rec->ledger_index},

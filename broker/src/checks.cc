@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "mlahub/core/clock.h"
 #include "mlahub/core/ids.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/envelope/envelope.h"
@@ -203,6 +204,29 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
   return v;
 }
 
+namespace {
+
+// received_ms within the message's window (ReceiptExpectation).
+Status CheckReceivedTime(int64_t received_ms, const ReceiptExpectation& expect, UnixMillis now) {
+  const int64_t skew = expect.max_clock_skew_ms;
+  const std::string what = "the receipt of " + expect.message_id + " says it was received at " +
+                           FormatRfc3339(received_ms) + " (received_ms " + std::to_string(received_ms) + "), ";
+  const std::string allowed = " (clock skew allowed: " + std::to_string(skew) + " ms)";
+  if (expect.created_ms > 0 && received_ms < expect.created_ms - skew) {
+    return Status::Expired(what + "before the message was created at " + FormatRfc3339(expect.created_ms) +
+                           allowed);
+  }
+  if (expect.expires_ms > 0 && received_ms > expect.expires_ms + skew) {
+    return Status::Expired(what + "after the message expired at " + FormatRfc3339(expect.expires_ms) + allowed);
+  }
+  if (now > 0 && received_ms > now + skew) {
+    return Status::Expired(what + "later than the hub's clock (" + FormatRfc3339(now) + ")" + allowed);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 ReceiptVerdict EvaluateReceipt(ByteView signed_receipt, const crypto::SignPublicKey& recipient_key,
                                const ReceiptExpectation& expect, UnixMillis now) {
   ReceiptVerdict v;
@@ -237,6 +261,10 @@ ReceiptVerdict EvaluateReceipt(ByteView signed_receipt, const crypto::SignPublic
     v.status = Status::Malformed(
         "the receipt names sender '" + std::string(NodeId::Parse(info->sender).ok() ? info->sender : "?") +
         "' but " + expect.message_id + " was sent by " + expect.sender);
+    return v;
+  }
+  if (Status s = CheckReceivedTime(info->received_ms, expect, now); !s.ok()) {
+    v.status = s;
     return v;
   }
   auto sig = envelope::ReceiptSignature(signed_receipt);

@@ -96,6 +96,13 @@ struct ReceiptExpectation {
   std::string recipient;  // the node receipting it
   uint8_t kind = 0;
   std::array<uint8_t, 32> envelope_hash{};
+  // The message's validity window from its header, and the clock skew
+  // allowed: received_ms must lie in [created_ms - skew, min(expires_ms,
+  // now) + skew] (an honest agent stores only within the window, on a clock
+  // within the skew). 0 = unknown: that bound is not checked.
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  int64_t max_clock_skew_ms = 0;
 };
 
 struct ReceiptVerdict {
@@ -107,7 +114,9 @@ struct ReceiptVerdict {
 
 // Verifies a SignedReceipt with the recipient's current signing key and
 // checks it names the expected message and envelope hash: malformed,
-// bad_signature, or malformed ("names another message / envelope").
+// bad_signature, or malformed ("names another message / envelope"); then
+// its received_ms against the message's window: expired. `now` 0: no upper
+// bound from the clock.
 ReceiptVerdict EvaluateReceipt(ByteView signed_receipt, const crypto::SignPublicKey& recipient_key,
                                const ReceiptExpectation& expect, UnixMillis now);
 

@@ -256,6 +256,40 @@ TEST_F(ChecksTest, Receipts) {
   envelope::ReceiptInfo none = info;
   none.sender.clear();
   EXPECT_TRUE(EvaluateReceipt(envelope::SignReceipt(none, ng_.sign), ng_.sign.public_key(), expect, kNow).status.ok());
+
+  // received_ms must lie in the message's window, within the clock skew:
+  // [created_ms - skew, min(expires_ms, now) + skew].
+  ReceiptExpectation timed = expect;
+  timed.created_ms = parsed->header->created_ms();
+  timed.expires_ms = parsed->header->expires_ms();
+  timed.max_clock_skew_ms = 60'000;
+  auto at = [&](int64_t received_ms, UnixMillis now) {
+    envelope::ReceiptInfo r = info;
+    r.received_ms = received_ms;
+    return EvaluateReceipt(envelope::SignReceipt(r, ng_.sign), ng_.sign.public_key(), timed, now).status;
+  };
+  const int64_t created = timed.created_ms;
+  const int64_t expires = timed.expires_ms;
+  ASSERT_LT(created + 120'000, expires);
+  EXPECT_TRUE(at(created, kNow).ok());
+  EXPECT_TRUE(at(created - 60'000, kNow).ok()) << "an agent's clock may be behind by the skew";
+  Status early = at(created - 60'001, kNow);
+  EXPECT_EQ(early.code(), Code::kExpired);
+  EXPECT_NE(early.message().find("before the message was created"), std::string::npos) << early.ToString();
+  EXPECT_EQ(at(0, kNow).code(), Code::kExpired);
+  EXPECT_EQ(at(-5, kNow).code(), Code::kExpired);
+  // Later than the hub's clock by more than the skew: dated ahead.
+  EXPECT_TRUE(at(kNow + 60'000, kNow).ok());
+  Status ahead = at(kNow + 60'001, kNow);
+  EXPECT_EQ(ahead.code(), Code::kExpired);
+  EXPECT_NE(ahead.message().find("later than the hub's clock"), std::string::npos) << ahead.ToString();
+  // After the message expired (a late receipt, the hub's clock past it).
+  EXPECT_TRUE(at(expires + 60'000, expires + 3'600'000).ok());
+  Status after = at(expires + 60'001, expires + 3'600'000);
+  EXPECT_EQ(after.code(), Code::kExpired);
+  EXPECT_NE(after.message().find("after the message expired"), std::string::npos) << after.ToString();
+  // Unknown bounds are not checked (a repeat of a recorded receipt).
+  EXPECT_TRUE(EvaluateReceipt(envelope::SignReceipt(info, ng_.sign), ng_.sign.public_key(), expect, 0).status.ok());
 }
 
 }  // namespace

@@ -1105,6 +1105,13 @@ class SelfTest:
             ck.check(rr is not None and not rr["accepted"] and rr["error"] != 0,
                      "receipt naming another envelope hash: refused", f"{rr}")
             ck.note(f"receipt with a wrong envelope hash refused as {rr and error_name(rr['error'])}")
+            # received_ms outside [created_ms - skew, min(expires_ms, now) + skew] (section 8, step 11)
+            rr = B.receipt(seq, make_receipt(self.kb, env, h, received_ms=now_ms() + 3600 * 1000))
+            ck.check(rr is not None and not rr["accepted"] and rr["error"] == 7,
+                     "receipt dated an hour ahead of the hub's clock: ReceiptResult refused expired", f"{rr}")
+            rr = B.receipt(seq, make_receipt(self.kb, env, h, received_ms=h["created_ms"] - 3600 * 1000))
+            ck.check(rr is not None and not rr["accepted"] and rr["error"] == 7,
+                     "receipt dated an hour before the message was created: refused expired", f"{rr}")
             rr = B.receipt(seq + 100000, good)
             ck.check(rr is not None and not rr["accepted"] and rr["error"] != 0,
                      "receipt for a delivery_seq never delivered: refused", f"{rr}")
