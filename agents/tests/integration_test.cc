@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -383,6 +385,133 @@ TEST_F(AgentIntegrationTest, BrokerKill9UnderLoad) {
     auto ev = LedgerEvents(**ledger, id);
     EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
     EXPECT_EQ(ev.count("Receipt"), 1u) << id;
+  }
+  EXPECT_TRUE((*ledger)->Verify().status.ok());
+}
+
+// kill -9 of both agents at moments picked at random (seed printed), under
+// a steady load both ways: each agent is killed while it sends and while it
+// receives. The clients choose each message id and repeat a POST the kill
+// cut off until it is answered (the API's idempotent retry). Counted
+// afterwards: every message is stored once at its recipient (lost: 0,
+// stored twice: 0, stored but never acknowledged: 0), accepted and
+// receipted exactly once in the ledger, and the ledger verifies.
+TEST_F(AgentIntegrationTest, AgentsKill9UnderLoadLoseNothingAndStoreNothingTwice) {
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  std::cout << "seed " << seed << "\n";
+  std::mt19937 rng(seed);
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+
+  struct Stream {
+    std::string from, to;
+    std::mutex mu;
+    std::vector<std::string> acked;  // the API answered with an id
+    size_t size() {
+      std::lock_guard<std::mutex> lock(mu);
+      return acked.size();
+    }
+  };
+  Stream streams[2];
+  streams[0].from = "IT-MOJ", streams[0].to = "NG-AGF";
+  streams[1].from = "NG-AGF", streams[1].to = "IT-MOJ";
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  for (Stream& st : streams) {
+    load.emplace_back([&, stp = &st, id_seed = rng()] {
+      std::mt19937_64 ids(id_seed);
+      for (int i = 0; !stop.load(); ++i) {
+        char id[33];
+        std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(ids()),
+                      static_cast<unsigned long long>(ids()));
+        json req = {{"to", stp->to}, {"kind", "InformationExchange"}, {"body", Complete("InformationExchange")},
+                    {"case_ref", stp->from + "-" + std::to_string(i)}, {"message_id", id}};
+        // Until answered, the same request (a new client each time: the
+        // agent's token file and port are read again after a restart).
+        const auto give_up = std::chrono::steady_clock::now() + kLong;
+        for (;;) {
+          auto c = ApiClient::FromConfigFile(net_.agent_config(stp->from));
+          auto r = c.ok() ? c->PostJson("/v1/messages", req) : Result<json>(c.status());
+          if (r.ok()) {
+            EXPECT_EQ((*r)["message_id"], id);
+            std::lock_guard<std::mutex> lock(stp->mu);
+            stp->acked.push_back(id);
+            break;
+          }
+          if (std::chrono::steady_clock::now() > give_up) {
+            ADD_FAILURE() << "no answer from " << stp->from << " for " << id << ": " << r.status().ToString();
+            return;
+          }
+          std::this_thread::sleep_for(milliseconds(50));  // down: the same again
+        }
+        std::this_thread::sleep_for(milliseconds(4));
+      }
+    });
+  }
+  auto total = [&] { return streams[0].size() + streams[1].size(); };
+  std::map<std::string, int> kills;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string id : {"NG-AGF", "IT-MOJ"}) {
+      const size_t before = total();
+      ASSERT_TRUE(WaitFor([&] { return total() >= before + 25; }, kLong)) << "the load goes on";
+      std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));
+      agents_[id].Signal(SIGKILL);
+      ASSERT_EQ(agents_[id].Wait(seconds(30)), 128 + SIGKILL);
+      ++kills[id];
+      std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
+      ASSERT_NO_FATAL_FAILURE(StartAgent(id));
+    }
+  }
+  const size_t at_end = total();
+  ASSERT_TRUE(WaitFor([&] { return total() >= at_end + 25; }, kLong));
+  stop = true;
+  for (std::thread& t : load) t.join();
+
+  auto ledger_done = [&] {
+    for (const std::string id : {"IT-MOJ", "NG-AGF"}) {
+      json h = Get(id, "/v1/health");
+      if (h.value("outbox", -1) != 0 || h.value("pending_receipts", 1) != 0 || h.value("open", 1) != 0) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(WaitFor(ledger_done, kLong)) << Get("IT-MOJ", "/v1/health").dump() << Get("NG-AGF", "/v1/health").dump();
+  std::set<std::string> all_stored;
+  for (Stream& st : streams) {
+    auto in = Inbox(st.to);
+    std::map<std::string, int> times;
+    for (const json& m : in)
+      if (m["sender"] == st.from) ++times[m["message_id"].get<std::string>()];
+    size_t lost = 0, twice = 0, extra = 0;
+    std::set<std::string> acked(st.acked.begin(), st.acked.end());
+    for (const std::string& id : acked) lost += times.count(id) == 0 ? 1 : 0;
+    for (const auto& [id, n] : times) {
+      twice += n > 1 ? 1 : 0;
+      extra += acked.count(id) == 0 ? 1 : 0;
+      all_stored.insert(id);
+    }
+    std::cout << st.from << " -> " << st.to << ": " << acked.size() << " acknowledged, " << times.size()
+              << " stored, lost " << lost << ", stored twice " << twice << ", stored never acknowledged " << extra
+              << " (" << kills[st.from] << " kills of the sender)\n";
+    EXPECT_EQ(acked.size(), st.acked.size()) << "one id acknowledged twice";
+    EXPECT_EQ(lost, 0u);
+    EXPECT_EQ(twice, 0u);
+    EXPECT_EQ(extra, 0u);
+    // Every message is receipted at its sender.
+    for (const std::string& id : acked) EXPECT_EQ(State(st.from, id), "receipted") << id;
+  }
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+  EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
+
+  broker_.Signal(SIGTERM);
+  ASSERT_EQ(broker_.Wait(seconds(60)), 0);
+  auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
+  ASSERT_TRUE(ledger.ok());
+  for (const std::string& id : all_stored) {
+    auto ev = LedgerEvents(**ledger, id);
+    EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
+    EXPECT_EQ(ev.count("Receipt"), 1u) << id << " receipted exactly once";
   }
   EXPECT_TRUE((*ledger)->Verify().status.ok());
 }
