@@ -389,14 +389,14 @@ TEST_F(AgentIntegrationTest, BrokerKill9UnderLoad) {
   EXPECT_TRUE((*ledger)->Verify().status.ok());
 }
 
-// kill -9 of both agents at moments picked at random (seed printed), under
-// a steady load both ways: each agent is killed while it sends and while it
-// receives. The clients choose each message id and repeat a POST the kill
+// kill -9 of both agents and of the broker, in turn, at moments picked at
+// random (seed printed), under a steady load both ways: each agent is
+// killed while it sends and while it receives. The clients choose each message id and repeat a POST the kill
 // cut off until it is answered (the API's idempotent retry). Counted
 // afterwards: every message is stored once at its recipient (lost: 0,
 // stored twice: 0, stored but never acknowledged: 0), accepted and
 // receipted exactly once in the ledger, and the ledger verifies.
-TEST_F(AgentIntegrationTest, AgentsKill9UnderLoadLoseNothingAndStoreNothingTwice) {
+TEST_F(AgentIntegrationTest, AgentsAndBrokerKill9UnderLoadLoseNothingAndStoreNothingTwice) {
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
   std::cout << "seed " << seed << "\n";
   std::mt19937 rng(seed);
@@ -453,15 +453,20 @@ TEST_F(AgentIntegrationTest, AgentsKill9UnderLoadLoseNothingAndStoreNothingTwice
   auto total = [&] { return streams[0].size() + streams[1].size(); };
   std::map<std::string, int> kills;
   for (int round = 0; round < 3; ++round) {
-    for (const std::string id : {"NG-AGF", "IT-MOJ"}) {
+    for (const std::string id : {"NG-AGF", "IT-MOJ", "broker"}) {
       const size_t before = total();
       ASSERT_TRUE(WaitFor([&] { return total() >= before + 25; }, kLong)) << "the load goes on";
       std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));
-      agents_[id].Signal(SIGKILL);
-      ASSERT_EQ(agents_[id].Wait(seconds(30)), 128 + SIGKILL);
+      Process& p = id == "broker" ? broker_ : agents_[id];
+      p.Signal(SIGKILL);
+      ASSERT_EQ(p.Wait(seconds(30)), 128 + SIGKILL);
       ++kills[id];
       std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
-      ASSERT_NO_FATAL_FAILURE(StartAgent(id));
+      if (id == "broker") {
+        ASSERT_NO_FATAL_FAILURE(StartBroker());
+      } else {
+        ASSERT_NO_FATAL_FAILURE(StartAgent(id));
+      }
     }
   }
   const size_t at_end = total();
@@ -493,7 +498,7 @@ TEST_F(AgentIntegrationTest, AgentsKill9UnderLoadLoseNothingAndStoreNothingTwice
     }
     std::cout << st.from << " -> " << st.to << ": " << acked.size() << " acknowledged, " << times.size()
               << " stored, lost " << lost << ", stored twice " << twice << ", stored never acknowledged " << extra
-              << " (" << kills[st.from] << " kills of the sender)\n";
+              << " (kills: " << kills[st.from] << " of the sender, " << kills["broker"] << " of the broker)\n";
     EXPECT_EQ(acked.size(), st.acked.size()) << "one id acknowledged twice";
     EXPECT_EQ(lost, 0u);
     EXPECT_EQ(twice, 0u);
