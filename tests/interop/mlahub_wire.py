@@ -59,7 +59,11 @@ mlahub-agent) itself and prints one `ok - ` / `FAIL - ` line per check:
     "rate limited", not ledgered, Ping answered; 13.7); `mlahub directory revoke` of TH-OAG on
     the running broker: DirectoryUpdate pushed (operator-signed, new version), the revoked
     node's open connection refused `revoked`, its new connection ZAP 400, mail to it refused
-    `revoked`, the other nodes served.
+    `revoked`, the other nodes served; `mlahub keygen` and `mlahub directory rotate` of PH-DOJ:
+    DirectoryUpdate with its new keys, its open connection's envelope signed with the old key
+    refused `revoked`, the old CURVE key ZAP 400, the new one admitted, its envelopes
+    accepted, mail sealed to its new key delivered and opened, a receipt signed with the old key
+    refused, with the new one accepted.
 Documented behaviour that mlahub is known to differ from is printed as `# FINDING - ...`
 (counted as a failure with WIRE_STRICT=1).
 """
@@ -1208,6 +1212,7 @@ class SelfTest:
 
         self.rate_limit()
         self.revocation()
+        self.rotation()
 
     def rate_limit(self):
         ck, net = self.ck, self.net
@@ -1327,6 +1332,117 @@ class SelfTest:
         ck.check(got, "after the directory update the recipient still receives and receipts every envelope")
         A.take_all("DirectoryUpdate")
         R.c.take_all("DirectoryUpdate")
+
+    def rotation(self):
+        """`mlahub directory rotate` of a node on the running broker (DESIGN.md "Trust"): from the
+        new version on, the old keys are refused and the new ones admitted."""
+        ck, net, A = self.ck, self.net, self.A
+        who = self.a.rotated
+        if who not in net.nodes:
+            ck.check(False, f"{who} is in the network (wire_test.sh makes it)")
+            return
+        old_keys = net.keys(who)
+        T = Client.for_node(net, who)
+        if not ck.check(T.wait_handshake() == "ok", f"{who} is admitted with its first keys"):
+            return
+        T.hello(self.dirver, 0, 0)
+        newdir = os.path.join(self.a.work, "rotated-keys")
+        c, out, err = mlahub(self.a.bindir, "keygen", "--id", who, "--out", newdir, "--json")
+        if not ck.check(c == 0, f"`mlahub keygen --id {who}` makes a new identity", f"rc {c} {err[:200]}"):
+            return
+        new_keys = peer.load_keys(newdir)
+        new_ident = peer.load_identity(newdir)
+        A.take_all("DirectoryUpdate")
+        dfile = net.info["directory"]["file"]
+        c, out, err = mlahub(self.a.bindir, "directory", "rotate", "--directory", dfile, "--operator",
+                             os.path.join(net.dir, "operator", "keys"), "--identity",
+                             os.path.join(newdir, "identity.json"), "--json")
+        if not ck.check(c == 0, f"`mlahub directory rotate` of {who} signs the next version",
+                        f"rc {c} {out[:200]} {err[:200]}"):
+            return
+        newver = self.dirver + 1
+        m = None
+        deadline = time.time() + 30
+        while m is None and time.time() < deadline:
+            m = A.take(lambda n, b: n == "DirectoryUpdate", 0.5)
+            self.R.c.pump(0.01)
+            self.R.handle()
+        d = None
+        if m is not None and m[2] is not None:
+            try:
+                d = parse_signed_directory(m[2], net.operator_pk)
+            except peer.Failure as e:
+                ck.check(False, "the pushed DirectoryUpdate verifies with the operator key", str(e))
+        ent = {e["identity"]["id"]: e for e in d["entries"]} if d else {}
+        got = ent.get(who, {}).get("identity", {})
+        ck.check(d is not None and d["version"] == newver and bytes(got.get("sign_key", b"")) == new_ident.sign_pk
+                 and bytes(got.get("curve_key", b"")) == new_ident.curve_pk,
+                 f"a connected node receives DirectoryUpdate version {newver} with {who}'s new keys",
+                 f"version {d and d['version']}")
+        if d is None:
+            return
+        self.dirver = newver
+        net.load_directory(dfile)
+        # the connection that was up: not re-judged by ZAP (13.3); its envelopes are checked
+        # against the key in force: a sender_key_id of the rotated-out key is `revoked` (section 7,
+        # the broker's Submit checks, step 8)
+        r = T.submit(seal_to(net, old_keys, self.a.recipient), 20)
+        ck.check(r is not None and not r["accepted"] and error_name(r["error"]) == "revoked",
+                 f"{who}'s open connection: an envelope signed with the rotated-out key is refused "
+                 "`revoked` (Submit step 8)", f"{r and {k: r[k] for k in ('accepted', 'error', 'message')}}")
+        T.close()
+        # a new connection with the old CURVE key: ZAP 400; with the new one: admitted
+        T2 = Client(net.endpoint, net.hub_curve_pk, old_keys.curve_sk, old_keys.curve_pk, who)
+        res = T2.wait_handshake(15)
+        T2.close()
+        ck.check(res == "auth:400", f"a new connection with {who}'s old CURVE key: ZAP 400", res)
+        N = Client(net.endpoint, net.hub_curve_pk, new_keys.curve_sk, new_keys.curve_pk, who)
+        if not ck.check(N.wait_handshake(15) == "ok", f"a connection with {who}'s new CURVE key is admitted"):
+            N.close()
+            return
+        N.hello(self.dirver, 0, 0)
+        env = seal_to(net, new_keys, self.a.recipient)
+        r = N.submit(env, 20)
+        ck.check(r is not None and r["accepted"], f"an envelope signed with {who}'s new key is accepted",
+                 f"{r and {k: r[k] for k in ('accepted', 'error', 'message')}}")
+        if r is not None and r["accepted"]:
+            self.extra_ids.add(header_of(env)["message_id"])
+        # mail to the node, sealed to its new encryption key: delivered on the new connection,
+        # opened with the new keys; a receipt signed with the old key is refused, the new one accepted
+        env = seal_to(net, self.ka, who)
+        mid = header_of(env)["message_id"]
+        r = A.submit(env, 20)
+        ck.check(r is not None and r["accepted"], f"an envelope to {who} under its new keys is accepted",
+                 f"{r and {k: r[k] for k in ('accepted', 'error', 'message')}}")
+        dl = N.take(lambda n, b: n == "Deliver" and b is not None, 30)
+        seq = None
+        deadline = time.time() + 30
+        while dl is not None and time.time() < deadline:
+            e2 = dl[2]
+            if e2 is not None and header_of(e2)["message_id"] == mid:
+                seq = dl[1]["delivery_seq"]
+                break
+            dl = N.take(lambda n, b: n == "Deliver", 5)
+        if not ck.check(seq is not None, f"{who}'s new connection receives the envelope sealed to its new key"):
+            N.close()
+            return
+        opened = None
+        try:
+            h, _ = peer.open_envelope(dl[2], new_keys, net.identity(self.a.sender))
+            opened = h["message_id"] == mid
+        except peer.Refusal as e:
+            opened = f"refused {e}"
+        ck.check(opened is True, f"{who} opens it with its new keys", f"{opened}")
+        h = header_of(dl[2])
+        rr = N.receipt(seq, make_receipt(old_keys, dl[2], h))
+        ck.check(rr is not None and not rr["accepted"] and rr["error"] == 3,
+                 f"a receipt signed with {who}'s rotated-out key: refused bad_signature", f"{rr}")
+        rr = N.receipt(seq, make_receipt(new_keys, dl[2], h))
+        ck.check(rr is not None and rr["accepted"], f"the receipt signed with {who}'s new key is accepted", f"{rr}")
+        N.close()
+        self.serves(f"the rotation of {who}")
+        A.take_all("DirectoryUpdate")
+        self.R.c.take_all("DirectoryUpdate")
 
     # ---- phase 2
     def agent(self):
@@ -1601,6 +1717,7 @@ def main(argv=None):
     s.add_argument("--agent", default="TH-OAG")
     s.add_argument("--other", default="TH-OAG")
     s.add_argument("--restricted", default="FR-MJ")
+    s.add_argument("--rotated", default="PH-DOJ")
     s.add_argument("--count", type=int, default=300)
     s.add_argument("--load-timeout", type=float, default=90)
     a = ap.parse_args(argv)

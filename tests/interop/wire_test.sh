@@ -46,8 +46,8 @@ export MLAHUB_PEER_GENDIR="$T/gen"
 
 # Ports: a random base below the kernel's ephemeral range, every port we need bindable.
 read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range
-NODES=IT-MOJ,NG-AGF,TH-OAG,FR-MJ
-NPORTS=18   # broker P, P+1; agent i: P+10+2i, P+11+2i for 4 nodes
+NODES=IT-MOJ,NG-AGF,TH-OAG,FR-MJ,PH-DOJ
+NPORTS=20   # broker P, P+1; agent i: P+10+2i, P+11+2i for 5 nodes
 cat >"$T/portcheck.py" <<'PYEOF'
 import socket, sys
 b, n = int(sys.argv[1]), int(sys.argv[2])
