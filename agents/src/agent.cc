@@ -194,6 +194,7 @@ Status Agent::Init() {
   if (keys_.id.str() != c.node_id)
     return Status::InvalidArgument("[agent] keys " + c.keys + " belong to " + keys_.id.str() + ", not node_id " +
                                    c.node_id);
+  MLAHUB_RETURN_IF_ERROR(LoadPreviousKeys(pass));
   MLAHUB_ASSIGN_OR_RETURN(root_key_, ParseRootKey(c.directory.root_key));
 
   // Case store.
@@ -271,6 +272,7 @@ Status Agent::Init() {
   if (!victims.ok()) return victims.status().Annotate("victims' at-rest key");
   cases_->SetVictims(std::move(*victims));
   io.cases = cases_.get();
+  io.opening_keys = opening_keys_;
   inbox_ = std::make_unique<Inbox>(*store_, keys_, [this] { return Dir(); }, *clock_, *this, &metrics_, io);
   MLAHUB_RETURN_IF_ERROR(inbox_->Load());
   outbox_ = std::make_unique<Outbox>(*store_, *clock_, &metrics_, config_.max_envelope_bytes);
@@ -351,6 +353,40 @@ Status Agent::Start() {
                             {"outbox", uint64_t{outbox_->depth()}},
                             {"last_delivery_seq", inbox_->last_delivery_seq()}});
   WriteReady();
+  return Status::Ok();
+}
+
+// [agent] previous_keys: every key directory in it (each a node.key of this
+// node from before a rotation), with the same passphrase as the current key.
+// One that cannot be read stops the start: mail sealed to it would be refused.
+Status Agent::LoadPreviousKeys(const std::string& passphrase) {
+  previous_keys_.clear();
+  opening_keys_ = {&keys_};
+  const std::string& dir = config_.previous_keys;
+  if (dir.empty()) return Status::Ok();
+  std::error_code ec;
+  std::vector<std::string> subdirs;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.is_directory(ec)) subdirs.push_back(e.path().string());
+  }
+  if (ec) return Status::IoError("[agent] previous_keys " + dir + ": " + ec.message());
+  std::sort(subdirs.begin(), subdirs.end());
+  const identity::KeyId current = keys_.Public().enc_key_id();
+  for (const std::string& d : subdirs) {
+    auto k = identity::LoadKeyDir(d, passphrase);
+    if (!k.ok()) {
+      return k.status().Annotate("[agent] previous_keys: " + d +
+                                 " (each directory in previous_keys must hold an earlier node.key of " +
+                                 config_.node_id + ", protected like the current one)");
+    }
+    if (k->id.str() != config_.node_id)
+      return Status::InvalidArgument("[agent] previous_keys: " + d + " holds the keys of " + k->id.str() + ", not of " +
+                                     config_.node_id);
+    if (k->Public().enc_key_id() == current) continue;  // the current keys, copied there too
+    previous_keys_.push_back(std::move(*k));
+  }
+  for (const identity::NodeKeys& k : previous_keys_) opening_keys_.push_back(&k);
+  ops::Info("agent.previous_keys", {{"dir", dir}, {"count", uint64_t{previous_keys_.size()}}});
   return Status::Ok();
 }
 

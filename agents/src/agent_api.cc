@@ -242,7 +242,8 @@ Result<json> Agent::Show(std::string_view message_id) const {
   oo.max_size = std::max<size_t>(config_.max_envelope_bytes, env->size());
   oo.max_clock_skew_ms = config_.max_clock_skew_ms;
   oo.clock = &then;
-  auto opened = envelope::Open(*env, keys_, sender, oo);
+  auto opened = opening_keys_.empty() ? envelope::Open(*env, keys_, sender, oo)
+                                      : envelope::OpenWithAny(*env, opening_keys_, sender, oo);
   if (!opened.ok()) {
     j["body"] = nullptr;
     j["body_error"] = opened.status().ToString();

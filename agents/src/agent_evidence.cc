@@ -204,10 +204,15 @@ void FinishOutgoing(const std::string& data, evidence::EvidenceStore& store, con
 Status Agent::InitEvidence() {
   // The at-rest key: derived from the node's own secret key material, so
   // only this node's keys open its evidence store.
-  evidence::AtRestKey key = crypto::DeriveKey(
-      "mlahub-evidence-at-rest-v1", {ByteView(keys_.enc.secret().data(), keys_.enc.secret().size()),
-                                     AsBytes(config_.node_id)});
-  auto st = evidence::EvidenceStore::Open(config_.data, std::move(key));
+  // Transfers written before a rotation keep the key of their time
+  // ([agent] previous_keys).
+  auto at_rest = [&](const identity::NodeKeys& k) -> evidence::AtRestKey {
+    return crypto::DeriveKey("mlahub-evidence-at-rest-v1",
+                             {ByteView(k.enc.secret().data(), k.enc.secret().size()), AsBytes(config_.node_id)});
+  };
+  std::vector<evidence::AtRestKey> earlier;
+  for (const identity::NodeKeys& k : previous_keys_) earlier.push_back(at_rest(k));
+  auto st = evidence::EvidenceStore::Open(config_.data, at_rest(keys_), std::move(earlier));
   if (!st.ok()) return st.status().Annotate("evidence store " + config_.data + "/evidence");
   evstore_ = std::move(*st);
   MLAHUB_RETURN_IF_ERROR(MakeDirs(RoutesDir(config_.data), 0700));

@@ -235,7 +235,9 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   oo.max_size = options_.max_envelope_bytes;
   oo.max_clock_skew_ms = options_.max_clock_skew_ms;
   oo.clock = &clock_;
-  auto opened = envelope::Open(d.envelope, keys_, se->identity, oo);
+  auto opened = options_.opening_keys.empty()
+                    ? envelope::Open(d.envelope, keys_, se->identity, oo)
+                    : envelope::OpenWithAny(d.envelope, options_.opening_keys, se->identity, oo);
   if (!opened.ok()) return Refuse(st, d, opened.status(), id, sender);
 
   envelope::ReceiptInfo ri;
@@ -350,6 +352,24 @@ std::optional<tp::SubmitReceipt> Inbox::ReceiptFor(uint64_t seq, uint64_t correl
   if (!bytes.ok() || !bytes->has_value()) {
     ops::Error("agent.store_damaged", {{"what", "receipt missing"}, {"message_id", it->second.id}});
     return std::nullopt;
+  }
+  if (options_.opening_keys.size() > 1 && !envelope::VerifyReceipt(**bytes, keys_.sign.public_key()).ok()) {
+    // Signed before a rotation of this node's keys and not yet accepted:
+    // the hub checks receipts with the key in force, so the same receipt
+    // (same fields, received_ms included) is signed again with it.
+    auto info = envelope::DecodeReceipt(**bytes);
+    if (info.ok()) {
+      Bytes again = envelope::SignReceipt(*info, keys_.sign);
+      StoreBatch b;
+      CaseStore::ReplaceIncomingReceipt(b, it->second.id, again);
+      if (Status st = store_.Write(b); st.ok()) {
+        ops::Info("receipt.signed_again", {{"message_id", it->second.id}, {"delivery_seq", seq},
+                                           {"why", "signed with an earlier key of this node"}});
+        **bytes = std::move(again);
+      } else {
+        ops::Error("agent.store_failed", {{"what", "receipt signed again"}, {"error", st.ToString()}});
+      }
+    }
   }
   tp::SubmitReceipt s;
   s.correlation = correlation;

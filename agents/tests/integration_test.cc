@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -619,6 +620,108 @@ TEST_F(AgentIntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
   EXPECT_EQ(Inbox(th).size(), 1u);
   EXPECT_EQ(Alarms(th), 0u) << Get(th, "/v1/alarms").dump();
   EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+}
+
+// A rotation of a node's keys while mail for it is queued at the hub: the
+// operator publishes the new keys, the office restarts its agent on them with
+// the old key directory under [agent] previous_keys. The queued mail (sealed
+// to the old encryption key) is opened and receipted, a receipt signed with
+// the old key but never sent is signed again, a message stored before the
+// rotation is still readable, new mail is sealed to the new key.
+TEST_F(AgentIntegrationTest, KeyRotationOpensQueuedAndStoredMailWithThePreviousKeys) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+  const std::string before = Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
+                                  {{"case_ref", "ROT-0"}});
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", before) == "receipted"; }, kLong));
+  ASSERT_NO_FATAL_FAILURE(StopAgent("NG-AGF"));
+  // One message stored with its receipt signed under the old key, the
+  // receipt never sent: the agent is killed between the two (test hook).
+  StartAgent("NG-AGF", {"MLAHUB_AGENT_CRASH_POINT=after_store"});
+  const std::string unreceipted = Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
+                                       {{"case_ref", "ROT-S"}});
+  auto killed = agents_["NG-AGF"].Wait(kLong);
+  ASSERT_TRUE(killed.has_value()) << "the hook should have killed the agent";
+  ASSERT_EQ(*killed, 128 + SIGKILL);
+  std::vector<std::string> queued;
+  for (int i = 1; i <= 3; ++i)
+    queued.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
+                          {{"case_ref", "ROT-" + std::to_string(i)}}));
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("outbox", -1) == 0; }, kLong));
+
+  // The office's new keys; the operator rotates them into version 2.
+  const std::string node_dir = net_.dir + "/nodes/NG-AGF";
+  UnixMillis now = SystemClock::Instance().NowMillis();
+  identity::NodeKeys fresh = identity::GenerateNodeKeys(*NodeId::Parse("NG-AGF"), identity::Role::kAuthority, now);
+  ASSERT_TRUE(identity::WriteKeyDir(fresh, node_dir + "/keys-2", "").ok());
+  auto op = identity::LoadKeyDir(net_.operator_keys(), "");
+  ASSERT_TRUE(op.ok());
+  auto v1 = ReadFile(net_.directory_file());
+  ASSERT_TRUE(v1.ok());
+  auto dir = directory::Directory::Verify(*v1, op->sign.public_key());
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(dir->Rotate(fresh.Public()).ok());
+  dir->NextVersion(now);
+  const uint64_t version = dir->version();
+  ASSERT_TRUE(WriteFileAtomic(net_.directory_file(), dir->Sign(op->sign, op->id), 0644).ok());
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("directory_version", uint64_t{0}) == version; },
+                      kLong))
+      << "the hub hands the rotation to the connected agents";
+
+  // The agent on its new keys, the old ones kept under previous_keys.
+  std::filesystem::create_directories(node_dir + "/keys-previous");
+  std::filesystem::rename(net_.agent_keys("NG-AGF"), node_dir + "/keys-previous/1");
+  ASSERT_TRUE(testing::TweakAgentConfig(net_, "NG-AGF", [&](config::AgentConfig& c) {
+                c.keys = node_dir + "/keys-2";
+                c.previous_keys = node_dir + "/keys-previous";
+              }).ok());
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& id : queued)
+          if (State("IT-MOJ", id) != "receipted") return false;
+        return true;
+      },
+      kLong))
+      << "mail sealed to the old key is opened and receipted";
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", unreceipted) == "receipted"; }, kLong))
+      << "the receipt stored under the old key is signed again with the new one";
+  const std::string after = Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
+                                 {{"case_ref", "ROT-4"}});
+  ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", after) == "receipted"; }, kLong));
+  EXPECT_EQ(Inbox("NG-AGF").size(), 6u);
+  std::vector<std::string> all = queued;
+  all.push_back(before);
+  all.push_back(unreceipted);
+  all.push_back(after);
+  for (const std::string& id : all) {
+    json m = Get("NG-AGF", "/v1/messages/" + id);
+    EXPECT_TRUE(m.contains("body") && m["body"].is_object()) << id << " readable: " << m.dump().substr(0, 400);
+    EXPECT_FALSE(m.contains("body_error")) << m.value("body_error", "");
+  }
+  // The receipts are signed with the new key (the hub checks the key in force).
+  json r = Get("IT-MOJ", "/v1/messages/" + queued[0]);
+  EXPECT_EQ(r["receipt"].value("signed_by", ""), "NG-AGF") << r.dump().substr(0, 400);
+  EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
+  EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
+
+  // Without previous_keys the same agent could not open them: a restart
+  // refuses a start with a previous_keys entry of another node.
+  ASSERT_NO_FATAL_FAILURE(StopAgent("NG-AGF"));
+  auto other = identity::LoadKeyDir(net_.agent_keys("IT-MOJ"), "");
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(identity::WriteKeyDir(*other, node_dir + "/keys-previous/2", "").ok());
+  auto bad = support::Process::Spawn({kBin + "/mlahub-agent", "--config", net_.agent_config("NG-AGF")},
+                                     {.log_file = dir_ + "/NG-AGF-bad.log"});
+  ASSERT_TRUE(bad.ok());
+  auto rc = bad->Wait(seconds(60));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 0);
+  auto log = ReadFile(dir_ + "/NG-AGF-bad.log", 1 << 20);
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(std::string(log->begin(), log->end()).find("holds the keys of IT-MOJ"), std::string::npos);
 }
 
 }  // namespace

@@ -171,6 +171,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
          Check::kNodeId, true},
         {"agent", "keys", MLAHUB_REF(C, keys), "This authority's key directory (node.key, identity.json).",
          Check::kPath, true},
+        {"agent", "previous_keys", MLAHUB_REF(C, previous_keys),
+         "After a key rotation: a directory holding this node's earlier key directories (one per rotation), "
+         "to open mail sealed to an earlier key and messages stored before; \"\" = none.",
+         Check::kOptionalPath},
         {"agent", "passphrase_env", MLAHUB_REF(C, passphrase_env),
          "Environment variable holding the key passphrase; \"\" if node.key is not encrypted.", Check::kEnvName},
         {"agent", "broker", MLAHUB_REF(C, broker), "The broker's ZeroMQ CURVE endpoint (tcp://HOST:PORT).",

@@ -261,6 +261,19 @@ Status CheckTimes(const wire::Header& h, UnixMillis now, int64_t max_skew_ms) {
   return Status::Ok();
 }
 
+Result<Opened> OpenWithAny(ByteView frame, std::span<const identity::NodeKeys* const> keys,
+                           const identity::PublicIdentity& sender, const OpenOptions& opt) {
+  MLAHUB_CHECK_MSG(!keys.empty(), "OpenWithAny needs at least one key set");
+  if (keys.size() > 1) {
+    if (auto env = Parse(frame, opt.max_size); env.ok()) {
+      for (const identity::NodeKeys* k : keys) {
+        if (VecEquals(env->header->recipient_key_id(), k->Public().enc_key_id())) return Open(frame, *k, sender, opt);
+      }
+    }
+  }
+  return Open(frame, *keys.front(), sender, opt);
+}
+
 Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
                     const identity::PublicIdentity& sender, const OpenOptions& opt) {
   MLAHUB_ASSIGN_OR_RETURN(Parsed env, Parse(frame, opt.max_size));

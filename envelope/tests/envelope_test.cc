@@ -115,6 +115,14 @@ TEST_F(EnvelopeTest, WrongRecipient) {
   // Same node id, rotated encryption key: still not for this key.
   identity::NodeKeys ng2 = identity::GenerateNodeKeys(ng_.id, identity::Role::kAuthority, kNow);
   EXPECT_EQ(Open(env, ng2, it_.Public(), {.clock = &clock_}).status().code(), Code::kWrongRecipient);
+  // With the earlier keys kept beside the new ones, the key the header names opens it.
+  const identity::NodeKeys* both[] = {&ng2, &ng_};
+  auto opened = OpenWithAny(env, both, it_.Public(), {.clock = &clock_});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  const identity::NodeKeys* only_new[] = {&ng2};
+  EXPECT_EQ(OpenWithAny(env, only_new, it_.Public(), {.clock = &clock_}).status().code(), Code::kWrongRecipient);
+  const identity::NodeKeys* other_node[] = {&ng2, &th_};
+  EXPECT_EQ(OpenWithAny(env, other_node, it_.Public(), {.clock = &clock_}).status().code(), Code::kWrongRecipient);
 }
 
 TEST_F(EnvelopeTest, TamperedHeader) {

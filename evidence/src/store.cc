@@ -49,15 +49,27 @@ Result<std::vector<std::string>> ListIds(const std::string& dir) {
 
 }  // namespace
 
-EvidenceStore::EvidenceStore(std::string root, AtRestKey key)
-    : root_(std::move(root)), key_(std::move(key)) {}
+EvidenceStore::EvidenceStore(std::string root, AtRestKey key, std::vector<AtRestKey> earlier)
+    : root_(std::move(root)), key_(std::move(key)), earlier_(std::move(earlier)) {}
 
 Result<std::unique_ptr<EvidenceStore>> EvidenceStore::Open(const std::string& data_dir,
-                                                           AtRestKey key) {
+                                                           AtRestKey key,
+                                                           std::vector<AtRestKey> earlier) {
   std::string root = data_dir + "/evidence";
   MLAHUB_RETURN_IF_ERROR(MakeDirs(root + "/incoming", 0700));
   MLAHUB_RETURN_IF_ERROR(MakeDirs(root + "/outgoing", 0700));
-  return std::unique_ptr<EvidenceStore>(new EvidenceStore(root, std::move(key)));
+  return std::unique_ptr<EvidenceStore>(new EvidenceStore(root, std::move(key), std::move(earlier)));
+}
+
+const AtRestKey& EvidenceStore::KeyOf(const std::string& dir, bool outgoing) const {
+  if (earlier_.empty()) return key_;
+  auto opens = [&](const AtRestKey& k) {
+    return outgoing ? Spool::Peek(dir, k).ok() : LoadSpec(dir, k).ok();
+  };
+  if (opens(key_)) return key_;
+  for (const AtRestKey& k : earlier_)
+    if (opens(k)) return k;
+  return key_;
 }
 
 std::string EvidenceStore::IncomingDir(const std::string& id) const {
@@ -72,11 +84,12 @@ Result<std::unique_ptr<Assembler>> EvidenceStore::Receive(const StreamSpec& spec
   MLAHUB_RETURN_IF_ERROR(ValidateSpec(spec));
   const std::string dir = IncomingDir(spec.transfer_id);
   if (FileExists(dir)) {
-    MLAHUB_ASSIGN_OR_RETURN(StreamSpec have, LoadSpec(dir, key_));
+    const AtRestKey& key = KeyOf(dir, false);
+    MLAHUB_ASSIGN_OR_RETURN(StreamSpec have, LoadSpec(dir, key));
     if (!have.SameAs(spec))
       return Status::AlreadyExists("transfer " + spec.transfer_id +
                                    " exists with another manifest entry");
-    return OpenAssembler(dir, key_, std::move(have), options);
+    return OpenAssembler(dir, key, std::move(have), options);
   }
   // Built under a temporary name and renamed: a transfer directory is either
   // complete (spec, state, chunks) or absent.
@@ -106,8 +119,9 @@ Result<std::unique_ptr<Assembler>> EvidenceStore::OpenIncoming(const std::string
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) return Status::NotFound("no incoming transfer " + id);
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key_));
-  return OpenAssembler(dir, key_, std::move(spec), options);
+  const AtRestKey& key = KeyOf(dir, false);
+  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
+  return OpenAssembler(dir, key, std::move(spec), options);
 }
 
 Result<std::unique_ptr<Spool>> EvidenceStore::CreateSpool(const std::string& source,
@@ -121,18 +135,19 @@ Result<std::unique_ptr<Spool>> EvidenceStore::CreateSpool(const std::string& sou
 Result<std::unique_ptr<Spool>> EvidenceStore::OpenSpool(const std::string& id) {
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   if (!FileExists(OutgoingDir(id))) return Status::NotFound("no outgoing transfer " + id);
-  return Spool::Open(OutgoingDir(id), key_);
+  return Spool::Open(OutgoingDir(id), KeyOf(OutgoingDir(id), true));
 }
 
 Result<TransferInfo> EvidenceStore::Info(const std::string& id) const {
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) {
-    if (FileExists(OutgoingDir(id))) return Spool::Peek(OutgoingDir(id), key_);
+    if (FileExists(OutgoingDir(id))) return Spool::Peek(OutgoingDir(id), KeyOf(OutgoingDir(id), true));
     return Status::NotFound("no transfer " + id);
   }
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key_));
-  MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key_, spec));
+  const AtRestKey& key = KeyOf(dir, false);
+  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
+  MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key, spec));
   TransferInfo info;
   info.transfer_id = id;
   info.incoming = true;
@@ -158,7 +173,7 @@ Result<std::vector<TransferInfo>> EvidenceStore::List() const {
   }
   MLAHUB_ASSIGN_OR_RETURN(auto out_ids, ListIds(root_ + "/outgoing"));
   for (const auto& id : out_ids) {
-    MLAHUB_ASSIGN_OR_RETURN(TransferInfo info, Spool::Peek(OutgoingDir(id), key_));
+    MLAHUB_ASSIGN_OR_RETURN(TransferInfo info, Spool::Peek(OutgoingDir(id), KeyOf(OutgoingDir(id), true)));
     out.push_back(std::move(info));
   }
   return out;
@@ -169,8 +184,9 @@ Status EvidenceStore::Fetch(const std::string& id, const std::string& out_dir,
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) return Status::NotFound("no incoming transfer " + id);
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key_));
-  MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key_, spec));
+  const AtRestKey& key = KeyOf(dir, false);
+  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
+  MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key, spec));
   if (st.state == TransferState::kFailed)
     return Status::Corruption("transfer " + id + " failed: " + st.failure);
   if (st.state != TransferState::kComplete)

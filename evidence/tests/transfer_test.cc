@@ -110,6 +110,48 @@ TEST_P(RoundTripTest, SpoolAssembleFetch) {
   EXPECT_EQ(got.sha256, source_sha_);
 }
 
+// A node's key rotation changes its at-rest key: transfers written before
+// keep theirs and are still read (and finished) with the earlier key given;
+// without it they do not open; new transfers use the new key.
+TEST_F(TransferTest, TransfersWrittenBeforeAKeyRotationStayReadable) {
+  const uint64_t size = 3 * kSmallChunk + 5;
+  auto spool = SpoolFile(Source("before.bin", size));
+  StreamSpec spec = ThroughManifest(*spool);
+  {
+    auto a = Take(receiver_->Receive(spec));
+    ASSERT_NO_FATAL_FAILURE(Ship(*spool, *a, 0, 2));  // half of it before the rotation
+  }
+  // The rotation: both stores reopened under new keys.
+  sender_.reset();
+  receiver_.reset();
+  {
+    auto without = Take(EvidenceStore::Open(dir_.path() + "/receiver", TestKey(4)));
+    EXPECT_FALSE(without->Info(spec.transfer_id).ok()) << "another key does not open it";
+    auto sender_without = Take(EvidenceStore::Open(dir_.path() + "/sender", TestKey(3)));
+    EXPECT_FALSE(sender_without->OpenSpool(spec.transfer_id).ok());
+  }
+  std::vector<AtRestKey> r_earlier, s_earlier;
+  r_earlier.push_back(TestKey(2));
+  s_earlier.push_back(TestKey(1));
+  receiver_ = Take(EvidenceStore::Open(dir_.path() + "/receiver", TestKey(4), std::move(r_earlier)));
+  sender_ = Take(EvidenceStore::Open(dir_.path() + "/sender", TestKey(3), std::move(s_earlier)));
+  auto reopened = Take(sender_->OpenSpool(spec.transfer_id));
+  auto info = Take(receiver_->Info(spec.transfer_id));
+  EXPECT_LE(info.chunks_done, 2u);  // its durable mark (synced every few chunks)
+  auto a = Take(receiver_->OpenIncoming(spec.transfer_id));
+  ASSERT_NO_FATAL_FAILURE(Ship(*reopened, *a, a->durable(), spec.chunk_count));
+  EXPECT_EQ(a->state(), TransferState::kComplete);
+  ASSERT_OK(receiver_->Fetch(spec.transfer_id, dir_.path() + "/out"));
+  EXPECT_EQ(Take(DescribeFile(Fetched("before.bin"))).sha256, source_sha_);
+  EXPECT_EQ(Take(receiver_->List()).size(), 1u);
+  EXPECT_EQ(Take(sender_->List()).size(), 1u);
+  // A new transfer is written with the new key: the old key alone does not open it.
+  auto fresh = SpoolFile(Source("after.bin", 10));
+  StreamSpec fresh_spec = Take(fresh->Spec());
+  EXPECT_FALSE(Spool::Peek(sender_->OutgoingDir(fresh_spec.transfer_id), TestKey(1)).ok());
+  EXPECT_TRUE(Spool::Peek(sender_->OutgoingDir(fresh_spec.transfer_id), TestKey(3)).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Sizes, RoundTripTest,
                          ::testing::Values(0, 1, kSmallChunk - 1, kSmallChunk, kSmallChunk + 1,
                                            3 * 1024 * 1024 + 321));

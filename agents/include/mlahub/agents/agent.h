@@ -171,6 +171,7 @@ class Agent final : public LocalApi, public AlarmSink {
   uint64_t NextCorrelation() { return next_correlation_.fetch_add(1) + 1; }
   void OnIncluded(const AuditJob& job, uint64_t tree_size, StoreBatch& b);
   void WriteReady();
+  Status LoadPreviousKeys(const std::string& passphrase);
   void MarkBusy();
 
   // Evidence streams (agent_evidence.cc). A route file per transfer
@@ -194,6 +195,10 @@ class Agent final : public LocalApi, public AlarmSink {
   std::unique_ptr<Clock> owned_clock_;
   const Clock* clock_ = nullptr;
   identity::NodeKeys keys_;
+  // [agent] previous_keys: this node's keys before its rotations; and the
+  // keys an envelope may be sealed to, current first (envelope::OpenWithAny).
+  std::vector<identity::NodeKeys> previous_keys_;
+  std::vector<const identity::NodeKeys*> opening_keys_;
   crypto::SignPublicKey root_key_{};
   EvidenceTimeouts timeouts_;
   std::string token_;

@@ -56,6 +56,10 @@ struct InboxOptions {
   // The agent's cases (cases.h): each stored request or step updates its case
   // in the same batch. nullptr: transport only.
   class Cases* cases = nullptr;
+  // The keys a delivery may be sealed to: this node's current keys, then
+  // those of earlier rotations (envelope::OpenWithAny). Empty: the current
+  // keys only. Receipts are always signed with the current keys.
+  std::vector<const identity::NodeKeys*> opening_keys;
 };
 
 class Inbox {

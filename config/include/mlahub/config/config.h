@@ -108,6 +108,10 @@ struct AgentConfig {
   // [agent]
   std::string node_id;
   std::string keys;
+  // A directory holding this node's earlier key directories (one per
+  // rotation, any names): mail sealed to an earlier encryption key, and
+  // messages stored before a rotation, are opened with them. "" = none.
+  std::string previous_keys;
   std::string passphrase_env;
   std::string broker = "tcp://127.0.0.1:7700";
   std::string data;                 // case store, outbox, audit state

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "mlahub/core/bytes.h"
@@ -149,6 +150,13 @@ struct Opened {
 // kSenderMismatch, kWrongRecipient, kUnknownKind, kExpired, kUnsupportedVersion.
 Result<Opened> Open(ByteView frame, const identity::NodeKeys& recipient,
                     const identity::PublicIdentity& sender, const OpenOptions& options = {});
+
+// Open with whichever of `keys` (a node's current keys first, then those of
+// its earlier rotations) holds the encryption key the header's
+// recipient_key_id names; with keys[0] when none does (so the answer is
+// Open's: wrong_recipient). `keys` must not be empty.
+Result<Opened> OpenWithAny(ByteView frame, std::span<const identity::NodeKeys* const> keys,
+                           const identity::PublicIdentity& sender, const OpenOptions& options = {});
 
 // SHA-256 of the whole frame: what receipts and the ledger name.
 crypto::Digest32 EnvelopeHash(ByteView frame);

@@ -31,7 +31,11 @@ namespace mlahub::evidence {
 class EvidenceStore {
  public:
   // Creates <data_dir>/evidence/{incoming,outgoing} (mode 0700) if missing.
-  static Result<std::unique_ptr<EvidenceStore>> Open(const std::string& data_dir, AtRestKey key);
+  // `earlier`: the at-rest keys of the node's earlier key rotations. A
+  // transfer keeps the key it was written with; those written under an
+  // earlier key are still read (new ones use `key`).
+  static Result<std::unique_ptr<EvidenceStore>> Open(const std::string& data_dir, AtRestKey key,
+                                                     std::vector<AtRestKey> earlier = {});
 
   // Starts receiving `spec` (from an opened sealed manifest), or reopens the
   // transfer if it already exists with the same spec (kAlreadyExists if the
@@ -67,9 +71,14 @@ class EvidenceStore {
   std::string OutgoingDir(const std::string& transfer_id) const;
 
  private:
-  EvidenceStore(std::string root, AtRestKey key);
+  EvidenceStore(std::string root, AtRestKey key, std::vector<AtRestKey> earlier);
+  // The key the transfer in `dir` was written with: key_, or the first of
+  // earlier_ that opens its first record; key_ when none does (its error is
+  // then the answer).
+  const AtRestKey& KeyOf(const std::string& dir, bool outgoing) const;
   std::string root_;
   AtRestKey key_;
+  std::vector<AtRestKey> earlier_;
 };
 
 }  // namespace mlahub::evidence
