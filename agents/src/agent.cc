@@ -366,12 +366,14 @@ Status Agent::LoadPreviousKeys(const std::string& passphrase) {
   if (dir.empty()) return Status::Ok();
   std::error_code ec;
   std::vector<std::string> subdirs;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.is_directory(ec)) subdirs.push_back(e.path().string());
+  std::filesystem::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec)) subdirs.push_back(it->path().string());
   }
   if (ec) return Status::IoError("[agent] previous_keys " + dir + ": " + ec.message());
   std::sort(subdirs.begin(), subdirs.end());
-  const identity::KeyId current = keys_.Public().enc_key_id();
+  const identity::PublicIdentity current = keys_.Public();
   for (const std::string& d : subdirs) {
     auto k = identity::LoadKeyDir(d, passphrase);
     if (!k.ok()) {
@@ -382,7 +384,9 @@ Status Agent::LoadPreviousKeys(const std::string& passphrase) {
     if (k->id.str() != config_.node_id)
       return Status::InvalidArgument("[agent] previous_keys: " + d + " holds the keys of " + k->id.str() + ", not of " +
                                      config_.node_id);
-    if (k->Public().enc_key_id() == current) continue;  // the current keys, copied there too
+    const identity::PublicIdentity p = k->Public();
+    if (p.sign_key == current.sign_key && p.enc_key == current.enc_key && p.curve_key == current.curve_key)
+      continue;  // the current keys, copied there too
     previous_keys_.push_back(std::move(*k));
   }
   for (const identity::NodeKeys& k : previous_keys_) opening_keys_.push_back(&k);

@@ -364,7 +364,7 @@ std::vector<ProofRequest> Auditor::HandleInclusion(const Inflight& f, const Proo
             wire::EnumNameLedgerEvent(want);
     } else if (id != job.message_id) {
       why = "entry names message " + id;
-    } else if (hash != job.hash) {
+    } else if (hash != job.hash && (job.alt_hash.empty() || hash != job.alt_hash)) {
       why = std::string("entry's ") + (job.kind == AuditJobKind::kReceipt ? "receipt" : "envelope") +
             " hash differs from ours";
       details["entry_hash"] = hash;

@@ -167,10 +167,6 @@ void CaseStore::PutNewIncoming(StoreBatch& b, const IncomingRecord& r, ByteView 
   PutPendingReceipt(b, r.delivery_seq, r.message_id);
 }
 
-void CaseStore::ReplaceIncomingReceipt(StoreBatch& b, std::string_view id, ByteView receipt) {
-  b.Put(K("in/r/", id), receipt);
-}
-
 void CaseStore::PutIncoming(StoreBatch& b, const IncomingRecord& r) { b.Put(K("in/m/", r.message_id), StoredJson(ToJson(r))); }
 
 void CaseStore::PutDuplicateSeq(StoreBatch& b, uint64_t delivery_seq, std::string_view id) {

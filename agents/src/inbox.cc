@@ -234,7 +234,10 @@ Inbox::Outcome Inbox::Stage(Staging& st, const tp::Deliver& d) {
   envelope::OpenOptions oo;
   oo.max_size = options_.max_envelope_bytes;
   oo.max_clock_skew_ms = options_.max_clock_skew_ms;
-  oo.clock = &clock_;
+  // The times are checked as of `now`, the receipt's received_ms: the hub
+  // checks that against the envelope's window (PROTOCOL.md section 8).
+  FakeClock at(now);
+  oo.clock = &at;
   auto opened = options_.opening_keys.empty()
                     ? envelope::Open(d.envelope, keys_, se->identity, oo)
                     : envelope::OpenWithAny(d.envelope, options_.opening_keys, se->identity, oo);
@@ -345,6 +348,20 @@ Inbox::Outcome Inbox::Refuse(Staging& st, const tp::Deliver& d, const Status& wh
   return out;
 }
 
+std::optional<Bytes> Inbox::SignedAgain(ByteView stored) const {
+  // Only after a rotation of this node's signing key.
+  bool rotated = false;
+  for (size_t i = 1; i < options_.opening_keys.size(); ++i)
+    rotated = rotated || options_.opening_keys[i]->sign.public_key() != keys_.sign.public_key();
+  if (!rotated || envelope::VerifyReceipt(stored, keys_.sign.public_key()).ok()) return std::nullopt;
+  for (size_t i = 1; i < options_.opening_keys.size(); ++i) {
+    auto info = envelope::VerifyReceipt(stored, options_.opening_keys[i]->sign.public_key());
+    if (info.ok()) return envelope::SignReceipt(*info, keys_.sign);  // deterministic: the same bytes each time
+  }
+  ops::Error("agent.store_damaged", {{"what", "stored receipt verifies with none of this node's keys"}});
+  return std::nullopt;
+}
+
 std::optional<tp::SubmitReceipt> Inbox::ReceiptFor(uint64_t seq, uint64_t correlation) {
   auto it = pending_.find(seq);
   if (it == pending_.end()) return std::nullopt;
@@ -353,23 +370,10 @@ std::optional<tp::SubmitReceipt> Inbox::ReceiptFor(uint64_t seq, uint64_t correl
     ops::Error("agent.store_damaged", {{"what", "receipt missing"}, {"message_id", it->second.id}});
     return std::nullopt;
   }
-  if (options_.opening_keys.size() > 1 && !envelope::VerifyReceipt(**bytes, keys_.sign.public_key()).ok()) {
-    // Signed before a rotation of this node's keys and not yet accepted:
-    // the hub checks receipts with the key in force, so the same receipt
-    // (same fields, received_ms included) is signed again with it.
-    auto info = envelope::DecodeReceipt(**bytes);
-    if (info.ok()) {
-      Bytes again = envelope::SignReceipt(*info, keys_.sign);
-      StoreBatch b;
-      CaseStore::ReplaceIncomingReceipt(b, it->second.id, again);
-      if (Status st = store_.Write(b); st.ok()) {
-        ops::Info("receipt.signed_again", {{"message_id", it->second.id}, {"delivery_seq", seq},
-                                           {"why", "signed with an earlier key of this node"}});
-        **bytes = std::move(again);
-      } else {
-        ops::Error("agent.store_failed", {{"what", "receipt signed again"}, {"error", st.ToString()}});
-      }
-    }
+  if (std::optional<Bytes> again = SignedAgain(**bytes)) {
+    ops::Info("receipt.signed_again", {{"message_id", it->second.id}, {"delivery_seq", seq},
+                                       {"why", "stored receipt signed with an earlier key of this node"}});
+    **bytes = std::move(*again);
   }
   tp::SubmitReceipt s;
   s.correlation = correlation;
@@ -439,6 +443,9 @@ std::optional<AuditJob> Inbox::OnReceiptResult(const tp::ReceiptResult& r) {
       auto bytes = store_.GetIncomingReceipt(id);
       if (bytes.ok() && bytes->has_value()) {
         job = AuditJob{r.ledger_index, AuditJobKind::kReceipt, id, HexOf(crypto::Sha256(**bytes)), now};
+        // Signed again after a key rotation: the hub holds whichever copy
+        // reached it first (a lost answer may hide an earlier one).
+        if (std::optional<Bytes> again = SignedAgain(**bytes)) job->alt_hash = HexOf(crypto::Sha256(*again));
         CaseStore::PutAuditJob(b, *job);
       }
       CaseStore::PutIncoming(b, in);

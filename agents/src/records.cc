@@ -296,6 +296,7 @@ json ToJson(const AuditJob& a) {
   j["kind"] = std::string(AuditJobKindName(a.kind));
   j["message_id"] = a.message_id;
   j["hash"] = a.hash;
+  if (!a.alt_hash.empty()) j["alt_hash"] = a.alt_hash;
   j["since_ms"] = a.since_ms;
   return j;
 }
@@ -316,6 +317,7 @@ Result<AuditJob> AuditJobFromJson(std::string_view text) {
     }
     a.message_id = Get<std::string>(j, "message_id", "");
     a.hash = Get<std::string>(j, "hash", "");
+    a.alt_hash = Get<std::string>(j, "alt_hash", "");
     a.since_ms = Get<int64_t>(j, "since_ms", 0);
     return a;
   });

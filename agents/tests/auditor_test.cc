@@ -351,6 +351,28 @@ TEST_F(AuditorTest, EntryThatDoesNotNameOurMessageIsAnAlarm) {
   EXPECT_TRUE(included_.empty());
 }
 
+// A receipt signed again after a key rotation: the entry may hold either
+// copy, so a job with an alt_hash accepts either hash, and only those.
+TEST_F(AuditorTest, AJobWithAnAlternativeHashAcceptsEitherCopy) {
+  hub_->Append(0, 6);
+  auto track = [&](int i, std::string hash, std::string alt) {
+    AuditJob j{static_cast<uint64_t>(i), AuditJobKind::kSubmitted, Id(i), std::move(hash), clock_.NowMillis()};
+    j.alt_hash = std::move(alt);
+    StoreBatch b;
+    CaseStore::PutAuditJob(b, j);
+    ASSERT_TRUE(store_->Write(b).ok());
+    Serve(auditor_->Track(j));
+  };
+  const std::string other(64, 'a');
+  track(2, other, HashHex(2));   // the entry holds the other copy
+  track(3, HashHex(3), other);   // the entry holds the stored copy
+  Serve(auditor_->OnCheckpointUpdate(hub_->Update(0)));
+  EXPECT_TRUE(alarms_.alarms.empty()) << alarms_.alarms[0].message;
+  EXPECT_EQ(included_.size(), 2u);
+  track(4, other, std::string(64, 'b'));  // neither
+  EXPECT_EQ(alarms_.Kinds(), (std::vector<std::string>{"ledger_entry_mismatch"}));
+}
+
 TEST_F(AuditorTest, RefusedProofIsAnAlarmTransientIsRetried) {
   hub_->Append(0, 6);
   Track(2);

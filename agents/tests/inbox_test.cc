@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "mlahub/envelope/receipt.h"
+#include "mlahub/identity/keys.h"
+#include "mlahub/crypto/hash.h"
+#include "mlahub/crypto/encoding.h"
 #include "test_keys.h"
 #include "test_network.h"
 
@@ -124,6 +127,54 @@ TEST_F(InboxTest, ReceiptResultClearsThePendingReceipt) {
   EXPECT_TRUE((*rec)->receipt_recorded);
   Reopen();
   EXPECT_EQ(inbox_->pending_count(), 0u);
+}
+
+// After a rotation of the node's keys ([agent] previous_keys): a receipt
+// stored under the old signing key is sent signed again with the new one
+// (the hub checks the key in force), the same bytes every time; the stored
+// copy stays as it was (the hub may have recorded it before an answer was
+// lost), and the audit job accepts either copy in the ledger.
+TEST_F(InboxTest, AfterAKeyRotationTheStoredReceiptIsSentSignedAgainAndKept) {
+  Bytes env = k_.Seal(k_.it, k_.ng, kTestNow);
+  auto o = inbox_->OnDeliver(D(1, env, 40));
+  ASSERT_EQ(o.kind, Inbox::Outcome::Kind::kStored) << o.why.ToString();
+  Bytes stored = ReceiptBytes(1);
+  ASSERT_TRUE(envelope::VerifyReceipt(stored, k_.ng.sign.public_key()).ok());
+
+  identity::NodeKeys rotated = identity::GenerateNodeKeys(k_.ng.id, identity::Role::kAuthority, kTestNow);
+  inbox_.reset();
+  InboxOptions io;
+  io.opening_keys = {&rotated, &k_.ng};
+  inbox_ = std::make_unique<Inbox>(*store_, rotated, [this] { return k_.dir; }, clock_, alarms_, nullptr, io);
+  ASSERT_TRUE(inbox_->Load().ok());
+  Bytes sent = ReceiptBytes(1);
+  EXPECT_NE(sent, stored);
+  auto info = envelope::VerifyReceipt(sent, rotated.sign.public_key());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto before = envelope::VerifyReceipt(stored, k_.ng.sign.public_key());
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(info->message_id, before->message_id);
+  EXPECT_EQ(info->envelope_hash, before->envelope_hash);
+  EXPECT_EQ(info->received_ms, before->received_ms) << "the same receipt, signed again";
+  EXPECT_EQ(ReceiptBytes(1), sent) << "deterministic: the same bytes each time";
+  auto kept = store_->GetIncomingReceipt(o.message_id);
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ(**kept, stored) << "the stored copy is never replaced";
+
+  transport::ReceiptResult rr;
+  rr.correlation = corr_;
+  rr.message_id = o.message_id;
+  rr.accepted = true;
+  rr.duplicate = true;
+  rr.ledger_index = 41;
+  auto job = inbox_->OnReceiptResult(rr);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->hash, crypto::ToHex(crypto::Sha256(stored)));
+  EXPECT_EQ(job->alt_hash, crypto::ToHex(crypto::Sha256(sent)));
+  auto again = AuditJobFromJson(ToJson(*job).dump());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *job) << "alt_hash survives the store";
+  EXPECT_TRUE(alarms_.alarms.empty());
 }
 
 TEST_F(InboxTest, TransientReceiptRefusalKeepsItDue) {

@@ -18,6 +18,8 @@
 #include "mlahub/agents/api_client.h"
 #include "mlahub/core/file.h"
 #include "mlahub/directory/directory.h"
+#include "mlahub/envelope/receipt.h"
+#include "mlahub/crypto/encoding.h"
 #include "mlahub/identity/keys.h"
 #include "mlahub/schemas/json_codec.h"
 #include "mlahub/storage/ledger.h"
@@ -451,6 +453,16 @@ TEST_F(AgentIntegrationTest, AgentsAndBrokerKill9UnderLoadLoseNothingAndStoreNot
       }
     });
   }
+  // A failed assertion below returns early: the load stops and is joined.
+  struct JoinAll {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      stop = true;
+      for (std::thread& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join_all{stop, load};
   auto total = [&] { return streams[0].size() + streams[1].size(); };
   std::map<std::string, int> kills;
   for (int round = 0; round < 3; ++round) {
@@ -701,14 +713,25 @@ TEST_F(AgentIntegrationTest, KeyRotationOpensQueuedAndStoredMailWithThePreviousK
     EXPECT_TRUE(m.contains("body") && m["body"].is_object()) << id << " readable: " << m.dump().substr(0, 400);
     EXPECT_FALSE(m.contains("body_error")) << m.value("body_error", "");
   }
-  // The receipts are signed with the new key (the hub checks the key in force).
-  json r = Get("IT-MOJ", "/v1/messages/" + queued[0]);
-  EXPECT_EQ(r["receipt"].value("signed_by", ""), "NG-AGF") << r.dump().substr(0, 400);
+  // The receipts the sender holds verify with the new key, not the old one
+  // (the hub checks the key in force): the one stored under the old key
+  // was signed again.
+  auto old_keys = identity::LoadKeyDir(node_dir + "/keys-previous/1", "");
+  ASSERT_TRUE(old_keys.ok());
+  for (const std::string& id : {queued[0], unreceipted}) {
+    json r = Get("IT-MOJ", "/v1/messages/" + id);
+    auto signed_receipt = crypto::FromBase64(r["receipt"].value("signed_receipt", ""));
+    ASSERT_TRUE(signed_receipt.ok()) << r.dump().substr(0, 400);
+    EXPECT_TRUE(envelope::VerifyReceipt(*signed_receipt, fresh.sign.public_key()).ok()) << id;
+    EXPECT_FALSE(envelope::VerifyReceipt(*signed_receipt, old_keys->sign.public_key()).ok()) << id;
+  }
+  auto ng_log = ReadFile(dir_ + "/NG-AGF.log", 1 << 24);
+  ASSERT_TRUE(ng_log.ok());
+  EXPECT_NE(std::string(ng_log->begin(), ng_log->end()).find("receipt.signed_again"), std::string::npos);
   EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
   EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
 
-  // Without previous_keys the same agent could not open them: a restart
-  // refuses a start with a previous_keys entry of another node.
+  // A previous_keys entry that holds another node's keys stops the start.
   ASSERT_NO_FATAL_FAILURE(StopAgent("NG-AGF"));
   auto other = identity::LoadKeyDir(net_.agent_keys("IT-MOJ"), "");
   ASSERT_TRUE(other.ok());

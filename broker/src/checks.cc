@@ -134,10 +134,6 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
   }
   if (facts.message_id.empty())
     return refuse(Status::Malformed("message_id is not 32 lowercase hex characters"), false);
-  if (h.in_reply_to() != nullptr && h.in_reply_to()->size() != 0 && facts.in_reply_to.empty())
-    return refuse(Status::Malformed("in_reply_to is neither empty nor 32 lowercase hex characters"),
-                  true);
-
   // The duplicate table: a repeated id gets the first answer.
   {
     auto first = lookup(facts.message_id);
@@ -166,6 +162,9 @@ SubmitVerdict EvaluateSubmit(std::string_view node, ByteView envelope,
     }
   }
 
+  if (h.in_reply_to() != nullptr && h.in_reply_to()->size() != 0 && facts.in_reply_to.empty())
+    return refuse(Status::Malformed("in_reply_to is neither empty nor 32 lowercase hex characters"),
+                  true);
   if (Status s = dir.CheckSender(node, now); !s.ok()) return refuse(s, true);
   const directory::Entry* sender = dir.Find(node);
   if (sender == nullptr)
@@ -209,18 +208,20 @@ namespace {
 // received_ms within the message's window (ReceiptExpectation).
 Status CheckReceivedTime(int64_t received_ms, const ReceiptExpectation& expect, UnixMillis now) {
   const int64_t skew = expect.max_clock_skew_ms;
-  const std::string what = "the receipt of " + expect.message_id + " says it was received at " +
-                           FormatRfc3339(received_ms) + " (received_ms " + std::to_string(received_ms) + "), ";
-  const std::string allowed = " (clock skew allowed: " + std::to_string(skew) + " ms)";
+  auto what = [&] {
+    return "the receipt of " + expect.message_id + " says it was received at " + FormatRfc3339(received_ms) +
+           " (received_ms " + std::to_string(received_ms) + "), ";
+  };
+  auto allowed = [&] { return " (clock skew allowed: " + std::to_string(skew) + " ms)"; };
   if (expect.created_ms > 0 && received_ms < expect.created_ms - skew) {
-    return Status::Expired(what + "before the message was created at " + FormatRfc3339(expect.created_ms) +
-                           allowed);
+    return Status::Expired(what() + "before the message was created at " + FormatRfc3339(expect.created_ms) +
+                           allowed());
   }
   if (expect.expires_ms > 0 && received_ms > expect.expires_ms + skew) {
-    return Status::Expired(what + "after the message expired at " + FormatRfc3339(expect.expires_ms) + allowed);
+    return Status::Expired(what() + "after the message expired at " + FormatRfc3339(expect.expires_ms) + allowed());
   }
   if (now > 0 && received_ms > now + skew) {
-    return Status::Expired(what + "later than the hub's clock (" + FormatRfc3339(now) + ")" + allowed);
+    return Status::Expired(what() + "later than the hub's clock (" + FormatRfc3339(now) + ")" + allowed());
   }
   return Status::Ok();
 }

@@ -73,9 +73,10 @@ using DuplicateLookup =
 // Judges one Submit from `node` (the ZAP-authenticated node id), in this
 // order; the first failure is the answer:
 //   size (too_large), frame structure (malformed), sender = node
-//   (sender_mismatch), well-formed ids (malformed), duplicate table
-//   (kDuplicate with the first answer; an id recorded for another sender:
-//   duplicate), sender in the directory and active (unknown_sender /
+//   (sender_mismatch), well-formed message id (malformed), duplicate table
+//   (kDuplicate with the first answer; an id recorded for another sender,
+//   or another envelope under it: duplicate), well-formed in_reply_to
+//   (malformed), sender in the directory and active (unknown_sender /
 //   revoked), signing key = the sender's current key (revoked), known kind
 //   (unknown_kind), recipient (unknown_recipient / revoked /
 //   kind_not_accepted), validity window (expired), origin signature

@@ -94,8 +94,6 @@ class CaseStore {
   // "receipt to send" marker.
   static void PutNewIncoming(StoreBatch& b, const IncomingRecord& r, ByteView envelope, ByteView receipt);
   static void PutIncoming(StoreBatch& b, const IncomingRecord& r);
-  // Our receipt of a stored message, signed again (after a key rotation).
-  static void ReplaceIncomingReceipt(StoreBatch& b, std::string_view id, ByteView receipt);
   static void PutDuplicateSeq(StoreBatch& b, uint64_t delivery_seq, std::string_view id);
   static void PutPendingReceipt(StoreBatch& b, uint64_t delivery_seq, std::string_view id);
   static void ClearPendingReceipt(StoreBatch& b, uint64_t delivery_seq);

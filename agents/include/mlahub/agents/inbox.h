@@ -120,6 +120,12 @@ class Inbox {
   void Count(const char* name, const char* help, const ops::Labels& labels = {});
 
   CaseStore& store_;
+  // A stored receipt signed with an earlier signing key of this node (before
+  // a rotation), signed again with the current one; nullopt when it needs
+  // no new signature (or verifies with none of the node's keys: logged).
+  // The stored copy is never replaced: the hub may have recorded it.
+  std::optional<Bytes> SignedAgain(ByteView stored) const;
+
   const identity::NodeKeys& keys_;
   DirectoryFn directory_;
   const Clock& clock_;

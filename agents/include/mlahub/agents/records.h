@@ -167,6 +167,9 @@ struct AuditJob {
   std::string message_id;
   std::string hash;  // lowercase hex: envelope hash (kSubmitted, kReceived) or receipt hash
   UnixMillis since_ms = 0;
+  // kReceipt of a receipt signed again after a key rotation: the other
+  // copy's hash; the entry may hold either. Empty otherwise.
+  std::string alt_hash;
   bool operator==(const AuditJob&) const = default;
 };
 
