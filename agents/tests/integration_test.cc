@@ -145,6 +145,22 @@ class AgentIntegrationTest : public testing::DaemonsTest {
     return out;
   }
 
+  // Stops the broker (SIGTERM) and checks its ledger: each of `ids` accepted
+  // and receipted exactly once, and the whole log verifies.
+  template <typename Ids>
+  void StopBrokerAndCheckLedgerOnce(const Ids& ids) {
+    broker_.Signal(SIGTERM);
+    ASSERT_EQ(broker_.Wait(seconds(60)), 0);
+    auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
+    ASSERT_TRUE(ledger.ok());
+    for (const std::string& id : ids) {
+      auto ev = LedgerEvents(**ledger, id);
+      EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
+      EXPECT_EQ(ev.count("Receipt"), 1u) << id << " receipted exactly once";
+    }
+    EXPECT_TRUE((*ledger)->Verify().status.ok());
+  }
+
 };
 
 // A request and its answer between two agents, with signed receipts both
@@ -380,16 +396,7 @@ TEST_F(AgentIntegrationTest, BrokerKill9UnderLoad) {
   EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
   EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
 
-  broker_.Signal(SIGTERM);
-  ASSERT_EQ(broker_.Wait(seconds(60)), 0);
-  auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
-  ASSERT_TRUE(ledger.ok());
-  for (const std::string& id : sent) {
-    auto ev = LedgerEvents(**ledger, id);
-    EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
-    EXPECT_EQ(ev.count("Receipt"), 1u) << id;
-  }
-  EXPECT_TRUE((*ledger)->Verify().status.ok());
+  StopBrokerAndCheckLedgerOnce(sent);
 }
 
 // kill -9 of both agents and of the broker, in turn, at moments picked at
@@ -522,16 +529,7 @@ TEST_F(AgentIntegrationTest, AgentsAndBrokerKill9UnderLoadLoseNothingAndStoreNot
   EXPECT_EQ(Alarms("IT-MOJ"), 0u) << Get("IT-MOJ", "/v1/alarms").dump();
   EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
 
-  broker_.Signal(SIGTERM);
-  ASSERT_EQ(broker_.Wait(seconds(60)), 0);
-  auto ledger = storage::Ledger::OpenReadOnly(net_.broker_data() + "/ledger");
-  ASSERT_TRUE(ledger.ok());
-  for (const std::string& id : all_stored) {
-    auto ev = LedgerEvents(**ledger, id);
-    EXPECT_EQ(ev.count("Accepted"), 1u) << id << " accepted exactly once";
-    EXPECT_EQ(ev.count("Receipt"), 1u) << id << " receipted exactly once";
-  }
-  EXPECT_TRUE((*ledger)->Verify().status.ok());
+  StopBrokerAndCheckLedgerOnce(all_stored);
 }
 
 // kill -9 of an agent between storing a message and sending its receipt

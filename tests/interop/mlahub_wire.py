@@ -1257,6 +1257,24 @@ class SelfTest:
         self.serves(f"the rate limit of {who}")
         F.close()
 
+    def pushed_directory(self):
+        """The next DirectoryUpdate the sender's connection receives unasked (CONFIG.md [directory]:
+        the broker re-reads `file` within reload_interval_ms and sends the newer version to every
+        connected agent), the recipient served meanwhile: (message, verified directory or None)."""
+        m = None
+        deadline = time.time() + 30
+        while m is None and time.time() < deadline:
+            m = self.A.take(lambda n, b: n == "DirectoryUpdate", 0.5)
+            self.R.c.pump(0.01)
+            self.R.handle()
+        d = None
+        if m is not None and m[2] is not None:
+            try:
+                d = parse_signed_directory(m[2], self.net.operator_pk)
+            except peer.Failure as e:
+                self.ck.check(False, "the pushed DirectoryUpdate verifies with the operator key", str(e))
+        return m, d
+
     def revocation(self):
         ck, net, A, R = self.ck, self.net, self.A, self.R
         who = self.a.other  # TH-OAG: the agent of phase 2 has stopped
@@ -1279,20 +1297,7 @@ class SelfTest:
         except ValueError:
             ck.note(f"revoke: {out.strip()[:200]}")
         newver = self.dirver + 1
-        # CONFIG.md [directory]: the broker re-reads `file` within reload_interval_ms and sends the
-        # newer version to every connected agent
-        m = None
-        deadline = time.time() + 30
-        while m is None and time.time() < deadline:
-            m = A.take(lambda n, b: n == "DirectoryUpdate", 0.5)
-            R.c.pump(0.01)
-            R.handle()
-        d = None
-        if m is not None and m[2] is not None:
-            try:
-                d = parse_signed_directory(m[2], net.operator_pk)
-            except peer.Failure as e:
-                ck.check(False, "the pushed DirectoryUpdate verifies with the operator key", str(e))
+        m, d = self.pushed_directory()
         st = {e["identity"]["id"]: e["status"] for e in d["entries"]} if d else {}
         ck.check(d is not None and d["version"] == newver and m[1]["version"] == newver
                  and st.get(who) == 1,
@@ -1361,18 +1366,7 @@ class SelfTest:
                         f"rc {c} {out[:200]} {err[:200]}"):
             return
         newver = self.dirver + 1
-        m = None
-        deadline = time.time() + 30
-        while m is None and time.time() < deadline:
-            m = A.take(lambda n, b: n == "DirectoryUpdate", 0.5)
-            self.R.c.pump(0.01)
-            self.R.handle()
-        d = None
-        if m is not None and m[2] is not None:
-            try:
-                d = parse_signed_directory(m[2], net.operator_pk)
-            except peer.Failure as e:
-                ck.check(False, "the pushed DirectoryUpdate verifies with the operator key", str(e))
+        m, d = self.pushed_directory()
         ent = {e["identity"]["id"]: e for e in d["entries"]} if d else {}
         got = ent.get(who, {}).get("identity", {})
         ck.check(d is not None and d["version"] == newver and bytes(got.get("sign_key", b"")) == new_ident.sign_pk
