@@ -81,10 +81,11 @@ Result<std::unique_ptr<Client>> Client::Connect(std::shared_ptr<Context> context
   }
   zmq::socket_t& s = impl->socket;
   MLAHUB_RETURN_IF_ERROR(internal::ApplyCommon(
-      s, {options.send_hwm, options.receive_hwm, options.max_frame_size, options.heartbeat_ivl_ms,
-          options.heartbeat_timeout_ms, options.heartbeat_ttl_ms, options.handshake_ivl_ms,
-          options.tcp_keepalive_idle_s, options.tcp_keepalive_intvl_s, options.tcp_keepalive_cnt}));
-  MLAHUB_RETURN_IF_ERROR(internal::SetInt(s, ZMQ_IMMEDIATE, 1, "ZMQ_IMMEDIATE"));
+      s, {options.send_hwm, options.receive_hwm, options.max_frame_size, options.handshake_ivl_ms,
+          options.tcp_keepalive_idle_s, options.tcp_keepalive_intvl_s, options.tcp_keepalive_cnt,
+          options.tcp_max_retransmit_ms}));
+  // No ZMQ_IMMEDIATE: see client.h (libzmq aborts when it drops a half-read
+  // message's pipe). Send checks the connection state itself.
   MLAHUB_RETURN_IF_ERROR(internal::SetInt(s, ZMQ_RECONNECT_IVL, options.reconnect_ivl_ms, "ZMQ_RECONNECT_IVL"));
   MLAHUB_RETURN_IF_ERROR(
       internal::SetInt(s, ZMQ_RECONNECT_IVL_MAX, options.reconnect_ivl_max_ms, "ZMQ_RECONNECT_IVL_MAX"));
@@ -153,6 +154,13 @@ Status Client::Reconnect() {
 
 Status Client::Send(const Frames& frames) {
   if (frames.empty()) return Status::InvalidArgument("client: cannot send an empty message");
+  if (impl_->state != ConnectionState::kReady) {
+    impl_->Drain();  // only off the fast path: a handshake may have completed since
+    if (impl_->state != ConnectionState::kReady) {
+      ++impl_->n.send_unavailable;
+      return Status::Unavailable("no connection to the broker is up");
+    }
+  }
   void* s = impl_->socket.handle();
   for (size_t i = 0; i < frames.size(); ++i) {
     int flags = ZMQ_DONTWAIT | (i + 1 < frames.size() ? ZMQ_SNDMORE : 0);
@@ -160,7 +168,7 @@ Status Client::Send(const Frames& frames) {
       int err = zmq_errno();
       ++impl_->n.send_unavailable;
       if (err == EAGAIN) {
-        return Status::Unavailable("no connection to the broker is up, or its send queue is full");
+        return Status::Unavailable("the send queue to the broker is full");
       }
       return internal::ZmqError("client: send", err);
     }

@@ -88,14 +88,12 @@ Status ApplyCommon(zmq::socket_t& s, const CommonOptions& o) {
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_RCVHWM, o.receive_hwm, "ZMQ_RCVHWM"));
   MLAHUB_RETURN_IF_ERROR(
       SetBytes(s, ZMQ_MAXMSGSIZE, &o.max_frame_size, sizeof o.max_frame_size, "ZMQ_MAXMSGSIZE"));
-  MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_HEARTBEAT_IVL, o.heartbeat_ivl_ms, "ZMQ_HEARTBEAT_IVL"));
-  MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_HEARTBEAT_TIMEOUT, o.heartbeat_timeout_ms, "ZMQ_HEARTBEAT_TIMEOUT"));
-  MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_HEARTBEAT_TTL, o.heartbeat_ttl_ms, "ZMQ_HEARTBEAT_TTL"));
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_HANDSHAKE_IVL, o.handshake_ivl_ms, "ZMQ_HANDSHAKE_IVL"));
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_TCP_KEEPALIVE, 1, "ZMQ_TCP_KEEPALIVE"));
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_TCP_KEEPALIVE_IDLE, o.tcp_keepalive_idle_s, "ZMQ_TCP_KEEPALIVE_IDLE"));
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_TCP_KEEPALIVE_INTVL, o.tcp_keepalive_intvl_s, "ZMQ_TCP_KEEPALIVE_INTVL"));
   MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_TCP_KEEPALIVE_CNT, o.tcp_keepalive_cnt, "ZMQ_TCP_KEEPALIVE_CNT"));
+  MLAHUB_RETURN_IF_ERROR(SetInt(s, ZMQ_TCP_MAXRT, o.tcp_max_retransmit_ms, "ZMQ_TCP_MAXRT"));
   return Status::Ok();
 }
 
@@ -208,7 +206,12 @@ Result<size_t> ReceiveRest(zmq::socket_t& s, bool more, size_t max_frames,
     zmq_msg_t part;
     zmq_msg_init(&part);
     // The parts of a multipart message arrive together: this never waits.
-    if (zmq_msg_recv(&part, s.handle(), 0) < 0) {
+    // A signal (EINTR) must not leave the message half read: the next
+    // receive would take its remaining frames for a new message.
+    int rc;
+    while ((rc = zmq_msg_recv(&part, s.handle(), 0)) < 0 && zmq_errno() == EINTR) {
+    }
+    if (rc < 0) {
       int err = zmq_errno();
       zmq_msg_close(&part);
       return ZmqError("zmq_msg_recv", err);

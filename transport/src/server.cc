@@ -169,9 +169,9 @@ Result<std::unique_ptr<Server>> Server::Bind(std::shared_ptr<Context> context,
   }
   zmq::socket_t& s = impl->socket;
   MLAHUB_RETURN_IF_ERROR(internal::ApplyCommon(
-      s, {options.send_hwm, options.receive_hwm, options.max_frame_size, options.heartbeat_ivl_ms,
-          options.heartbeat_timeout_ms, options.heartbeat_ttl_ms, options.handshake_ivl_ms,
-          options.tcp_keepalive_idle_s, options.tcp_keepalive_intvl_s, options.tcp_keepalive_cnt}));
+      s, {options.send_hwm, options.receive_hwm, options.max_frame_size, options.handshake_ivl_ms,
+          options.tcp_keepalive_idle_s, options.tcp_keepalive_intvl_s, options.tcp_keepalive_cnt,
+          options.tcp_max_retransmit_ms}));
   MLAHUB_RETURN_IF_ERROR(internal::SetInt(s, ZMQ_ROUTER_MANDATORY, 1, "ZMQ_ROUTER_MANDATORY"));
   // Off: routing ids are libzmq's own, so a peer presenting one that is in use
   // is an impostor and must be turned away, not handed the connection.

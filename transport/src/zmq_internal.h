@@ -37,19 +37,18 @@ Status ZmqError(std::string_view what, int err);
 Status SetInt(zmq::socket_t& s, int option, int value, std::string_view name);
 Status SetBytes(zmq::socket_t& s, int option, const void* data, size_t size, std::string_view name);
 
-// The options both ends share: linger 0, HWMs, frame size bound, heartbeats,
-// handshake timeout, TCP keepalive.
+// The options both ends share: linger 0, HWMs, frame size bound, handshake
+// timeout, TCP keepalive and retransmission timeout. No ZMTP heartbeats: see
+// ServerOptions in server.h.
 struct CommonOptions {
   int send_hwm;
   int receive_hwm;
   int64_t max_frame_size;
-  int heartbeat_ivl_ms;
-  int heartbeat_timeout_ms;
-  int heartbeat_ttl_ms;
   int handshake_ivl_ms;
   int tcp_keepalive_idle_s;
   int tcp_keepalive_intvl_s;
   int tcp_keepalive_cnt;
+  int tcp_max_retransmit_ms;
 };
 Status ApplyCommon(zmq::socket_t& s, const CommonOptions& o);
 

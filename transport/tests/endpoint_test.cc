@@ -442,5 +442,76 @@ TEST_F(EndpointTest, ClientWithoutBrokerIsUnavailable) {
   EXPECT_EQ(c.WaitForHandshake(100ms).code(), Code::kUnavailable);
 }
 
+// The broker dies while the agent's socket holds messages it has received
+// but not yet read. They must all still be read, whole. With ZMQ_IMMEDIATE,
+// libzmq 4.3.4 dropped the pipe at the disconnect: the messages were lost,
+// and when the drop fell between two frames of one message (the socket runs
+// its commands every 100th receive: here the 2nd frame of the 50th message)
+// the process aborted in fq.cpp ("!_more").
+TEST_F(EndpointTest, MessagesReceivedBeforeTheBrokerDiedAreAllReadWhole) {
+  Client& it = NewClient(it_keys_);
+  ASSERT_OK(it.WaitForHandshake(10s));
+  ASSERT_OK(it.Send(*EncodeCommand(Hello{"IT-MOJ", 3, 0, 0})));
+  ServerReceive();
+  constexpr uint64_t kCount = 2000;  // 2 frames each, under the client's receive HWM
+  for (uint64_t i = 0; i < kCount; ++i) {
+    ASSERT_OK(server_->SendToNode("IT-MOJ", *EncodeCommand(Deliver{i + 1, i + 1, Bytes(1024, 0xab)})));
+  }
+  // About 2 MB over loopback; then the broker goes (sockets close with linger
+  // 0, so anything not yet written to TCP would be lost by the broker, not by
+  // the client: give the transfer ample time before).
+  std::this_thread::sleep_for(1s);
+  server_.reset();
+  ASSERT_TRUE(Eventually([&] { return it.stats().disconnects >= 1; }, [&] { (void)it.state(); }));
+  std::this_thread::sleep_for(100ms);  // the old code's pipe drop was queued by now
+
+  uint64_t next = 0;
+  for (;;) {
+    auto got = it.Receive(0ms);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    if (!got->has_value()) break;
+    auto cmd = DecodeCommand(**got);
+    ASSERT_TRUE(cmd.ok()) << cmd.status().ToString();
+    ASSERT_TRUE(std::holds_alternative<Deliver>(*cmd));
+    EXPECT_EQ(std::get<Deliver>(*cmd).delivery_seq, next + 1);
+    ++next;
+  }
+  EXPECT_EQ(next, kCount) << "messages the client had received were lost at the disconnect";
+  // And while no connection is up, sends are refused rather than queued.
+  EXPECT_NE(it.state(), ConnectionState::kReady);
+  EXPECT_EQ(it.Send({ToBytes("x")}).code(), Code::kUnavailable);
+}
+
+// A client fills the broker's receive queue for its connection (libzmq then
+// stops reading that socket) and goes away. The broker must keep serving.
+// With ZMTP heartbeats on (5 s, as before), libzmq 4.3.4 aborted at the next
+// heartbeat ("!_io_error", stream_engine_base.cpp:331).
+class FullInboundQueueTest : public EndpointTest {
+  void ModifyServerOptions(ServerOptions& o) override { o.receive_hwm = 100; }
+};
+
+TEST_F(FullInboundQueueTest, PeerDyingWhileTheServerIsBehindDoesNotStopTheServer) {
+  {
+    ClientOptions o = Options();
+    o.send_hwm = 5000;
+    Client& flood = NewClient(it_keys_, o);
+    ASSERT_OK(flood.WaitForHandshake(10s));
+    for (int i = 0; i < 3000; ++i) ASSERT_OK(flood.Send({ToBytes("flood")}));
+    std::this_thread::sleep_for(500ms);  // the server reads nothing meanwhile
+    clients_.clear();
+  }
+  // Behind for two heartbeat periods of the old setting (5 s): the first
+  // PING to the dead peer brought the error, the second the abort.
+  std::this_thread::sleep_for(10500ms);
+  Client& ng = NewClient(ng_keys_);
+  ASSERT_OK(ng.WaitForHandshake(10s));
+  ASSERT_OK(ng.Send({ToBytes("still serving?")}));
+  for (;;) {
+    Incoming in = ServerReceive();
+    if (in.node_id == "NG-AGF") break;
+    ASSERT_EQ(in.node_id, "IT-MOJ");
+  }
+}
+
 }  // namespace
 }  // namespace mlahub::transport

@@ -4,12 +4,21 @@
 //
 // libzmq reconnects by itself with exponential backoff (ZMQ_RECONNECT_IVL up
 // to ZMQ_RECONNECT_IVL_MAX), each time with a fresh CURVE handshake that the
-// broker's ZAP handler judges anew. ZMQ_IMMEDIATE is set: while no
-// connection is up, Send returns kUnavailable instead of queueing, so the
-// agent's own outbox stays the single place where unacknowledged envelopes
+// broker's ZAP handler judges anew. While no connection is up (as the socket
+// monitor last reported), Send returns kUnavailable instead of queueing, so
+// the agent's own outbox stays the place where unacknowledged envelopes
 // wait. A socket monitor reports each handshake; WaitForHandshake lets agents
 // and tests wait for readiness (or an authentication refusal) without
 // sleeping.
+//
+// ZMQ_IMMEDIATE is deliberately NOT set. With it, libzmq 4.3.4 terminates the
+// socket's pipe at once when a connection drops (socket_base_t::hiccuped):
+// every message already received but not yet read is discarded, and if the
+// pipe goes while a multipart message is half read, libzmq aborts the process
+// (fq.cpp:112, "!_more"). Without it the pipe outlives the connection: what
+// was received is still read, and the few messages sent in the moment between
+// the drop and the monitor's report go out after the reconnection (the broker
+// answers a repeat with its first answer).
 //
 // Thread-safety: none; one thread owns a Client (stats() excepted).
 #pragma once
@@ -43,13 +52,13 @@ struct ClientOptions {
   // Reconnection backoff: first retry after ivl, doubling up to ivl_max.
   int reconnect_ivl_ms = 100;
   int reconnect_ivl_max_ms = 30000;
-  int heartbeat_ivl_ms = 5000;
-  int heartbeat_timeout_ms = 15000;
-  int heartbeat_ttl_ms = 30000;
+  // Handshake bound and dead-peer detection: as ServerOptions (no ZMTP
+  // heartbeats, and why).
   int handshake_ivl_ms = 10000;
-  int tcp_keepalive_idle_s = 60;
-  int tcp_keepalive_intvl_s = 10;
-  int tcp_keepalive_cnt = 6;
+  int tcp_keepalive_idle_s = 10;
+  int tcp_keepalive_intvl_s = 5;
+  int tcp_keepalive_cnt = 4;
+  int tcp_max_retransmit_ms = 30000;
 };
 
 enum class ConnectionState : uint8_t {
@@ -94,7 +103,8 @@ class Client {
   // again. Also usable to force a fresh connection at any time.
   Status Reconnect();
 
-  // Non-blocking: kUnavailable when no connection is up or the queue is full.
+  // Non-blocking: kUnavailable when no connection is up (as last reported by
+  // the socket monitor) or the queue is full.
   Status Send(const Frames& frames);
   // nullopt on timeout; kMalformed for a message with too many frames
   // (dropped).

@@ -49,17 +49,23 @@ struct ServerOptions {
   // Bounds on what a peer may send (ZMQ_MAXMSGSIZE per frame; frame count).
   int64_t max_frame_size = kDefaultMaxFrameSize;
   size_t max_frames = kDefaultMaxFrames;
-  // ZMTP heartbeats: PING every ivl; a connection silent for timeout is
-  // closed; ttl tells the peer to close after that much silence from us.
-  int heartbeat_ivl_ms = 5000;
-  int heartbeat_timeout_ms = 15000;
-  int heartbeat_ttl_ms = 30000;
   // A connection must finish the CURVE handshake within this time.
   int handshake_ivl_ms = 10000;
-  // TCP keepalive (seconds) under the heartbeats, for dead NAT paths.
-  int tcp_keepalive_idle_s = 60;
-  int tcp_keepalive_intvl_s = 10;
-  int tcp_keepalive_cnt = 6;
+  // A dead peer is found by TCP: keepalive probes on an idle connection
+  // (idle + intvl * cnt seconds: 30 s) and a bound on unacknowledged data
+  // (ZMQ_TCP_MAXRT, 30 s). A peer process that dies is seen at once (its
+  // kernel closes the connection).
+  //
+  // No ZMTP heartbeats (ZMQ_HEARTBEAT_*): in libzmq 4.3.4 a heartbeat that
+  // falls after the peer died while this end had stopped reading the
+  // connection (its receive queue full) aborts the process
+  // (stream_engine_base.cpp:331, "!_io_error"; libzmq issue 4841). An
+  // admitted peer could crash the broker that way by filling its queue and
+  // dropping the connection.
+  int tcp_keepalive_idle_s = 10;
+  int tcp_keepalive_intvl_s = 5;
+  int tcp_keepalive_cnt = 4;
+  int tcp_max_retransmit_ms = 30000;
 };
 
 // A message received from an authenticated client.
