@@ -599,6 +599,10 @@ struct Broker::Impl {
   void ProcessMailbox();
   void Periodic();
   void HandleIncoming(transport::Incoming& in);
+  // Answers a command that could not be decoded (or was cut short) with
+  // Error{code}, unless the sender is being rate limited for refusals.
+  void RefuseCommand(const transport::Incoming& in, const transport::DecodeLimits& dl, Code code,
+                     const std::string& reason);
 
   void OnHello(const transport::Incoming& in, const transport::Hello& h);
   void OnSubmit(const std::string& node, const std::string& peer, transport::Submit&& s);
@@ -652,7 +656,7 @@ void Broker::Impl::RegisterMetrics() {
                                 "CURVE handshakes refused by the ZAP handler");
   m_dropped =
       &reg->counter("mlahub_broker_dropped_messages_total",
-                    "Messages dropped by the transport (chosen routing id, too many frames)");
+                    "Messages dropped by the transport (chosen routing id, no User-Id)");
   m_directory_loads =
       &reg->counter("mlahub_broker_directory_loads_total", "Directory versions published");
   m_expired = &reg->counter("mlahub_broker_expired_total",
@@ -1214,9 +1218,30 @@ void Broker::Impl::UpdateGauges() {
   }
 }
 
+void Broker::Impl::RefuseCommand(const transport::Incoming& in, const transport::DecodeLimits& dl, Code code,
+                                  const std::string& reason) {
+  BadCommand(code).Inc();
+  if (!in.node_id.empty() && limiter.Limited(in.node_id, SteadyMs())) {
+    m_rate_limited_frames->Inc();
+    SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, "rate limited: too many refusals",
+                                              transport::RequestCorrelation(in.frames, dl)});
+    return;
+  }
+  NoteRefusal(in.node_id);
+  ops::Warn("command.refused", {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", reason}});
+  SendToPeer(in.peer, transport::ErrorReply{code, reason, transport::RequestCorrelation(in.frames, dl)});
+}
+
 void Broker::Impl::HandleIncoming(transport::Incoming& in) {
   transport::DecodeLimits dl;
   dl.max_attachment_size = cfg.max_envelope_bytes;
+  if (in.frames_total > in.frames.size()) {
+    // Cut short by the transport: nothing of it is processed.
+    RefuseCommand(in, dl, Code::kMalformed,
+                  std::to_string(in.frames_total) + " frames in one message; at most " +
+                      std::to_string(in.frames.size()) + " (a command and at most one attachment)");
+    return;
+  }
   auto cmd = transport::DecodeCommand(in.frames, dl);
   if (!cmd.ok() && cmd.status().code() == Code::kOversize) {
     // The frame is already in memory (bounded by ZMQ_MAXMSGSIZE): decode it
@@ -1232,19 +1257,7 @@ void Broker::Impl::HandleIncoming(transport::Incoming& in) {
     Code code = cmd.status().code() == Code::kUnknownKind ? Code::kUnknownKind
                 : cmd.status().code() == Code::kOversize  ? Code::kOversize
                                                           : Code::kMalformed;
-    BadCommand(code).Inc();
-    if (!in.node_id.empty() && limiter.Limited(in.node_id, SteadyMs())) {
-      m_rate_limited_frames->Inc();
-      SendToPeer(in.peer, transport::ErrorReply{Code::kUnavailable, "rate limited: too many refusals",
-                                                transport::RequestCorrelation(in.frames, dl)});
-      return;
-    }
-    NoteRefusal(in.node_id);
-    ops::Warn(
-        "command.refused",
-        {{"agent", in.node_id}, {"code", CodeName(code)}, {"reason", cmd.status().message()}});
-    SendToPeer(in.peer, transport::ErrorReply{code, cmd.status().message(),
-                                              transport::RequestCorrelation(in.frames, dl)});
+    RefuseCommand(in, dl, code, cmd.status().message());
     return;
   }
   const std::string& node = in.node_id;

@@ -559,7 +559,12 @@ TEST_F(BrokerProcessTest, RefusalsAreNamedRecordedAndTheBrokerKeepsServing) {
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->code, Code::kMalformed);
   EXPECT_EQ(err->correlation, corr - 1) << "a readable command's correlation is echoed";
-  ASSERT_OK(it->SendFrames({submit[0], submit[1], Bytes(10, 1)}));  // dropped by the transport
+  ASSERT_OK(it->SendFrames({submit[0], submit[1], Bytes(10, 1)}));  // too many frames: told, not processed
+  err = it->WaitFor<transport::ErrorReply>();
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->code, Code::kMalformed);
+  EXPECT_EQ(err->correlation, corr - 1) << "frame 0 of the cut-short message names its correlation";
+  EXPECT_NE(err->message.find("3 frames"), std::string::npos) << err->message;
   ASSERT_OK(it->SendFrames({Bytes()}));
   err = it->WaitFor<transport::ErrorReply>();
   ASSERT_TRUE(err.has_value());

@@ -1043,8 +1043,10 @@ class SelfTest:
         error_for([cmd_ping(1, 2), b"extra"], "Ping with an attachment frame", 1)
         A.take_all("Error")
         A.send([cmd_submit(4245), env, b"third"])
-        m = A.take(lambda n, b: n in ("Error", "SubmitResult"), 3)
-        ck.note(f"three frames: answered with {m and (m[0], m[1])} (13.6 'refused as malformed' vs 13.9 'dropped')")
+        m = A.take(lambda n, b: n in ("Error", "SubmitResult"), 10)
+        ck.check(m is not None and m[0] == "Error" and m[1]["code"] == 1 and m[1]["correlation"] == 4245,
+                 "Submit with a third frame: Error{Malformed} with its correlation, nothing processed (13.6)",
+                 f"{m and (m[0], m[1])}")
         ck.check(A.ping(), "three frames: the connection still answers Ping afterwards")
         error_for([unknown_type_command(99)], "a CommandBody type the broker does not know (99)",
                   W().errors["UnknownKind"])

@@ -131,10 +131,13 @@ Result<std::optional<Incoming>> Server::Impl::ReadOne() {
     return Status::SenderMismatch("message dropped: connection '" + Printable(in.peer) + "' of node " +
                                   it->second + " now authenticates as " + in.node_id);
   }
+  in.frames_total = total;
   if (total > options.max_frames) {
+    // Returned cut short so that the caller can answer the sender; the
+    // connection is not remembered as the node's newest (nothing was
+    // accepted from it).
     ++n.dropped_too_many_frames;
-    return Status::Malformed("message from " + in.node_id + " dropped: " + std::to_string(total) +
-                             " frames, at most " + std::to_string(options.max_frames) + " allowed");
+    return std::optional<Incoming>(std::move(in));
   }
   // Remember where this node is now (newest connection wins).
   auto [it, inserted] = peer_of_node.try_emplace(in.node_id, in.peer);

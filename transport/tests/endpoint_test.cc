@@ -412,16 +412,26 @@ TEST_F(EndpointTest, RevokedKeyIsRefusedOnTheNextConnect) {
   EXPECT_EQ(ServerReceive().node_id, "IT-MOJ");
 }
 
-TEST_F(EndpointTest, TooManyFramesAreDropped) {
+TEST_F(EndpointTest, TooManyFramesAreCutShortAndTold) {
   Client& it = NewClient(it_keys_);
   ASSERT_OK(it.WaitForHandshake(10s));
   ASSERT_OK(it.Send({ToBytes("a"), ToBytes("b"), ToBytes("c")}));
-  auto r = server_->Receive(10s);
-  EXPECT_EQ(r.status().code(), Code::kMalformed) << r.status().ToString();
+  Incoming cut = ServerReceive();
+  EXPECT_EQ(cut.node_id, "IT-MOJ");
+  EXPECT_EQ(cut.frames_total, 3u);
+  ASSERT_EQ(cut.frames.size(), 2u);
+  EXPECT_EQ(cut.frames[1], ToBytes("b"));
   EXPECT_EQ(server_->stats().dropped_too_many_frames, 1u);
+  // The sender can be answered on its connection.
+  ASSERT_OK(server_->SendToPeer(cut.peer, {ToBytes("refused")}));
+  auto back = it.Receive(10s);
+  ASSERT_TRUE(back.ok() && back->has_value());
+  EXPECT_EQ((**back)[0], ToBytes("refused"));
+
   ASSERT_OK(it.Send({ToBytes("a"), ToBytes("b")}));
   Incoming in = ServerReceive();
   EXPECT_EQ(in.frames.size(), 2u);
+  EXPECT_EQ(in.frames_total, 2u);
 }
 
 TEST_F(EndpointTest, WrongServerKeyNeverBecomesReady) {

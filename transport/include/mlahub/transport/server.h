@@ -73,6 +73,10 @@ struct Incoming {
   std::string peer;     // the connection's routing id (opaque bytes)
   std::string node_id;  // the authenticated node (ZAP User-Id)
   Frames frames;        // the message, routing id frame removed
+  // How many frames the message had. Above frames.size() when it had more
+  // than max_frames: only the first max_frames were kept, and the caller
+  // answers with a refusal (the peer is known, so it can be told).
+  size_t frames_total = 0;
 };
 
 struct ServerStats {
@@ -107,8 +111,10 @@ class Server {
 
   // Waits up to `timeout` for one message. nullopt on timeout. An error
   // status describes one message that was dropped (the server stays usable):
-  // kSenderMismatch (peer-chosen routing id), kMalformed (too many frames),
-  // kUnknownSender (no User-Id). Also handles socket monitor events (stats).
+  // kSenderMismatch (peer-chosen routing id), kUnknownSender (no User-Id).
+  // A message with too many frames is returned cut short (frames_total tells;
+  // counted in dropped_too_many_frames) for the caller to refuse. Also
+  // handles socket monitor events (stats).
   Result<std::optional<Incoming>> Receive(std::chrono::milliseconds timeout);
 
   // A file descriptor (e.g. an eventfd) that Receive also waits on: when it
