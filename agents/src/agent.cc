@@ -486,6 +486,7 @@ void Agent::MarkBusy() { busy_until_ns_.store(SteadyNowNs() + 1'000'000'000); }
 void Agent::NetLoop() {
   while (!stop_.load()) {
     PollConnection();
+    CheckBrokerSilence();
     // An API submission signals wake_, which ends this wait at once; other
     // work is looked at every 1 ms while there is traffic, 10 ms when idle.
     bool busy = SteadyNowNs() < busy_until_ns_.load();
@@ -549,8 +550,34 @@ void Agent::PollConnection() {
   }
 }
 
+void Agent::CheckBrokerSilence() {
+  if (!connected_) {
+    silence_ping_ms_ = 0;
+    return;
+  }
+  const int64_t now = SteadyNowNs() / 1'000'000;
+  const int64_t silent = now - last_from_broker_ms_;
+  if (silent >= config_.broker_silence_ms) {
+    ops::Warn("agent.broker_silent",
+              {{"node_id", config_.node_id}, {"silent_ms", silent}, {"ping_unanswered", silence_ping_ms_ != 0},
+               {"action", "reconnecting"},
+               {"hint", "the broker's host holds the connection but its process does not answer (hung, stopped "
+                        "or overloaded)"}});
+    metrics_.counter("mlahub_agent_broker_silent_total", "Reconnections because the broker fell silent").Inc();
+    OnDisconnected("broker silent");
+    silence_ping_ms_ = 0;
+    if (Status r = client_->Reconnect(); !r.ok()) ops::Warn("agent.reconnect_failed", {{"error", r.ToString()}});
+    return;
+  }
+  if (silence_ping_ms_ == 0 && silent >= config_.broker_silence_ms / 2) {
+    if (Send(tp::Ping{++silence_ping_nonce_, clock_->NowMillis()})) silence_ping_ms_ = now;
+  }
+}
+
 void Agent::OnConnected() {
   connected_ = true;
+  last_from_broker_ms_ = SteadyNowNs() / 1'000'000;
+  silence_ping_ms_ = 0;
   conn_state_ = 1;
   backoff_ms_ = 0;
   connected_since_ms_ = clock_->NowMillis();
@@ -626,6 +653,8 @@ void Agent::SendReceipt(uint64_t seq) {
 }
 
 void Agent::Handle(const tp::Frames& frames) {
+  last_from_broker_ms_ = SteadyNowNs() / 1'000'000;  // anything at all: the broker is alive
+  silence_ping_ms_ = 0;
   tp::DecodeLimits limits;
   limits.max_attachment_size = config_.max_envelope_bytes + (64u << 10);
   auto cmd = tp::DecodeCommand(frames, limits);

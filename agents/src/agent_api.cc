@@ -242,8 +242,9 @@ Result<json> Agent::Show(std::string_view message_id) const {
   oo.max_size = std::max<size_t>(config_.max_envelope_bytes, env->size());
   oo.max_clock_skew_ms = config_.max_clock_skew_ms;
   oo.clock = &then;
-  auto opened = opening_keys_.empty() ? envelope::Open(*env, keys_, sender, oo)
-                                      : envelope::OpenWithAny(*env, opening_keys_, sender, oo);
+  // The current keys, then any earlier ones (LoadPreviousKeys): a body
+  // stored before a rotation is opened with the key it was sealed to.
+  auto opened = envelope::OpenWithAny(*env, opening_keys_, sender, oo);
   if (!opened.ok()) {
     j["body"] = nullptr;
     j["body_error"] = opened.status().ToString();

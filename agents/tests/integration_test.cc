@@ -284,6 +284,39 @@ TEST_F(AgentIntegrationTest, SighupReopensTheLogFileAndTheAgentServesOn) {
   EXPECT_NE(text(log_file).find("agent.stopping"), std::string::npos);
 }
 
+// A broker process that stops answering while its host still holds the TCP
+// connection (here: SIGSTOP) is not seen by TCP. The agent pings it after
+// half of [reconnect] broker_silence_ms and reconnects after all of it; an
+// idle but live broker answers the Ping and keeps the connection.
+TEST_F(AgentIntegrationTest, SilentBrokerIsNoticedAndTheAgentReconnects) {
+  ASSERT_TRUE(testing::TweakAgentConfig(net_, "IT-MOJ", [](config::AgentConfig& c) {
+                c.broker_silence_ms = 2000;
+              }).ok());
+  ASSERT_NO_FATAL_FAILURE(StartBroker());
+  ASSERT_NO_FATAL_FAILURE(StartAgent("IT-MOJ"));
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong));
+  const std::string log = dir_ + "/IT-MOJ.log";
+  auto text = [](const std::string& path) {
+    auto b = ReadFile(path, 1 << 24);
+    return b.ok() ? std::string(b->begin(), b->end()) : std::string();
+  };
+  // Idle for three times the silence bound: Pings keep it alive.
+  std::this_thread::sleep_for(seconds(6));
+  EXPECT_TRUE(Connected("IT-MOJ"));
+  EXPECT_EQ(text(log).find("agent.broker_silent"), std::string::npos) << "a live broker answers the Ping";
+
+  broker_.Signal(SIGSTOP);
+  struct Resume {  // never leave the broker stopped, whatever fails below
+    support::Process& d;
+    ~Resume() { d.Signal(SIGCONT); }
+  } resume{broker_};
+  ASSERT_TRUE(WaitFor([&] { return text(log).find("agent.broker_silent") != std::string::npos; }, seconds(60)))
+      << text(log);
+  EXPECT_FALSE(Connected("IT-MOJ")) << "a silent broker is reported as not connected";
+  broker_.Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong)) << "reconnects once the broker answers again";
+}
+
 TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
   StartBroker();
   StartAgent("IT-MOJ");

@@ -1672,18 +1672,13 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
     return RefuseReceipt(op_id, Status::UnknownSender(node + " is not in the directory"));
   crypto::SignPublicKey key_now = me->identity.sign_key;
 
-  // The envelope receipted: resident, or on disk.
+  // The envelope receipted: resident, or on disk. Read in place (an
+  // envelope may be megabytes; only its metadata and creation time are used).
   AgentQueue& q = QueueOf(node);
-  std::optional<QueueRecord> rec;
-  int64_t created_ms = 0;  // of the envelope: the receipt's earliest time
-  auto created_of = [](const Bytes& envelope) -> int64_t {
-    auto p = envelope::Parse(envelope, envelope.size());
-    return p.ok() ? p->header->created_ms() : 0;  // verified when accepted; 0: not checked
-  };
+  std::optional<QueueRecord> from_disk;
+  const QueueRecord* rec = nullptr;
   if (QueueItem* item = q.Find(op.seq); item != nullptr) {
-    created_ms = created_of(item->record.envelope);
-    rec = item->record;  // copy of the metadata (the envelope is not needed)
-    rec->envelope.clear();
+    rec = &item->record;
   } else if (op.seq >= 1 && op.seq < q.durable_next()) {
     auto b = ledger->GetState(QueueKey(node, op.seq));
     if (!b.ok())
@@ -1691,14 +1686,16 @@ void Broker::Impl::OnSubmitReceipt(const std::string& node, const std::string& p
     if (b->has_value()) {
       auto d = DecodeQueueRecord(**b);
       if (!d.ok()) return RefuseReceipt(op_id, d.status());
-      rec = std::move(*d);
-      created_ms = created_of(rec->envelope);
-      rec->envelope.clear();
+      from_disk = std::move(*d);
+      rec = &*from_disk;
     }
   }
   ++outstanding;
   ByteView receipt(op.receipt);
-  if (rec.has_value()) {
+  if (rec != nullptr) {
+    // The receipt's earliest time. Verified when accepted; 0: not checked.
+    auto header = envelope::Parse(rec->envelope, rec->envelope.size());
+    const int64_t created_ms = header.ok() ? header->header->created_ms() : 0;
     op.have_item = true;
     op.expires_ms = rec->expires_ms;
     // Its expiry was issued first: this receipt is late (recorded all the same).

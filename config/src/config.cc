@@ -198,6 +198,10 @@ const std::vector<Key<AgentConfig>>& AgentKeys() {
          "First reconnection delay (ms) after the broker is lost.", Check::kNone, false, 1, kDay},
         {"reconnect", "max_ms", MLAHUB_REF(C, reconnect_max_ms), "Cap (ms) of the reconnection backoff.",
          Check::kNone, false, 1, kDay},
+        {"reconnect", "broker_silence_ms", MLAHUB_REF(C, broker_silence_ms),
+         "With nothing from the broker for half this time (ms) the agent sends it a Ping; after all of it, it "
+         "reconnects (a hung broker whose host still holds the connection is not seen by TCP).",
+         Check::kNone, false, 1000, kDay},
         {"api", "listen", MLAHUB_REF(C, api_listen),
          "Local API (HTTP/JSON, bearer token), loopback HOST:PORT; port 0 = any (see <data>/ready.json).",
          Check::kLoopback},

@@ -258,7 +258,7 @@ TEST_F(ConfigTest, WrittenFileHasEveryKeyWithAComment) {
     }
     prev = line;
   }
-  EXPECT_EQ(keys, 29);
+  EXPECT_EQ(keys, 30);
 
   // Relative paths are written as given.
   BrokerConfig b;

@@ -140,6 +140,10 @@ class Agent final : public LocalApi, public AlarmSink {
   void NetLoop();
   Status Connect();
   void PollConnection();
+  // The broker's liveness, in the application ([reconnect]
+  // broker_silence_ms): a Ping after half the silence, a new connection
+  // after all of it.
+  void CheckBrokerSilence();
   void OnConnected();
   void OnDisconnected(const char* why);
   bool Send(const transport::Command& c);
@@ -251,6 +255,11 @@ class Agent final : public LocalApi, public AlarmSink {
   uint64_t seen_handshakes_ = 0;
   uint64_t seen_disconnects_ = 0;
   bool connected_ = false;
+  // Steady-clock ms of the last message from the broker, and of the Ping
+  // sent for its silence (0: none outstanding).
+  int64_t last_from_broker_ms_ = 0;
+  int64_t silence_ping_ms_ = 0;
+  uint64_t silence_ping_nonce_ = 0;
   int64_t backoff_ms_ = 0;
   UnixMillis next_reconnect_ms_ = 0;
   std::set<std::string> internal_error_alarmed_;  // Guarded steps already alarmed

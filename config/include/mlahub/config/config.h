@@ -12,7 +12,8 @@
 //
 // Keys are the field names in their section ([broker] node_id, [delivery]
 // redeliver_initial_ms), except where the section already says it: [api]
-// listen / token_file, [reconnect] initial_ms / max_ms, [audit] interval_ms.
+// listen / token_file, [reconnect] initial_ms / max_ms / broker_silence_ms,
+// [audit] interval_ms.
 // Required: node_id, keys, data, [directory] file and root_key. Durations
 // are integers in ms. HTTP listen addresses ([api], [metrics]) must be
 // loopback. A loaded config has its derived defaults filled in (origin,
@@ -122,6 +123,10 @@ struct AgentConfig {
   // [reconnect] the agent's own backoff (on top of libzmq's)
   int64_t reconnect_initial_ms = 100;
   int64_t reconnect_max_ms = 30000;
+  // Silence from the broker (ms): a Ping after half of it, a new connection
+  // after all of it (a hung broker process whose host still holds the TCP
+  // connection is not seen by TCP).
+  int64_t broker_silence_ms = 30000;
   // [api] the local API (HTTP/JSON, loopback only, bearer token)
   std::string api_listen = "127.0.0.1:7800";  // port 0 picks one (written to <data>/api.port)
   std::string api_token_file;                // created (0600) with a random token if missing;
