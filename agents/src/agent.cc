@@ -486,22 +486,30 @@ void Agent::MarkBusy() { busy_until_ns_.store(SteadyNowNs() + 1'000'000'000); }
 void Agent::NetLoop() {
   while (!stop_.load()) {
     PollConnection();
-    CheckBrokerSilence();
     // An API submission signals wake_, which ends this wait at once; other
     // work is looked at every 1 ms while there is traffic, 10 ms when idle.
     bool busy = SteadyNowNs() < busy_until_ns_.load();
     auto in = client_->Receive(std::chrono::milliseconds(busy ? 1 : 10));
-    int budget = 256;
-    while (budget-- > 0) {
+    // Up to 256 messages a turn. Nothing is read past the budget: a message
+    // read is a message handled.
+    bool drained = false;
+    for (int handled = 0;;) {
       if (!in.ok()) {
         ops::Warn("agent.receive_failed", {{"error", in.status().ToString()}});
         break;
       }
-      if (!in->has_value()) break;
-      if (budget == 255) MarkBusy();
+      if (!in->has_value()) {
+        drained = true;
+        break;
+      }
+      if (handled == 0) MarkBusy();
       Guarded("handle", [&] { Handle(**in); });
+      if (++handled == 256) break;
       in = client_->Receive(std::chrono::milliseconds(0));
     }
+    // Judged only with the socket read empty: what the broker sent is not
+    // silence, even when this loop was slow to read it.
+    if (drained) CheckBrokerSilence();
     Guarded("deliveries", [&] { FlushDeliveries(); });
     // Clear, then take, with no wait in between: a submission added after
     // the clear signals again and ends the next wait.
@@ -556,22 +564,28 @@ void Agent::CheckBrokerSilence() {
     return;
   }
   const int64_t now = SteadyNowNs() / 1'000'000;
-  const int64_t silent = now - last_from_broker_ms_;
-  if (silent >= config_.broker_silence_ms) {
-    ops::Warn("agent.broker_silent",
-              {{"node_id", config_.node_id}, {"silent_ms", silent}, {"ping_unanswered", silence_ping_ms_ != 0},
-               {"action", "reconnecting"},
-               {"hint", "the broker's host holds the connection but its process does not answer (hung, stopped "
-                        "or overloaded)"}});
-    metrics_.counter("mlahub_agent_broker_silent_total", "Reconnections because the broker fell silent").Inc();
-    OnDisconnected("broker silent");
-    silence_ping_ms_ = 0;
-    if (Status r = client_->Reconnect(); !r.ok()) ops::Warn("agent.reconnect_failed", {{"error", r.ToString()}});
+  // Each reconnection for silence doubles the bound (up to 8x) until the
+  // broker is heard again: a broker that is only slow (a long fsync stall)
+  // is not flooded with Hellos and resends every broker_silence_ms.
+  const int64_t bound = config_.broker_silence_ms << std::min(silence_strikes_, 3);
+  const int64_t silent = now - last_from_broker_ms_.load();
+  if (silence_ping_ms_ == 0) {
+    if (silent >= bound / 2 && Send(tp::Ping{++silence_ping_nonce_, clock_->NowMillis()})) silence_ping_ms_ = now;
     return;
   }
-  if (silence_ping_ms_ == 0 && silent >= config_.broker_silence_ms / 2) {
-    if (Send(tp::Ping{++silence_ping_nonce_, clock_->NowMillis()})) silence_ping_ms_ = now;
-  }
+  // A Ping is out: reconnect once it has gone unanswered for half the bound
+  // and nothing at all came for the whole of it.
+  if (silent < bound || now - silence_ping_ms_ < bound / 2) return;
+  OnDisconnected("broker silent");
+  silence_ping_ms_ = 0;
+  ++silence_strikes_;
+  metrics_.counter("mlahub_agent_broker_silent_total", "Reconnections because the broker fell silent").Inc();
+  ops::Warn("agent.broker_silent",
+            {{"node_id", config_.node_id}, {"silent_ms", silent}, {"action", "reconnecting"},
+             {"next_bound_ms", config_.broker_silence_ms << std::min(silence_strikes_, 3)},
+             {"hint", "the broker's host holds the connection but its process does not answer (hung, stopped "
+                      "or overloaded)"}});
+  if (Status r = client_->Reconnect(); !r.ok()) ops::Warn("agent.reconnect_failed", {{"error", r.ToString()}});
 }
 
 void Agent::OnConnected() {
@@ -655,6 +669,7 @@ void Agent::SendReceipt(uint64_t seq) {
 void Agent::Handle(const tp::Frames& frames) {
   last_from_broker_ms_ = SteadyNowNs() / 1'000'000;  // anything at all: the broker is alive
   silence_ping_ms_ = 0;
+  silence_strikes_ = 0;
   tp::DecodeLimits limits;
   limits.max_attachment_size = config_.max_envelope_bytes + (64u << 10);
   auto cmd = tp::DecodeCommand(frames, limits);

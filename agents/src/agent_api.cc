@@ -159,6 +159,15 @@ json Agent::Health() const {
   j["connection"] = cs == 1 ? "connected" : cs == 2 ? "refused" : "connecting";
   j["broker"] = config_.broker;
   j["connected_since"] = cs == 1 ? TimeText(connected_since_ms_.load()) : std::string();
+  // Milliseconds since the last message from the broker while connected: a
+  // broker that stopped answering shows here before [reconnect]
+  // broker_silence_ms makes the agent reconnect.
+  j["broker_silent_ms"] =
+      cs == 1 ? json(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now().time_since_epoch())
+                             .count() -
+                     last_from_broker_ms_.load())
+              : json(nullptr);
   j["network"] = dir->network();
   j["directory_version"] = dir->version();
   auto cp = auditor_->held();

@@ -304,6 +304,9 @@ TEST_F(AgentIntegrationTest, SilentBrokerIsNoticedAndTheAgentReconnects) {
   std::this_thread::sleep_for(seconds(6));
   EXPECT_TRUE(Connected("IT-MOJ"));
   EXPECT_EQ(text(log).find("agent.broker_silent"), std::string::npos) << "a live broker answers the Ping";
+  json health = Get("IT-MOJ", "/v1/health");
+  ASSERT_TRUE(health["broker_silent_ms"].is_number()) << health.dump();
+  EXPECT_LT(health["broker_silent_ms"].get<int64_t>(), 2000) << health.dump();
 
   broker_.Signal(SIGSTOP);
   struct Resume {  // never leave the broker stopped, whatever fails below

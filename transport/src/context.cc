@@ -137,6 +137,14 @@ Result<int> SocketFd(zmq::socket_t& s) {
   return fd;
 }
 
+int RecvNextFrame(zmq::socket_t& s, zmq_msg_t* msg) {
+  for (;;) {
+    if (zmq_msg_recv(msg, s.handle(), 0) >= 0) return 0;
+    int err = zmq_errno();
+    if (err != EINTR) return err;
+  }
+}
+
 int RecvNoWait(zmq::socket_t& s, zmq_msg_t* msg) {
   for (;;) {
     if (zmq_msg_recv(msg, s.handle(), ZMQ_DONTWAIT) >= 0) return 0;
@@ -205,14 +213,7 @@ Result<size_t> ReceiveRest(zmq::socket_t& s, bool more, size_t max_frames,
   while (more) {
     zmq_msg_t part;
     zmq_msg_init(&part);
-    // The parts of a multipart message arrive together: this never waits.
-    // A signal (EINTR) must not leave the message half read: the next
-    // receive would take its remaining frames for a new message.
-    int rc;
-    while ((rc = zmq_msg_recv(&part, s.handle(), 0)) < 0 && zmq_errno() == EINTR) {
-    }
-    if (rc < 0) {
-      int err = zmq_errno();
+    if (int err = RecvNextFrame(s, &part); err != 0) {
       zmq_msg_close(&part);
       return ZmqError("zmq_msg_recv", err);
     }

@@ -100,8 +100,7 @@ Result<std::optional<Incoming>> Server::Impl::ReadOne() {
   // First payload frame: it carries the connection's metadata (User-Id).
   zmq_msg_t first;
   zmq_msg_init(&first);
-  if (zmq_msg_recv(&first, socket.handle(), 0) < 0) {
-    int err = zmq_errno();
+  if (int err = internal::RecvNextFrame(socket, &first); err != 0) {
     zmq_msg_close(&first);
     return internal::ZmqError("server: receive", err);
   }

@@ -77,6 +77,10 @@ Result<int> SocketFd(zmq::socket_t& s);
 // before it read the pipe; nothing would then signal ZMQ_FD for the message,
 // and a sleep on it would miss the message.
 int RecvNoWait(zmq::socket_t& s, zmq_msg_t* msg);
+// The next frame of a message being read (never waits: the parts of a
+// message arrive together). Retries EINTR, so that a signal never leaves a
+// message half read; 0 or the errno.
+int RecvNextFrame(zmq::socket_t& s, zmq_msg_t* msg);
 
 // A socket monitor (zmq_socket_monitor) read through a PAIR socket.
 class Monitor {

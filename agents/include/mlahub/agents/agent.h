@@ -242,6 +242,9 @@ class Agent final : public LocalApi, public AlarmSink {
   // Steady-clock ns until which the network thread polls briskly (1 ms)
   // instead of idly (10 ms): set by API submissions and traffic.
   std::atomic<int64_t> busy_until_ns_{0};
+  // Steady-clock ms of the last message from the broker (health shows the
+  // silence since).
+  std::atomic<int64_t> last_from_broker_ms_{0};
   // An eventfd the network thread's receive also waits on: an API submission
   // signals it so that it is sent at once, not at the next poll.
   transport::WakeFd wake_;
@@ -257,9 +260,9 @@ class Agent final : public LocalApi, public AlarmSink {
   bool connected_ = false;
   // Steady-clock ms of the last message from the broker, and of the Ping
   // sent for its silence (0: none outstanding).
-  int64_t last_from_broker_ms_ = 0;
   int64_t silence_ping_ms_ = 0;
   uint64_t silence_ping_nonce_ = 0;
+  int silence_strikes_ = 0;  // reconnections for silence since the broker was last heard
   int64_t backoff_ms_ = 0;
   UnixMillis next_reconnect_ms_ = 0;
   std::set<std::string> internal_error_alarmed_;  // Guarded steps already alarmed

@@ -15,8 +15,8 @@
 // socket's pipe at once when a connection drops (socket_base_t::hiccuped):
 // every message already received but not yet read is discarded, and if the
 // pipe goes while a multipart message is half read, libzmq aborts the process
-// (fq.cpp:112, "!_more"). Without it the pipe outlives the connection: what
-// was received is still read, and the few messages sent in the moment between
+// (fq.cpp:112, "!_more"). Without it a broken connection does not drop the
+// pipe: what was received is still read, and the few messages sent between
 // the drop and the monitor's report go out after the reconnection (the broker
 // answers a repeat with its first answer).
 //
