@@ -320,6 +320,37 @@ TEST_F(AgentIntegrationTest, SilentBrokerIsNoticedAndTheAgentReconnects) {
   ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong)) << "reconnects once the broker answers again";
 }
 
+// More Delivers waiting at once than the agent handles in one turn of its
+// loop (256): every one is handled when first read. (The loop once read the
+// 257th message and dropped it; only the broker's redelivery brought it.)
+// Redelivery is set far beyond the test's wait, so a dropped Deliver shows.
+TEST_F(AgentIntegrationTest, ABacklogBeyondOneTurnIsHandledWithoutRedelivery) {
+  std::string broker_metrics;
+  ASSERT_TRUE(testing::TweakBrokerConfig(net_, [&](config::BrokerConfig& c) {
+                c.redeliver_initial_ms = 120000;
+                c.redeliver_max_ms = 120000;
+                c.max_inflight_per_agent = 400;  // all sent at the agent's Hello
+                broker_metrics = c.metrics.listen;
+              }).ok());
+  ASSERT_FALSE(broker_metrics.empty());
+  ASSERT_NO_FATAL_FAILURE(StartBroker());
+  ASSERT_NO_FATAL_FAILURE(StartAgent("IT-MOJ"));
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ"); }, kLong));
+  constexpr size_t kCount = 400;
+  for (size_t i = 0; i < kCount; ++i) {
+    ASSERT_FALSE(Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
+                      {{"case_ref", "BURST-" + std::to_string(i)}})
+                     .empty());
+  }
+  ASSERT_TRUE(WaitFor([&] { return Get("IT-MOJ", "/v1/health").value("outbox", -1) == 0; }, kLong));
+
+  ASSERT_NO_FATAL_FAILURE(StartAgent("NG-AGF"));
+  EXPECT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() == kCount; }, seconds(90)))
+      << Inbox("NG-AGF").size() << " of " << kCount << " stored before any redelivery was due";
+  const std::string m = support::HttpGetMetrics(broker_metrics);
+  EXPECT_EQ(support::MetricValue(m, "mlahub_broker_redelivered_total"), 0) << m.substr(0, 2000);
+}
+
 TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
   StartBroker();
   StartAgent("IT-MOJ");

@@ -28,11 +28,13 @@
 #include "mlahub/storage/ledger_entry.h"
 #include "mlahub/storage/merkle.h"
 #include "mlahub/storage/note.h"
+#include "process.h"
 #include "test_network.h"
 
 namespace mlahub::broker::testing {
 namespace {
 
+using support::HttpGetMetrics;
 using transport::Command;
 
 std::string IdOf(const Bytes& env) {
@@ -44,32 +46,6 @@ std::string ReadText(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-// GET http://host:port/metrics over a plain socket.
-std::string HttpGetMetrics(const std::string& host_port) {
-  auto colon = host_port.rfind(':');
-  int port = std::stoi(host_port.substr(colon + 1));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  ::send(fd, req.data(), req.size(), 0);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
 }
 
 class BrokerProcessTest : public ::testing::Test {
@@ -1036,6 +1012,8 @@ TEST_F(BrokerProcessTest, KillNineUnderLoadLosesNoAcknowledgedMessage) {
 
 namespace mlahub::broker::testing {
 namespace {
+
+using support::HttpGetMetrics;
 
 // A rough throughput probe (not a benchmark, no assertion on rates): run with
 // --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.

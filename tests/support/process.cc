@@ -1,6 +1,10 @@
 #include "process.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -77,6 +81,41 @@ CommandRun RunCapturing(const std::string& program, const std::string& args, con
   std::filesystem::remove(out, ec);
   std::filesystem::remove(err, ec);
   return r;
+}
+
+std::string HttpGetMetrics(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  int port = std::stoi(host_port.substr(colon + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  ::send(fd, req.data(), req.size(), 0);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+double MetricValue(const std::string& exposition, const std::string& metric) {
+  std::istringstream in(exposition);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(metric, 0) != 0 || line.size() <= metric.size() || line[metric.size()] != ' ') continue;
+    return std::strtod(line.c_str() + metric.size() + 1, nullptr);
+  }
+  return -1;
 }
 
 }  // namespace mlahub::support

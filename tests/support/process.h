@@ -57,4 +57,12 @@ std::string ShellQuote(const std::string& text);
 // A whole file as text ("" when it cannot be read).
 std::string ReadText(const std::filesystem::path& path);
 
+// GET http://127.0.0.1:PORT/metrics over a plain socket ("host:port" given;
+// the host part is ignored): the whole response, headers included; "" when
+// nothing listens.
+std::string HttpGetMetrics(const std::string& host_port);
+// The value of the first sample of `metric` (name, or name{labels}) in a
+// Prometheus text exposition; -1 when absent.
+double MetricValue(const std::string& exposition, const std::string& metric);
+
 }  // namespace mlahub::support
