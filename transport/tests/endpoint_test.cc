@@ -494,8 +494,9 @@ TEST_F(EndpointTest, MessagesReceivedBeforeTheBrokerDiedAreAllReadWhole) {
 
 // A client fills the broker's receive queue for its connection (libzmq then
 // stops reading that socket) and goes away. The broker must keep serving.
-// With ZMTP heartbeats on (5 s, as before), libzmq 4.3.4 aborted at the next
-// heartbeat ("!_io_error", stream_engine_base.cpp:331).
+// With ZMTP heartbeats on (5 s, as before), libzmq 4.3.4 aborted: the first
+// PING after the peer went met the reset, the next one the assertion
+// ("!_io_error", stream_engine_base.cpp:331).
 class FullInboundQueueTest : public EndpointTest {
   void ModifyServerOptions(ServerOptions& o) override { o.receive_hwm = 100; }
 };
