@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -113,6 +114,24 @@ class AgentIntegrationTest : public testing::DaemonsTest {
       after = page["next_after"].get<uint64_t>();
     }
     return all;
+  }
+
+  // Where an operator's edit of the directory starts: fresh keys for `node`
+  // written to `key_dir`, the operator's keys, and the directory now
+  // published, verified.
+  void BeginDirectoryEdit(const std::string& node, const std::string& key_dir, std::optional<identity::NodeKeys>& keys,
+                          std::optional<identity::NodeKeys>& op, std::optional<directory::Directory>& dir) {
+    UnixMillis now = SystemClock::Instance().NowMillis();
+    keys.emplace(identity::GenerateNodeKeys(*NodeId::Parse(node), identity::Role::kAuthority, now));
+    ASSERT_TRUE(identity::WriteKeyDir(*keys, key_dir, "").ok());
+    auto o = identity::LoadKeyDir(net_.operator_keys(), "");
+    ASSERT_TRUE(o.ok());
+    op.emplace(std::move(*o));
+    auto published = ReadFile(net_.directory_file());
+    ASSERT_TRUE(published.ok());
+    auto d = directory::Directory::Verify(*published, op->sign.public_key());
+    ASSERT_TRUE(d.ok());
+    dir.emplace(std::move(*d));
   }
 
   uint64_t Alarms(const std::string& id) { return Get(id, "/v1/health").value("alarms", uint64_t{999}); }
@@ -647,16 +666,11 @@ TEST_F(AgentIntegrationTest, RefusedNodeRetriesUntilAdmittedByANewerDirectory) {
   const std::string th = "TH-OAG";
   const std::string th_dir = net_.dir + "/nodes/" + th;
   UnixMillis now = SystemClock::Instance().NowMillis();
-  identity::NodeKeys keys = identity::GenerateNodeKeys(*NodeId::Parse(th), identity::Role::kAuthority, now);
-  ASSERT_TRUE(identity::WriteKeyDir(keys, th_dir + "/keys", "").ok());
-  auto op = identity::LoadKeyDir(net_.operator_keys(), "");
-  ASSERT_TRUE(op.ok());
-  auto v1_bytes = ReadFile(net_.directory_file());
-  ASSERT_TRUE(v1_bytes.ok());
-  auto dir = directory::Directory::Verify(*v1_bytes, op->sign.public_key());
-  ASSERT_TRUE(dir.ok());
+  std::optional<identity::NodeKeys> keys, op;
+  std::optional<directory::Directory> dir;
+  ASSERT_NO_FATAL_FAILURE(BeginDirectoryEdit(th, th_dir + "/keys", keys, op, dir));
   directory::Entry e;
-  e.identity = keys.Public();
+  e.identity = keys->Public();
   e.name = "Office of the Attorney General";
   ASSERT_TRUE(dir->Add(e).ok());
   dir->NextVersion(now);
@@ -731,15 +745,10 @@ TEST_F(AgentIntegrationTest, KeyRotationOpensQueuedAndStoredMailWithThePreviousK
   // The office's new keys; the operator rotates them into version 2.
   const std::string node_dir = net_.dir + "/nodes/NG-AGF";
   UnixMillis now = SystemClock::Instance().NowMillis();
-  identity::NodeKeys fresh = identity::GenerateNodeKeys(*NodeId::Parse("NG-AGF"), identity::Role::kAuthority, now);
-  ASSERT_TRUE(identity::WriteKeyDir(fresh, node_dir + "/keys-2", "").ok());
-  auto op = identity::LoadKeyDir(net_.operator_keys(), "");
-  ASSERT_TRUE(op.ok());
-  auto v1 = ReadFile(net_.directory_file());
-  ASSERT_TRUE(v1.ok());
-  auto dir = directory::Directory::Verify(*v1, op->sign.public_key());
-  ASSERT_TRUE(dir.ok());
-  ASSERT_TRUE(dir->Rotate(fresh.Public()).ok());
+  std::optional<identity::NodeKeys> fresh, op;
+  std::optional<directory::Directory> dir;
+  ASSERT_NO_FATAL_FAILURE(BeginDirectoryEdit("NG-AGF", node_dir + "/keys-2", fresh, op, dir));
+  ASSERT_TRUE(dir->Rotate(fresh->Public()).ok());
   dir->NextVersion(now);
   const uint64_t version = dir->version();
   ASSERT_TRUE(WriteFileAtomic(net_.directory_file(), dir->Sign(op->sign, op->id), 0644).ok());
@@ -787,7 +796,7 @@ TEST_F(AgentIntegrationTest, KeyRotationOpensQueuedAndStoredMailWithThePreviousK
     json r = Get("IT-MOJ", "/v1/messages/" + id);
     auto signed_receipt = crypto::FromBase64(r["receipt"].value("signed_receipt", ""));
     ASSERT_TRUE(signed_receipt.ok()) << r.dump().substr(0, 400);
-    EXPECT_TRUE(envelope::VerifyReceipt(*signed_receipt, fresh.sign.public_key()).ok()) << id;
+    EXPECT_TRUE(envelope::VerifyReceipt(*signed_receipt, fresh->sign.public_key()).ok()) << id;
     EXPECT_FALSE(envelope::VerifyReceipt(*signed_receipt, old_keys->sign.public_key()).ok()) << id;
   }
   auto ng_log = ReadFile(dir_ + "/NG-AGF.log", 1 << 24);

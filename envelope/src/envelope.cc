@@ -265,22 +265,35 @@ Status CheckTimes(const wire::Header& h, UnixMillis now, int64_t max_skew_ms) {
   return Status::Ok();
 }
 
+namespace {
+Result<Opened> OpenParsed(const Parsed& env, const identity::NodeKeys& me, const identity::PublicIdentity& sender,
+                          const OpenOptions& opt);
+}  // namespace
+
 Result<Opened> OpenWithAny(ByteView frame, std::span<const identity::NodeKeys* const> keys,
                            const identity::PublicIdentity& sender, const OpenOptions& opt) {
   MLAHUB_CHECK_MSG(!keys.empty(), "OpenWithAny needs at least one key set");
-  if (keys.size() > 1) {
-    if (auto env = Parse(frame, opt.max_size); env.ok()) {
-      for (const identity::NodeKeys* k : keys) {
-        if (VecEquals(env->header->recipient_key_id(), k->Public().enc_key_id())) return Open(frame, *k, sender, opt);
-      }
+  MLAHUB_ASSIGN_OR_RETURN(Parsed env, Parse(frame, opt.max_size));
+  // The key set the header names; the first (current) one when none does.
+  const identity::NodeKeys* me = keys.front();
+  for (const identity::NodeKeys* k : keys.subspan(1)) {
+    if (VecEquals(env.header->recipient_key_id(), k->Public().enc_key_id())) {
+      me = k;
+      break;
     }
   }
-  return Open(frame, *keys.front(), sender, opt);
+  return OpenParsed(env, *me, sender, opt);
 }
 
 Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
                     const identity::PublicIdentity& sender, const OpenOptions& opt) {
   MLAHUB_ASSIGN_OR_RETURN(Parsed env, Parse(frame, opt.max_size));
+  return OpenParsed(env, me, sender, opt);
+}
+
+namespace {
+Result<Opened> OpenParsed(const Parsed& env, const identity::NodeKeys& me, const identity::PublicIdentity& sender,
+                          const OpenOptions& opt) {
   const wire::Header& h = *env.header;
   identity::KeyId my_kid = me.Public().enc_key_id();
   bool addressed_to_me = h.recipient()->string_view() == me.id.str() && VecEquals(h.recipient_key_id(), my_kid);
@@ -363,6 +376,7 @@ Result<Opened> Open(ByteView frame, const identity::NodeKeys& me,
   o.payload_size = len;
   return o;
 }
+}  // namespace
 
 Result<Bytes> BuildPayloadFromJson(wire::MessageKind kind, std::string_view body_json) {
   if (!IsKnownKind(kind)) return Status::UnknownKind("unknown kind");

@@ -61,15 +61,31 @@ Result<std::unique_ptr<EvidenceStore>> EvidenceStore::Open(const std::string& da
   return std::unique_ptr<EvidenceStore>(new EvidenceStore(root, std::move(key), std::move(earlier)));
 }
 
-const AtRestKey& EvidenceStore::KeyOf(const std::string& dir, bool outgoing) const {
-  if (earlier_.empty()) return key_;
-  auto opens = [&](const AtRestKey& k) {
-    return outgoing ? Spool::Peek(dir, k).ok() : LoadSpec(dir, k).ok();
-  };
-  if (opens(key_)) return key_;
-  for (const AtRestKey& k : earlier_)
-    if (opens(k)) return k;
-  return key_;
+template <typename T>
+Result<std::pair<const AtRestKey*, T>> EvidenceStore::ReadWithWriterKey(
+    const std::function<Result<T>(const AtRestKey&)>& read) const {
+  Result<T> first = read(key_);
+  if (first.ok()) return std::pair<const AtRestKey*, T>(&key_, std::move(*first));
+  for (const AtRestKey& k : earlier_) {
+    if (Result<T> r = read(k); r.ok()) return std::pair<const AtRestKey*, T>(&k, std::move(*r));
+  }
+  return first.status();
+}
+
+Result<std::pair<const AtRestKey*, StreamSpec>> EvidenceStore::IncomingSpec(const std::string& dir) const {
+  return ReadWithWriterKey<StreamSpec>([&](const AtRestKey& k) { return LoadSpec(dir, k); });
+}
+
+Result<TransferInfo> EvidenceStore::PeekOutgoing(const std::string& dir) const {
+  MLAHUB_ASSIGN_OR_RETURN(auto keyed,
+                          ReadWithWriterKey<TransferInfo>([&](const AtRestKey& k) { return Spool::Peek(dir, k); }));
+  return std::move(keyed.second);
+}
+
+const AtRestKey& EvidenceStore::OutgoingKey(const std::string& dir) const {
+  if (earlier_.empty()) return key_;  // nothing to choose: no read
+  auto keyed = ReadWithWriterKey<TransferInfo>([&](const AtRestKey& k) { return Spool::Peek(dir, k); });
+  return keyed.ok() ? *keyed->first : key_;
 }
 
 std::string EvidenceStore::IncomingDir(const std::string& id) const {
@@ -84,12 +100,11 @@ Result<std::unique_ptr<Assembler>> EvidenceStore::Receive(const StreamSpec& spec
   MLAHUB_RETURN_IF_ERROR(ValidateSpec(spec));
   const std::string dir = IncomingDir(spec.transfer_id);
   if (FileExists(dir)) {
-    const AtRestKey& key = KeyOf(dir, false);
-    MLAHUB_ASSIGN_OR_RETURN(StreamSpec have, LoadSpec(dir, key));
-    if (!have.SameAs(spec))
+    MLAHUB_ASSIGN_OR_RETURN(auto keyed, IncomingSpec(dir));
+    if (!keyed.second.SameAs(spec))
       return Status::AlreadyExists("transfer " + spec.transfer_id +
                                    " exists with another manifest entry");
-    return OpenAssembler(dir, key, std::move(have), options);
+    return OpenAssembler(dir, *keyed.first, std::move(keyed.second), options);
   }
   // Built under a temporary name and renamed: a transfer directory is either
   // complete (spec, state, chunks) or absent.
@@ -119,9 +134,8 @@ Result<std::unique_ptr<Assembler>> EvidenceStore::OpenIncoming(const std::string
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) return Status::NotFound("no incoming transfer " + id);
-  const AtRestKey& key = KeyOf(dir, false);
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
-  return OpenAssembler(dir, key, std::move(spec), options);
+  MLAHUB_ASSIGN_OR_RETURN(auto keyed, IncomingSpec(dir));
+  return OpenAssembler(dir, *keyed.first, std::move(keyed.second), options);
 }
 
 Result<std::unique_ptr<Spool>> EvidenceStore::CreateSpool(const std::string& source,
@@ -135,18 +149,19 @@ Result<std::unique_ptr<Spool>> EvidenceStore::CreateSpool(const std::string& sou
 Result<std::unique_ptr<Spool>> EvidenceStore::OpenSpool(const std::string& id) {
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   if (!FileExists(OutgoingDir(id))) return Status::NotFound("no outgoing transfer " + id);
-  return Spool::Open(OutgoingDir(id), KeyOf(OutgoingDir(id), true));
+  return Spool::Open(OutgoingDir(id), OutgoingKey(OutgoingDir(id)));
 }
 
 Result<TransferInfo> EvidenceStore::Info(const std::string& id) const {
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) {
-    if (FileExists(OutgoingDir(id))) return Spool::Peek(OutgoingDir(id), KeyOf(OutgoingDir(id), true));
+    if (FileExists(OutgoingDir(id))) return PeekOutgoing(OutgoingDir(id));
     return Status::NotFound("no transfer " + id);
   }
-  const AtRestKey& key = KeyOf(dir, false);
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
+  MLAHUB_ASSIGN_OR_RETURN(auto keyed, IncomingSpec(dir));
+  const AtRestKey& key = *keyed.first;
+  const StreamSpec& spec = keyed.second;
   MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key, spec));
   TransferInfo info;
   info.transfer_id = id;
@@ -173,7 +188,7 @@ Result<std::vector<TransferInfo>> EvidenceStore::List() const {
   }
   MLAHUB_ASSIGN_OR_RETURN(auto out_ids, ListIds(root_ + "/outgoing"));
   for (const auto& id : out_ids) {
-    MLAHUB_ASSIGN_OR_RETURN(TransferInfo info, Spool::Peek(OutgoingDir(id), KeyOf(OutgoingDir(id), true)));
+    MLAHUB_ASSIGN_OR_RETURN(TransferInfo info, PeekOutgoing(OutgoingDir(id)));
     out.push_back(std::move(info));
   }
   return out;
@@ -184,8 +199,9 @@ Status EvidenceStore::Fetch(const std::string& id, const std::string& out_dir,
   MLAHUB_RETURN_IF_ERROR(CheckId(id));
   const std::string dir = IncomingDir(id);
   if (!FileExists(dir)) return Status::NotFound("no incoming transfer " + id);
-  const AtRestKey& key = KeyOf(dir, false);
-  MLAHUB_ASSIGN_OR_RETURN(StreamSpec spec, LoadSpec(dir, key));
+  MLAHUB_ASSIGN_OR_RETURN(auto keyed, IncomingSpec(dir));
+  const AtRestKey& key = *keyed.first;
+  const StreamSpec& spec = keyed.second;
   MLAHUB_ASSIGN_OR_RETURN(IncomingState st, IncomingState::Load(dir + "/state", key, spec));
   if (st.state == TransferState::kFailed)
     return Status::Corruption("transfer " + id + " failed: " + st.failure);

@@ -15,8 +15,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mlahub/core/status.h"
@@ -72,10 +74,19 @@ class EvidenceStore {
 
  private:
   EvidenceStore(std::string root, AtRestKey key, std::vector<AtRestKey> earlier);
-  // The key the transfer in `dir` was written with: key_, or the first of
-  // earlier_ that opens its first record; key_ when none does (its error is
-  // then the answer).
-  const AtRestKey& KeyOf(const std::string& dir, bool outgoing) const;
+  // An incoming transfer's spec, read with the key it was written with:
+  // key_, or the first of earlier_ that opens it (key_'s error when none
+  // does). Each key is tried once; the spec is not read again.
+  Result<std::pair<const AtRestKey*, StreamSpec>> IncomingSpec(const std::string& dir) const;
+  // An outgoing transfer's summary, read the same way.
+  Result<TransferInfo> PeekOutgoing(const std::string& dir) const;
+  // The key an outgoing transfer was written with (key_ when none opens it).
+  const AtRestKey& OutgoingKey(const std::string& dir) const;
+  // `read` with key_, then each of earlier_, until one succeeds: that key and
+  // its result, or key_'s failure.
+  template <typename T>
+  Result<std::pair<const AtRestKey*, T>> ReadWithWriterKey(
+      const std::function<Result<T>(const AtRestKey&)>& read) const;
   std::string root_;
   AtRestKey key_;
   std::vector<AtRestKey> earlier_;
