@@ -104,6 +104,12 @@ class AgentIntegrationTest : public testing::DaemonsTest {
     return Get(at, "/v1/messages/" + id + "/status").value("state", "");
   }
 
+  bool AllReceiptedAt(const std::string& at, const std::vector<std::string>& ids) {
+    for (const auto& id : ids)
+      if (State(at, id) != "receipted") return false;
+    return true;
+  }
+
   std::vector<json> Inbox(const std::string& id) {
     std::vector<json> all;
     uint64_t after = 0;
@@ -405,13 +411,7 @@ TEST_F(AgentIntegrationTest, OfflineAgentReceivesEverythingOnceInOrder) {
     EXPECT_EQ(Get("IT-MOJ", "/v1/messages/" + id + "/status")["ledger_index"], index);
   }
   EXPECT_EQ(unique, std::set<std::string>(ids.begin(), ids.end())) << "each exactly once";
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const auto& id : ids)
-          if (State("IT-MOJ", id) != "receipted") return false;
-        return true;
-      },
-      kLong));
+  ASSERT_TRUE(WaitFor([&] { return AllReceiptedAt("IT-MOJ", ids); }, kLong));
   // Back again after a restart: nothing twice.
   StopAgent("NG-AGF");
   StartAgent("NG-AGF");
@@ -637,13 +637,7 @@ TEST_F(AgentIntegrationTest, AgentKilledBetweenStoreAndReceipt) {
     ids.push_back(Send("IT-MOJ", "NG-AGF", "InformationExchange", Complete("InformationExchange"),
                        {{"case_ref", "CRASH-" + std::to_string(i + 2)}}));
   StartAgent("NG-AGF");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const auto& id : ids)
-          if (State("IT-MOJ", id) != "receipted") return false;
-        return true;
-      },
-      kLong));
+  ASSERT_TRUE(WaitFor([&] { return AllReceiptedAt("IT-MOJ", ids); }, kLong));
   auto in = Inbox("NG-AGF");
   ASSERT_EQ(in.size(), ids.size()) << "the message stored before the crash is there once";
   std::set<std::string> got;
@@ -764,13 +758,7 @@ TEST_F(AgentIntegrationTest, KeyRotationOpensQueuedAndStoredMailWithThePreviousK
                 c.previous_keys = node_dir + "/keys-previous";
               }).ok());
   StartAgent("NG-AGF");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (const auto& id : queued)
-          if (State("IT-MOJ", id) != "receipted") return false;
-        return true;
-      },
-      kLong))
+  ASSERT_TRUE(WaitFor([&] { return AllReceiptedAt("IT-MOJ", queued); }, kLong))
       << "mail sealed to the old key is opened and receipted";
   ASSERT_TRUE(WaitFor([&] { return State("IT-MOJ", unreceipted) == "receipted"; }, kLong))
       << "the receipt stored under the old key is signed again with the new one";
