@@ -51,6 +51,23 @@ json Metadata(json j) {
 
 }  // namespace
 
+Result<std::optional<SubmitOutcome>> Agent::RepeatedSubmission(const std::string& message_id, const std::string& to,
+                                                               const std::string& kind) const {
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<OutgoingRecord> existing, store_->GetOutgoing(message_id));
+  if (existing) {
+    if (existing->recipient != to || existing->kind != kind)
+      return Status::AlreadyExists("message id " + message_id + " is already used for another message");
+    return std::optional<SubmitOutcome>(SubmitOutcome{message_id, true, ToJson(*existing)});
+  }
+  // A received message's id (the one being answered, given by mistake as
+  // this message's own): its case index would be overwritten.
+  MLAHUB_ASSIGN_OR_RETURN(std::optional<IncomingRecord> received, store_->GetIncoming(message_id));
+  if (received)
+    return Status::AlreadyExists("message id " + message_id + " is a message received from " + received->sender +
+                                 "; give this message an id of its own (or none), and the received one as in_reply_to");
+  return std::optional<SubmitOutcome>();
+}
+
 Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
   auto kind = schemas::ResolveKind(req.kind);
   if (!kind.ok()) return kind.status();
@@ -66,12 +83,8 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
     if (!id.ok()) return Status::InvalidArgument("\"message_id\": " + id.status().message());
     sp.message_id = req.message_id;
     // An idempotent retry: answer with what is stored, without sealing again.
-    MLAHUB_ASSIGN_OR_RETURN(std::optional<OutgoingRecord> existing, store_->GetOutgoing(req.message_id));
-    if (existing) {
-      if (existing->recipient != to->str() || existing->kind != kind->name)
-        return Status::AlreadyExists("message id " + req.message_id + " is already used for another message");
-      return SubmitOutcome{req.message_id, true, ToJson(*existing)};
-    }
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<SubmitOutcome> repeat, RepeatedSubmission(req.message_id, to->str(), kind->name));
+    if (repeat) return std::move(*repeat);
   } else {
     sp.message_id = crypto::NewMessageIdText();
   }
@@ -106,6 +119,13 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
   // The case: a request starts one, a step is checked against it; stored with
   // the message in one batch (cases.h).
   std::unique_lock<std::mutex> case_lock(cases_->mu());
+  if (!req.message_id.empty()) {
+    // Again under the lock: a retry that came while the first submission
+    // was being stored (its client gave up waiting) is the same answer, not
+    // a second sealing that the outbox or the case would refuse.
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<SubmitOutcome> repeat, RepeatedSubmission(req.message_id, to->str(), kind->name));
+    if (repeat) return std::move(*repeat);
+  }
   OutgoingStep os{sp.message_id, kind->kind, to->str(), sp.in_reply_to, sp.legal_basis, sp.priority,
                   req.case_ref, req.body_json, now};
   MLAHUB_ASSIGN_OR_RETURN(std::optional<CaseRecord> case_rec, cases_->PrepareOutgoing(os));

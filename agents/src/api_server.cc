@@ -90,17 +90,20 @@ struct ApiServer::Impl {
       return;
     }
     res.status = ok_status;
-    res.set_content(r->dump(), "application/json");
+    res.set_content(StoredJson(*r), "application/json");
   }
   void Error(httplib::Response& res, const Status& s) {
     json case_body;  // a refused workflow step or an incomplete request (cases.h)
     if (int st = 0; CaseErrorBody(s, &st, &case_body)) {
       res.status = st;
-      res.set_content(case_body.dump(), "application/json");
+      res.set_content(StoredJson(case_body), "application/json");
       return;
     }
     res.status = HttpStatusFor(s.code());
-    res.set_content(ErrorBody(s).dump(), "application/json");
+    // StoredJson: a message may quote the request (a path with "%FF" in it
+    // decodes to a byte that is not UTF-8), and nlohmann's strict dump would
+    // throw, here in the error handler, where nothing catches it.
+    res.set_content(StoredJson(ErrorBody(s)), "application/json");
   }
 
   bool Authorized(const httplib::Request& req) const {
@@ -129,13 +132,21 @@ struct ApiServer::Impl {
     server.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
       Error(res, Status::Internal("the request could not be processed"));
     });
+    // httplib calls the error handler outside its exception handler: an
+    // exception here would end the process, so none may leave it.
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      if (res.status == 404) {
-        Error(res, Status::NotFound("no such endpoint: " + req.method + " " + req.path));
-      } else {
-        res.set_content(json{{"error", "invalid_argument"}, {"message", "HTTP " + std::to_string(res.status)}}.dump(),
-                        "application/json");
+      try {
+        if (res.status == 404) {
+          Error(res, Status::NotFound("no such endpoint: " + req.method + " " + req.path));
+        } else if (res.status == 413) {
+          Error(res, Status::Oversize("the request body exceeds " + std::to_string(options.max_body_bytes) + " bytes"));
+        } else {
+          res.set_content(StoredJson(json{{"error", "invalid_argument"}, {"message", "HTTP " + std::to_string(res.status)}}),
+                          "application/json");
+        }
+      } catch (...) {
+        res.set_content(R"({"error":"internal","message":"the error could not be described"})", "application/json");
       }
     });
 
@@ -223,6 +234,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(LocalApi& api, Options optio
   impl->api = &api;
   impl->options = options;
   impl->server.set_payload_max_length(options.max_body_bytes);
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
+  // second agent configured on the same port would bind too and take half
+  // the connections instead of failing to start.
+  impl->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   impl->server.set_read_timeout(std::chrono::seconds(30));
   impl->server.set_keep_alive_max_count(1000);
   impl->Routes();

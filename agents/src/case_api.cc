@@ -13,6 +13,7 @@
 #include "mlahub/crypto/encoding.h"
 #include "mlahub/crypto/hash.h"
 #include "mlahub/ops/log.h"
+#include "internal.h"
 #include "mlahub/schemas/kinds.h"
 
 namespace mlahub::agents {
@@ -348,11 +349,11 @@ void AddCaseRoutes(httplib::Server& server, LocalApi& api) {
   auto reply = [](httplib::Response& res, const Result<json>& r) {
     if (!r.ok()) {
       res.status = HttpStatusFor(r.status().code());
-      res.set_content(ErrorBody(r.status()).dump(), "application/json");
+      res.set_content(StoredJson(ErrorBody(r.status())), "application/json");
       return;
     }
     res.status = 200;
-    res.set_content(r->dump(), "application/json");
+    res.set_content(StoredJson(*r), "application/json");
   };
   server.Get("/v1/cases", [&api, reply](const httplib::Request& req, httplib::Response& res) {
     CaseQuery q;

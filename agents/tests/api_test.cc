@@ -3,7 +3,11 @@
 // errors as JSON with their code names, ready.json, the token file.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mlahub/agents/agent.h"
 #include "mlahub/agents/api_client.h"
@@ -167,6 +171,58 @@ TEST_F(AgentApiTest, SubmitListShowStatusAndErrors) {
   ASSERT_TRUE(h2.ok());
   EXPECT_EQ((*h2)["outbox"], 2);
   EXPECT_EQ((*h2)["sent"], 2);
+}
+
+TEST_F(AgentApiTest, BadBytesInAPathAndOversizeBodiesGetNamedErrorsAndTheAgentServesOn) {
+  httplib::Client c("127.0.0.1", agent_->api_port());
+  c.set_bearer_token_auth(agent_->api_token());
+  // "%FF" decodes to a byte that is not UTF-8; the 404's message quotes the
+  // path. Its JSON used to throw in httplib's error handler and end the agent.
+  for (const char* path : {"/%FF", "/v1/%FF%FE", "/v1/cases/%FF", "/v1/messages/%C3%28"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path << ": the agent no longer answers";
+    EXPECT_GE(r->status, 400) << path;
+    EXPECT_LT(r->status, 500) << path;
+    json j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << path << ": " << r->body;
+    EXPECT_TRUE(j["error"].is_string()) << path;
+  }
+  auto nf = c.Get("/%FF");
+  ASSERT_TRUE(nf);
+  EXPECT_EQ(nf->status, 404);
+  EXPECT_EQ(json::parse(nf->body)["error"], "not_found");
+
+  // A body above the API's limit: 413 with the protocol's name for it.
+  std::string big((16u << 20) + (64u << 10) + 1, ' ');
+  auto tl = c.Post("/v1/messages", big, "application/json");
+  ASSERT_TRUE(tl);
+  EXPECT_EQ(tl->status, 413);
+  json tj = json::parse(tl->body, nullptr, false);
+  ASSERT_FALSE(tj.is_discarded()) << tl->body;
+  EXPECT_EQ(tj["error"], "too_large") << tl->body;
+
+  auto h = c.Get("/v1/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+}
+
+TEST_F(AgentApiTest, TheApiPortIsNotShared) {
+  // httplib's default SO_REUSEPORT would let a second process bind the same
+  // port and take some of the connections; without it the bind fails.
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(s, 0);
+  int yes = 1;
+  ASSERT_EQ(::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes), 0);
+  ASSERT_EQ(::setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(agent_->api_port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  int err = errno;
+  ::close(s);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, EADDRINUSE);
 }
 
 TEST_F(AgentApiTest, PreSealedEnvelopes) {

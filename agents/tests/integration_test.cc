@@ -206,6 +206,17 @@ TEST_F(AgentIntegrationTest, RequestAndAnswerWithReceipts) {
   EXPECT_EQ(shown["message"]["kind"], "MlaRequest");
   EXPECT_EQ(shown["message"]["case_ref"], "IT/PA/2026/114");
   EXPECT_TRUE(shown["body"].is_object()) << shown.dump();
+  // The received request's id given as the answer's own id (not as its
+  // in_reply_to) is refused before anything is stored: it would overwrite
+  // the request's case index.
+  {
+    json mistaken = {{"to", "IT-MOJ"},  {"kind", "Acknowledgement"}, {"body", Template("Acknowledgement")},
+                     {"in_reply_to", req}, {"message_id", req}};
+    auto r = Api("NG-AGF").PostJson("/v1/messages", mistaken);
+    EXPECT_EQ(r.status().code(), Code::kAlreadyExists) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("received from IT-MOJ"), std::string::npos) << r.status().ToString();
+    EXPECT_EQ(Get("NG-AGF", "/v1/health").value("outbox", -1), 0);
+  }
 
   std::string ans = Send("NG-AGF", "IT-MOJ", "Acknowledgement", Template("Acknowledgement"),
                          {{"in_reply_to", req}, {"case_ref", "NG/AGF/77"}});

@@ -189,6 +189,12 @@ class Agent final : public LocalApi, public AlarmSink {
   // route. Before the outbox takes the message.
   Status NoteOutgoingStreams(const std::string& message_id, const std::string& recipient,
                              const std::string& body_json);
+  // API threads: a submission under a client-chosen message id that is
+  // already taken. The stored answer when it is the same message again
+  // (recipient and kind); kAlreadyExists when the id is another outgoing
+  // message's or a received one's; nullopt when the id is free.
+  Result<std::optional<SubmitOutcome>> RepeatedSubmission(const std::string& message_id, const std::string& to,
+                                                          const std::string& kind) const;
   // Network thread.
   void ShipAccepted(const std::string& message_id);
   void ExpectStreamsOf(const std::string& message_id);
