@@ -181,7 +181,13 @@ evidence::Assembler* ChunkReceiver::Get(const std::string& transfer_id) {
 void ChunkReceiver::Report(const std::string& transfer_id, evidence::Assembler& a, Code error) {
   auto it = reported_.find(transfer_id);
   if (error == Code::kOk && it != reported_.end() && it->second == a.durable()) return;
-  if (send_(transport::ChunkReceived{transfer_id, a.durable(), error})) reported_[transfer_id] = a.durable();
+  if (error != Code::kOk) {
+    auto r = refusal_reported_.find(transfer_id);
+    if (r != refusal_reported_.end() && r->second == a.durable()) return;  // the broker is already resending
+  }
+  if (!send_(transport::ChunkReceived{transfer_id, a.durable(), error})) return;
+  reported_[transfer_id] = a.durable();
+  if (error != Code::kOk) refusal_reported_[transfer_id] = a.durable();
 }
 
 void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
@@ -201,8 +207,18 @@ void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
   if (!r.ok()) {
     auto errc = evidence::ErrcOf(r.status());
     if (errc == evidence::Errc::kDuplicateChunk) {
+      // The broker sends again from the last mark it heard. Chunks accepted
+      // since that mark but not yet durable (fewer than sync_every of them,
+      // or a mark whose write failed) are made durable now: otherwise a
+      // window smaller than sync_every, or a failed mark, would be resent
+      // forever with the mark never moving.
+      if (a->next() > a->durable()) {
+        Status f = a->Flush();
+        if (!f.ok()) ops::Warn("evidence.mark_failed", {{"transfer", d.transfer_id}, {"error", f.ToString()}});
+      }
       reported_.erase(d.transfer_id);  // repeat the mark
       Report(d.transfer_id, *a, Code::kOk);
+      CloseIfFinished(d.transfer_id);
       return;
     }
     ops::Warn("evidence.chunk_refused",
@@ -215,6 +231,7 @@ void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
     CloseIfFinished(d.transfer_id);
     return;
   }
+  refusal_reported_.erase(d.transfer_id);  // progress: a later refusal is news
   if (*r == evidence::Assembler::Outcome::kComplete)
     ops::Info("evidence.received", {{"transfer", d.transfer_id}, {"sender", d.sender}});
   Report(d.transfer_id, *a, Code::kOk);
@@ -232,6 +249,7 @@ void ChunkReceiver::CloseIfFinished(const std::string& transfer_id) {
   if (rep == reported_.end() || rep->second != it->second->durable()) return;
   in_.erase(it);
   reported_.erase(rep);
+  refusal_reported_.erase(transfer_id);
 }
 
 uint64_t ChunkReceiver::durable(const std::string& transfer_id) const {

@@ -134,6 +134,11 @@ class ChunkReceiver {
   uint32_t sync_every_;
   std::map<std::string, std::unique_ptr<evidence::Assembler>> in_;
   std::map<std::string, uint64_t> reported_;
+  // The durable mark each transfer's last refusal was reported at. One
+  // refusal report per mark: each makes the broker send the window again,
+  // and reporting the rest of that window too (all out of order behind the
+  // refused chunk) multiplied the resends by the window at every round.
+  std::map<std::string, uint64_t> refusal_reported_;
 };
 
 // Which transfers travel with which message: an index of the agent's route

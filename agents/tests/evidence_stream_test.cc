@@ -10,6 +10,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -184,6 +185,85 @@ TEST(EvidenceStreamTest, AFewMiBThroughTheBrokerSurviveAReceiverRestart) {
 
 // Without a broker: the shipper's questions when an answer is lost. A fake
 // clock (Tick's argument) stands in for the half minutes.
+// The receiver's answers to what the broker sends: one refusal report per
+// durable mark (each makes the broker send the window again; reporting
+// every out-of-order chunk behind a refused one multiplied the resends), and
+// chunks accepted since the last mark made durable when the broker sends
+// from that mark again (else a window smaller than sync_every never moved).
+TEST(ChunkReceiverTest, OneRefusalReportPerMarkAndARepeatMakesAcceptedChunksDurable) {
+  char buf[] = "/tmp/mlahub-receiver-XXXXXX";
+  ASSERT_NE(::mkdtemp(buf), nullptr);
+  const std::string dir = buf;
+  auto sender = evidence::EvidenceStore::Open(dir + "/sender", Key(1));
+  ASSERT_TRUE(sender.ok()) << sender.status().ToString();
+  auto spool = SpoolRandomFile(**sender, dir + "/file.bin", 10 * 64 * 1024 - 1000);
+  ASSERT_TRUE(spool.ok()) << spool.status().ToString();
+  const std::string tid = (*spool)->transfer_id();
+  ASSERT_EQ((*spool)->chunk_count(), 10u);
+  auto spec = (*spool)->Spec();
+  ASSERT_TRUE(spec.ok());
+  std::vector<Bytes> frames;
+  for (uint64_t i = 0; i < 10; ++i) {
+    auto f = (*spool)->ReadChunkFrame(i);
+    ASSERT_TRUE(f.ok());
+    frames.push_back(*f);
+  }
+  auto store = evidence::EvidenceStore::Open(dir + "/receiver", Key(2));
+  ASSERT_TRUE(store.ok());
+  std::vector<transport::ChunkReceived> reports;
+  ChunkReceiver r(
+      store->get(),
+      [&](const transport::Command& c) {
+        if (auto* rc = std::get_if<transport::ChunkReceived>(&c)) reports.push_back(*rc);
+        return true;
+      },
+      4);
+  ASSERT_TRUE(r.Expect(*spec).ok());
+  auto deliver = [&](uint64_t i, Bytes frame) { r.OnDeliver({tid, "IT-MOJ", i, std::move(frame), ""}); };
+  auto refusals = [&] {
+    return std::count_if(reports.begin(), reports.end(),
+                         [](const transport::ChunkReceived& x) { return x.error != Code::kOk; });
+  };
+
+  // A window of 8 whose first chunk is damaged: one refusal, not eight.
+  Bytes bad = frames[0];
+  bad[bad.size() / 2] ^= 1;
+  deliver(0, bad);
+  for (uint64_t i = 1; i < 8; ++i) deliver(i, frames[i]);
+  EXPECT_EQ(refusals(), 1);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].durable, 0u);
+  // The broker sends the window again; the same damage again: still one.
+  deliver(0, bad);
+  for (uint64_t i = 1; i < 8; ++i) deliver(i, frames[i]);
+  EXPECT_EQ(refusals(), 1);
+
+  // Two good chunks (below sync_every: not durable yet), then the broker
+  // sends from mark 0 again (its resend timer): both become durable and the
+  // mark is reported.
+  deliver(0, frames[0]);
+  deliver(1, frames[1]);
+  EXPECT_EQ(r.durable(tid), 0u);
+  deliver(0, frames[0]);
+  EXPECT_EQ(r.durable(tid), 2u);
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports.back().durable, 2u);
+  EXPECT_EQ(reports.back().error, Code::kOk);
+
+  // Progress made, a new gap is news: reported once at the new mark.
+  deliver(5, frames[5]);
+  deliver(6, frames[6]);
+  EXPECT_EQ(refusals(), 2);
+  EXPECT_EQ(reports.back().durable, 2u);
+
+  for (uint64_t i = 2; i < 10; ++i) deliver(i, frames[i]);
+  EXPECT_TRUE(r.complete(tid));
+  EXPECT_EQ(reports.back().durable, 10u);
+  EXPECT_EQ(reports.back().error, Code::kOk);
+  EXPECT_EQ(r.open(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ChunkShipperTest, AsksAgainWhenTheCompletionAckIsLost) {
   char buf[] = "/tmp/mlahub-shipper-XXXXXX";
   ASSERT_NE(::mkdtemp(buf), nullptr);

@@ -15,6 +15,7 @@ static_assert(transport::kMaxChunkAttachmentSize == evidence::kMaxChunkFrameSize
 
 // Version 2: strings with a 16-bit length (the broker's shared record codec).
 constexpr uint8_t kRecordVersion = 2;
+constexpr int64_t kMinRewindMs = 1000;  // resends on refusals, at most this often per transfer
 
 bool IsZero(const std::array<uint8_t, 32>& a) {
   return std::all_of(a.begin(), a.end(), [](uint8_t x) { return x == 0; });
@@ -285,8 +286,15 @@ void ChunkRelay::OnReceived(const std::string& node, const transport::ChunkRecei
     ops::Warn("evidence.receiver_error",
               {{"agent", node}, {"transfer", r.transfer_id}, {"durable", r.durable}, {"code", CodeName(r.error)}});
     // Send again from the receiver's mark (the receiver refused what came
-    // after it and kept its state).
-    t.sent = std::max(durable, t.rec.received);
+    // after it and kept its state); at most once a second per transfer, so
+    // that refusals of the same chunks (every chunk of a window refused
+    // behind a bad one, or a receiver that refuses each time) cannot make
+    // the resends multiply. The resend timer still covers a lost refusal.
+    const int64_t now = hooks_.now_ms();
+    if (now - t.rewound_ms >= kMinRewindMs) {
+      t.sent = std::max(durable, t.rec.received);
+      t.rewound_ms = now;
+    }
   }
   if (durable > t.rec.received) {
     t.rec.received = durable;

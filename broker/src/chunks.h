@@ -144,6 +144,7 @@ class ChunkRelay {
     std::array<uint8_t, 32> accepted_expected{};  // link after `accepted`
     uint64_t sent = 0;        // next index to send to the recipient
     int64_t progress_ms = 0;  // last send from the mark or recipient progress
+    int64_t rewound_ms = 0;   // last resend from the mark on a receiver's refusal
     bool tampered = false;    // test hook: tamper_chunk already altered once
     bool complete_durable = false;  // the record saying "complete" (and its ledger entry) is durable
     bool purge_durable = false;     // the record saying "purged" is durable

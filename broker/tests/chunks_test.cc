@@ -259,6 +259,32 @@ TEST_F(ChunkRelayTest, StoresForwardsPurgesAndRestores) {
 // Retention 0: the frames go as soon as the recipient has the whole file;
 // the sender is still told "complete" (once the completion entry is
 // durable), and only then does the transfer leave the relay's memory.
+// A receiver that refuses chunk 0 refuses the rest of the window behind it
+// too (out of order). Each refusal used to send the window again, so every
+// round multiplied the chunks in flight by the window. Now the window goes
+// again at most once a second per transfer, however many refusals come.
+TEST_F(ChunkRelayTest, RefusalsResendTheWindowAtMostOnceASecond) {
+  const std::string tid = evidence::NewTransferId();
+  auto frames = Frames(tid, 10);
+  for (uint64_t i = 0; i < 10; ++i) relay_->OnPut("IT-MOJ", {tid, "NG-AGF", i, "", frames[i]});
+  ASSERT_EQ(Sent<transport::ChunkDeliver>("NG-AGF").size(), 8u);
+  for (int i = 0; i < 8; ++i) relay_->OnReceived("NG-AGF", {tid, 0, Code::kTamperedCiphertext});
+  auto delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 16u) << "one resend of the window for eight refusals";
+  EXPECT_EQ(delivered[8].chunk_index, 0u);
+  now_ += 999;
+  for (int i = 0; i < 8; ++i) relay_->OnReceived("NG-AGF", {tid, 0, Code::kInvalidArgument});
+  EXPECT_EQ(Sent<transport::ChunkDeliver>("NG-AGF").size(), 16u);
+  now_ += 1;
+  relay_->OnReceived("NG-AGF", {tid, 0, Code::kInvalidArgument});
+  EXPECT_EQ(Sent<transport::ChunkDeliver>("NG-AGF").size(), 24u) << "a second later, again";
+  // Progress resumes at once: the mark moves, the window follows it.
+  relay_->OnReceived("NG-AGF", {tid, 4, Code::kOk});
+  delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 26u);
+  EXPECT_EQ(delivered.back().chunk_index, 9u);
+}
+
 TEST_F(ChunkRelayTest, PurgedAtOnceTheSenderIsStillToldThenTheMemoryGoes) {
   retention_ms_ = 0;
   Reopen();

@@ -187,24 +187,28 @@ struct Assembler::Impl {
     ++next;
     expected = f.next_link;
     if (meter) meter->Update(std::min<uint64_t>(next * spec.chunk_size, spec.size_bytes), next);
-    if (last) {
-      crypto::Sha256Stream fin;
-      MLAHUB_CHECK(fin.RestoreState(sha.SaveState()));
-      if (fin.Final() != spec.sha256) {
-        std::string msg = "file_hash_mismatch: " + spec.transfer_id +
-                          ": every chunk verified but the file's SHA-256 differs from the manifest";
-        MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kFailed, msg));
-        return MakeError(Errc::kFileHashMismatch,
-                         spec.transfer_id +
-                             ": every chunk verified but the file's SHA-256 "
-                             "differs from the manifest");
-      }
-      MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kComplete));
-      if (meter) meter->Finish(spec.size_bytes, next);
-      return Outcome::kComplete;
-    }
+    if (last) return Finish();
     if (next % options.sync_every == 0) MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kReceiving));
     return Outcome::kStored;
+  }
+
+  // Every chunk is in: the file's hash decides complete or failed, made
+  // durable. Called again by Flush() when that mark failed the first time.
+  Result<Outcome> Finish() {
+    crypto::Sha256Stream fin;
+    MLAHUB_CHECK(fin.RestoreState(sha.SaveState()));
+    if (fin.Final() != spec.sha256) {
+      std::string msg = "file_hash_mismatch: " + spec.transfer_id +
+                        ": every chunk verified but the file's SHA-256 differs from the manifest";
+      MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kFailed, msg));
+      return MakeError(Errc::kFileHashMismatch,
+                       spec.transfer_id +
+                           ": every chunk verified but the file's SHA-256 "
+                           "differs from the manifest");
+    }
+    MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kComplete));
+    if (meter) meter->Finish(spec.size_bytes, next);
+    return Outcome::kComplete;
   }
 };
 
@@ -248,6 +252,12 @@ Result<Assembler::Outcome> Assembler::Accept(const ChunkFrame& frame) {
 }
 Status Assembler::Flush() {
   if (impl_->next == impl_->saved.durable) return Status::Ok();
+  // The last chunk is in but its mark was not written (an I/O error): the
+  // final state, not "receiving".
+  if (impl_->next == impl_->spec.chunk_count) {
+    auto r = impl_->Finish();
+    return r.ok() || impl_->saved.durable == impl_->next ? Status::Ok() : r.status();
+  }
   return impl_->Mark(TransferState::kReceiving);
 }
 uint64_t Assembler::next() const { return impl_->next; }
