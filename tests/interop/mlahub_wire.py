@@ -2,8 +2,9 @@
 """An independent Python client of the mlahub transport (agent <-> broker), version 1.
 
 Written from the documentation only (docs/PROTOCOL.md section 13 "Transport", section 7
-error codes, section 8 receipts; docs/CONFIG.md "A local network"; schemas/transport.fbs,
-receipt.fbs, directory.fbs), not from mlahub's C++ sources. The envelope layer (seal, open,
+error codes, section 8 receipts; docs/CONFIG.md "A local network"; evidence/README.md and
+agents/README.md for evidence streams; schemas/transport.fbs, receipt.fbs, directory.fbs,
+evidence.fbs, content.fbs), not from mlahub's C++ sources. The envelope layer (seal, open,
 the FlatBuffers verifier, key files) is reused from tests/interop/mlahub_peer.py, itself an
 independent implementation of PROTOCOL.md sections 1-7.
 
@@ -23,6 +24,14 @@ What it implements:
 - 8: receipts: wire.Receipt (message id, SHA-256 of the frame, sender, recipient,
   received_ms) signed with Ed25519 over "mlahub-receipt-v1" || 0x00 || receipt_bytes, in a
   SignedReceipt (identifier MLAR).
+- 13.10: evidence chunks. Sender: a file encrypted with crypto_secretstream_xchacha20poly1305
+  (fresh key and header, chunk i pushed with ad = u64le(i), tag FINAL on the last), the hash
+  chain L(i) = BLAKE2b-256("mlahub-evidence-chain-v1" || u64le(i) || h(i) || L(i+1)) computed
+  backwards, the EvidenceFile manifest (stream_key, stream_header, chunk_size, chunk_count,
+  chunks_root, ...) for a sealed body, EvidenceChunk frames (MLEC, flatc code of evidence.fbs),
+  ChunkPut / ChunkStatus -> ChunkAck. Receiver: ChunkDeliver -> the manifest from the envelope
+  the command names, the frame's checks, its chain link, decryption, the file's SHA-256,
+  ChunkReceived{durable}.
 
 CLI (besides the library):
   mlahub_wire.py hello   --net DIR --node ID                  # Hello; print what the broker sends
@@ -64,6 +73,19 @@ mlahub-agent) itself and prints one `ok - ` / `FAIL - ` line per check:
     refused `revoked`, the old CURVE key ZAP 400, the new one admitted, its envelopes
     accepted, mail sealed to its new key delivered and opened, a receipt signed with the old key
     refused, with the new one accepted.
+ 6. (run right after 2, with its agent) evidence chunks (13.10): Python -> agent: an envelope whose
+    body carries an EvidenceFile manifest, then 4 chunks by ChunkPut after its SubmitResult
+    (ChunkAck stored 1..4), the unasked ChunkAck{complete}, ChunkStatus; `mlahub evidence list`
+    and `fetch` at the agent (SHA-256 of the fetched file). Agent (`mlahub send --evidence`) ->
+    Python: the Deliver opened, the manifest found, each ChunkDeliver checked on the hash chain and
+    decrypted (FINAL tag last), ChunkReceived marks, the file's SHA-256; the agent sees the file
+    complete. Refusals by ChunkAck / Error, each followed by a Ping: not_found (no accepted
+    envelope, none named, one for another recipient, an unknown transfer not at 0),
+    unknown_recipient, wrong_recipient (to oneself), too_large (Error), invalid_argument (an index
+    ahead), tampered_ciphertext (wrong next_link, changed ciphertext, wrong hash, zero link before
+    the last), sender_mismatch (another node), already_exists (another recipient), malformed MLEC
+    frames; ChunkStatus to resume (stored), a lower index acknowledged again, the transfer
+    completed and received by the Python recipient.
 Documented behaviour that mlahub is known to differ from is printed as `# FINDING - ...`
 (counted as a failure with WIRE_STRICT=1).
 """
@@ -88,6 +110,9 @@ sys.path.insert(0, HERE)
 import mlahub_peer as peer  # noqa: E402
 
 import flatbuffers  # noqa: E402
+import nacl.bindings as sodium  # noqa: E402
+import nacl.encoding  # noqa: E402
+import nacl.hash  # noqa: E402
 import nacl.signing  # noqa: E402
 import nacl.exceptions  # noqa: E402
 import zmq  # noqa: E402
@@ -113,7 +138,7 @@ def W():
         for name in ("Command", "CommandBody", "Hello", "Submit", "SubmitReceipt", "Ping",
                      "StatusRequest", "ProofRequest", "Receipt", "SignedReceipt",
                      "SignedDirectory", "Directory", "ErrorCode", "LedgerEvent",
-                     "MessageState", "NodeRole"):
+                     "MessageState", "NodeRole", "ChunkPut", "ChunkReceived", "ChunkStatus"):
             setattr(ns, name, importlib.import_module("mlahub.wire." + name))
         ns.bodies = peer.schema().unions["CommandBody"]  # value -> name
         ns.body_value = {v: k for k, v in ns.bodies.items()}
@@ -135,6 +160,17 @@ def snake(name):
 
 def error_name(code):
     return snake(W().error_name.get(code, str(code)))
+
+
+def answer_code(answer):
+    """The error name of a (command, body) answer: a ChunkAck's `error` or an Error's `code`."""
+    name, body = answer
+    return error_name(body["error"] if name != "Error" else body["code"])
+
+
+def error_number(name):
+    """snake_case error name -> ErrorCode value."""
+    return {snake(k): v for k, v in W().errors.items()}[name]
 
 
 def now_ms():
@@ -361,6 +397,255 @@ def read_receipt(signed, signer_pk=None):
 
 
 # --------------------------------------------------------------------------
+# Evidence streams (PROTOCOL.md 13.10, evidence/README.md "Formats"): the secret stream, the
+# hash chain over the ciphertext, the EvidenceChunk frame (MLEC) and the chunk commands.
+
+CHAIN_CONTEXT = b"mlahub-evidence-chain-v1"
+ZERO_LINK = bytes(32)
+SS_ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES  # 17
+SS_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+SS_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+TRANSFER_ID_LEN = 32
+
+
+def blake2b256(data):
+    """BLAKE2b-256, unkeyed (libsodium crypto_generichash, 32 bytes)."""
+    return nacl.hash.blake2b(data, digest_size=32, encoder=nacl.encoding.RawEncoder)
+
+
+def chain_link(i, ciphertext_hash, next_link):
+    """L(i) = BLAKE2b-256("mlahub-evidence-chain-v1" || u64le(i) || h(i) || L(i+1))."""
+    return blake2b256(CHAIN_CONTEXT + struct.pack("<Q", i) + ciphertext_hash + next_link)
+
+
+def evidence_chunk_module():
+    """flatc's EvidenceChunk module. schemas/mlahub.fbs does not include evidence.fbs, so
+    `flatc --gen-all` over it (what mlahub_peer generates) has no EvidenceChunk: compile
+    evidence.fbs on its own into the same directory."""
+    import importlib
+    w = peer.wire()
+    try:
+        return importlib.import_module("mlahub.wire.EvidenceChunk")
+    except ImportError:
+        pass
+    gen = os.path.dirname(os.path.dirname(os.path.dirname(w.Header.__file__)))
+    subprocess.run([os.environ.get("FLATC", "flatc"), "--python", "-o", gen, "-I", w.schemas_dir,
+                    os.path.join(w.schemas_dir, "evidence.fbs")], check=True)
+    importlib.invalidate_caches()
+    return importlib.import_module("mlahub.wire.EvidenceChunk")
+
+
+def build_chunk(transfer_id, index, count, ciphertext, ciphertext_hash, next_link, identifier=b"MLEC"):
+    E = evidence_chunk_module()
+    b = flatbuffers.Builder(len(ciphertext) + 256)
+    tid = b.CreateString(transfer_id)
+    ct = b.CreateByteVector(ciphertext)
+    ch = b.CreateByteVector(ciphertext_hash)
+    nl = b.CreateByteVector(next_link)
+    E.EvidenceChunkStart(b)
+    E.EvidenceChunkAddTransferId(b, tid)
+    E.EvidenceChunkAddChunkIndex(b, index)
+    E.EvidenceChunkAddChunkCount(b, count)
+    E.EvidenceChunkAddCiphertext(b, ct)
+    E.EvidenceChunkAddCiphertextHash(b, ch)
+    E.EvidenceChunkAddNextLink(b, nl)
+    b.Finish(E.EvidenceChunkEnd(b), file_identifier=identifier)
+    return bytes(b.Output())
+
+
+def read_chunk(frame):
+    """The EvidenceChunk of a frame as a dict, after the verifier and evidence/README.md's
+    DecodeChunk checks; raises peer.Refusal('malformed' | 'tampered_ciphertext')."""
+    if len(frame) > 4 * 1024 * 1024 + 17 + 1024:
+        raise peer.Refusal("too_large", "chunk frame above kMaxChunkFrameSize")
+    try:
+        peer.verify_root(frame, "EvidenceChunk", b"MLEC", utf8=True)
+    except peer.Malformed as e:
+        raise peer.Refusal("malformed", f"EvidenceChunk does not verify: {e}")
+    E = evidence_chunk_module()
+    c = decode(E.EvidenceChunk.GetRootAs(frame, 0), "EvidenceChunk")
+    if not peer.MESSAGE_ID_RE.match(c["transfer_id"]):
+        raise peer.Refusal("malformed", "transfer_id is not 32 lowercase hex characters")
+    if not (c["chunk_count"] >= 1 and c["chunk_index"] < c["chunk_count"]):
+        raise peer.Refusal("malformed", "chunk_index / chunk_count")
+    if not SS_ABYTES <= len(c["ciphertext"]) <= 4 * 1024 * 1024 + SS_ABYTES:
+        raise peer.Refusal("malformed", f"ciphertext of {len(c['ciphertext'])} bytes")
+    if len(c["ciphertext_hash"]) != 32 or len(c["next_link"]) != 32:
+        raise peer.Refusal("malformed", "hashes are not 32 bytes")
+    if blake2b256(c["ciphertext"]) != c["ciphertext_hash"]:
+        raise peer.Refusal("tampered_ciphertext", "ciphertext_hash is not BLAKE2b-256(ciphertext)")
+    return c
+
+
+class OutStream:
+    """The sender's side of one evidence file: encrypted at once (a fresh key and header),
+    hashed, chained backwards; serves the MLEC frame of any chunk."""
+
+    def __init__(self, data, chunk_size, file_name="evidence.bin", media_type="application/octet-stream"):
+        self.data, self.chunk_size = data, chunk_size
+        self.file_name, self.media_type = file_name, media_type
+        self.transfer_id = secrets.token_hex(16)
+        self.key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+        st = sodium.crypto_secretstream_xchacha20poly1305_state()
+        self.header = sodium.crypto_secretstream_xchacha20poly1305_init_push(st, self.key)
+        self.count = max(1, -(-len(data) // chunk_size))
+        self.ct = []
+        for i in range(self.count):
+            piece = data[i * chunk_size:(i + 1) * chunk_size]
+            tag = SS_FINAL if i == self.count - 1 else SS_MESSAGE
+            self.ct.append(sodium.crypto_secretstream_xchacha20poly1305_push(
+                st, piece, struct.pack("<Q", i), tag))
+        self.h = [blake2b256(c) for c in self.ct]
+        self.links = [ZERO_LINK] * (self.count + 1)
+        for i in reversed(range(self.count)):
+            self.links[i] = chain_link(i, self.h[i], self.links[i + 1])
+        self.root = self.links[0]
+        self.sha256 = hashlib.sha256(data).digest()
+
+    def frame(self, i, **x):
+        """Chunk i's MLEC frame; `x` overrides a field (tests)."""
+        ct = x.get("ciphertext", self.ct[i])
+        return build_chunk(x.get("transfer_id", self.transfer_id), x.get("index", i),
+                           x.get("count", self.count), ct,
+                           x.get("ciphertext_hash", blake2b256(ct) if "ciphertext" in x else self.h[i]),
+                           x.get("next_link", self.links[i + 1]), x.get("identifier", b"MLEC"))
+
+    def manifest(self):
+        """The EvidenceFile (content.fbs) as flatc JSON: it goes only into a sealed body."""
+        return {"file_name": self.file_name, "size_bytes": len(self.data),
+                "sha256": list(self.sha256), "media_type": self.media_type,
+                "transfer_id": self.transfer_id, "stream_key": list(self.key),
+                "stream_header": list(self.header), "chunk_size": self.chunk_size,
+                "chunk_count": self.count, "chunks_root": list(self.root)}
+
+
+def find_manifests(obj):
+    """Every streamed EvidenceFile in a body's JSON (an object with transfer_id and stream_key)."""
+    out = []
+    if isinstance(obj, dict):
+        if obj.get("transfer_id") and obj.get("stream_key"):
+            out.append(obj)
+        for v in obj.values():
+            out += find_manifests(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            out += find_manifests(v)
+    return out
+
+
+class InStream:
+    """The receiver's side of one transfer, from its sealed manifest: each chunk is checked
+    by its index against the hash chain before it is decrypted (evidence/README.md)."""
+
+    def __init__(self, manifest, message_id, sender):
+        m = manifest
+        self.m, self.message_id, self.sender = m, message_id, sender
+        self.transfer_id = m["transfer_id"]
+        self.key, self.header = bytes(m["stream_key"]), bytes(m["stream_header"])
+        self.chunk_size, self.count = m["chunk_size"], m["chunk_count"]
+        self.size, self.sha256 = m["size_bytes"], bytes(m["sha256"])
+        self.expect = bytes(m["chunks_root"])
+        self.state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(self.state, self.header, self.key)
+        self.next = 0
+        self.parts = []
+        self.refusals = []    # (index, code, text)
+        self.duplicates = 0
+        self.chain_checked = 0
+        self.final_tag = None
+        self.data = None      # the file, once every chunk is in and its SHA-256 matched
+        self.failed = None
+
+    def take(self, frame, sender, deliver_index):
+        """None if chunk accepted (or a duplicate); else the refusal code."""
+        try:
+            c = read_chunk(frame)
+        except peer.Refusal as e:
+            self.refusals.append((deliver_index, e.code, str(e)))
+            return e.code
+        i = c["chunk_index"]
+        why = None
+        if sender != self.sender:
+            why = ("sender_mismatch", f"from {sender}, the manifest came from {self.sender}")
+        elif c["transfer_id"] != self.transfer_id or c["chunk_count"] != self.count or i != deliver_index:
+            why = ("malformed", "transfer, count or index differ from the manifest / the command")
+        elif i < self.next:
+            self.duplicates += 1
+            return None
+        elif i > self.next:
+            why = ("invalid_argument", f"chunk {i} ahead of {self.next} (out_of_order)")
+        else:
+            last = i == self.count - 1
+            plain = self.size - i * self.chunk_size if last else self.chunk_size
+            if len(c["ciphertext"]) != plain + SS_ABYTES:
+                why = ("malformed", f"chunk {i}: {len(c['ciphertext'])} bytes, expected {plain + SS_ABYTES}")
+            elif (c["next_link"] == ZERO_LINK) != last:
+                why = ("tampered_ciphertext", f"chunk {i}: next_link zero iff last")
+            elif chain_link(i, c["ciphertext_hash"], c["next_link"]) != self.expect:
+                why = ("tampered_ciphertext", f"chunk {i}: chain link does not match")
+        if why:
+            self.refusals.append((i, why[0], why[1]))
+            return why[0]
+        self.chain_checked += 1
+        try:
+            pt, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(
+                self.state, c["ciphertext"], struct.pack("<Q", i))
+        except nacl.exceptions.CryptoError:
+            self.refusals.append((i, "tampered_ciphertext", f"chunk {i}: MAC"))
+            return "tampered_ciphertext"
+        if tag != (SS_FINAL if last else SS_MESSAGE):
+            self.refusals.append((i, "tampered_ciphertext", f"chunk {i}: tag {tag}"))
+            return "tampered_ciphertext"
+        if last:
+            self.final_tag = tag
+        self.parts.append(pt)
+        self.expect = c["next_link"]
+        self.next += 1
+        if self.next == self.count:
+            data = b"".join(self.parts)
+            if len(data) == self.size and hashlib.sha256(data).digest() == self.sha256:
+                self.data = data
+            else:
+                self.failed = "file_hash_mismatch"
+        return None
+
+
+def cmd_chunk_put(transfer_id, recipient, chunk_index, message_id=""):
+    w, b = W(), flatbuffers.Builder(256)
+    tid = b.CreateString(transfer_id)
+    rcp = b.CreateString(recipient)
+    mid = b.CreateString(message_id) if message_id else None
+    P = w.ChunkPut
+    P.ChunkPutStart(b)
+    P.ChunkPutAddTransferId(b, tid)
+    P.ChunkPutAddRecipient(b, rcp)
+    P.ChunkPutAddChunkIndex(b, chunk_index)
+    if mid is not None:
+        P.ChunkPutAddMessageId(b, mid)
+    return _command(b, "ChunkPut", P.ChunkPutEnd(b))
+
+
+def cmd_chunk_received(transfer_id, durable, error=0):
+    w, b = W(), flatbuffers.Builder(128)
+    tid = b.CreateString(transfer_id)
+    R = w.ChunkReceived
+    R.ChunkReceivedStart(b)
+    R.ChunkReceivedAddTransferId(b, tid)
+    R.ChunkReceivedAddDurable(b, durable)
+    R.ChunkReceivedAddError(b, error)
+    return _command(b, "ChunkReceived", R.ChunkReceivedEnd(b))
+
+
+def cmd_chunk_status(transfer_id):
+    w, b = W(), flatbuffers.Builder(128)
+    tid = b.CreateString(transfer_id)
+    S = w.ChunkStatus
+    S.ChunkStatusStart(b)
+    S.ChunkStatusAddTransferId(b, tid)
+    return _command(b, "ChunkStatus", S.ChunkStatusEnd(b))
+
+
+# --------------------------------------------------------------------------
 # The network: network.json, the signed directory (section 8, 13.2)
 
 class Network:
@@ -579,6 +864,25 @@ class Client:
         self.send([cmd_submit_receipt(corr, delivery_seq), signed_receipt])
         return self.answer("ReceiptResult", corr, timeout) if timeout else corr
 
+    def _chunk_answer(self, transfer_id, timeout):
+        """(command, body) of the next ChunkAck about the transfer (ChunkAck has no
+        correlation: requests are sent one at a time), or of an Error; None at timeout."""
+        m = self.take(lambda n, b: n == "Error" or (n == "ChunkAck" and b.get("transfer_id") in (transfer_id, "")),
+                      timeout)
+        return (m[0], m[1]) if m else None
+
+    def chunk_put(self, transfer_id, recipient, index, frame, message_id="", timeout=20.0):
+        """ChunkPut (frame 1: the MLEC frame, or None for none) -> (command, body) of the answer."""
+        frames = [cmd_chunk_put(transfer_id, recipient, index, message_id)]
+        if frame is not None:
+            frames.append(frame)
+        self.send(frames)
+        return self._chunk_answer(transfer_id, timeout)
+
+    def chunk_status(self, transfer_id, timeout=20.0):
+        self.send([cmd_chunk_status(transfer_id)])
+        return self._chunk_answer(transfer_id, timeout)
+
 
 class Recipient:
     """A node's receiving side: opens each Deliver with mlahub_peer (sender key from the
@@ -596,6 +900,10 @@ class Recipient:
         self.receipt_results = {}  # delivery_seq -> ReceiptResult
         self.hold = False     # True: store but do not receipt
         self.bad_settled = []  # Delivers with settled_below > delivery_seq (13.7: "at most")
+        self.streams = {}     # transfer_id -> InStream (from the sealed manifests, 13.10)
+        self.chunk_log = []   # every ChunkDeliver body seen, in order
+        self.unknown_chunks = []  # ChunkDelivers for no manifest this node holds
+        self.opened_for_chunks = set()  # message ids searched for manifests
 
     def last_seq(self):
         n = 0
@@ -641,6 +949,36 @@ class Recipient:
             seq = self.pending.pop(body.get("correlation"), None)
             if seq is not None:
                 self.receipt_results[seq] = body
+        for _, body, frame, _ in self.c.take_all("ChunkDeliver"):
+            self.chunk_log.append(body)
+            tid = body["transfer_id"]
+            st = self.streams.get(tid) or self._stream_of(body)
+            if st is None:
+                self.unknown_chunks.append(body)
+                continue
+            code = st.take(frame if frame is not None else b"", body["sender"], body["chunk_index"])
+            # the mark of what this node holds (in memory: durable for this test), with the
+            # refusal's code if the chunk was refused (the broker sends again from the mark)
+            self.c.send([cmd_chunk_received(tid, st.next, error_number(code) if code else 0)])
+
+    def _stream_of(self, body):
+        """13.10: ChunkDeliver.message_id names the envelope whose sealed body carries the
+        manifest: open it (again) and take every streamed EvidenceFile in it."""
+        mid = body.get("message_id", "")
+        if mid in self.opened_for_chunks or mid not in self.by_id:
+            return None
+        self.opened_for_chunks.add(mid)
+        env = self.stored[self.by_id[mid]][1]
+        try:
+            h = header_of(env)
+            h, payload = peer.open_envelope(env, self.keys, self.net.identity(h["sender"]))
+            j = peer.payload_to_json(payload)
+        except (peer.Refusal, peer.Failure, KeyError):
+            return None
+        for m in find_manifests(j.get("body")):
+            if m["transfer_id"] not in self.streams:
+                self.streams[m["transfer_id"]] = InStream(m, mid, h["sender"])
+        return self.streams.get(body["transfer_id"])
 
     def _send_receipt(self, seq, rc):
         corr = self.c.next_corr()
@@ -1535,8 +1873,317 @@ class SelfTest:
         if st:
             ev = [e["event"] for e in st.get("timeline", [])]
             ck.check("receipt" in ev, "the agent's timeline has a receipt event", f"{ev}")
+
+    # ---- phase 6 (after phase 2, with its agent still running)
+    def spin(self, pred, timeout):
+        """Pumps the sender's and the recipient's connections (the recipient answering
+        Delivers and ChunkDelivers) until pred() or the timeout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.A.pump(0.02)
+            self.R.c.pump(0.02)
+            self.R.handle()
+            if pred():
+                return True
+        return False
+
+    def completion(self, tid, timeout=30.0):
+        """The ChunkAck{complete} the broker sends the sender unasked (13.10), or None."""
+        def seen():
+            return any(n == "ChunkAck" and b["transfer_id"] == tid and b["complete"]
+                       for n, b, _, _ in self.A.stash)
+        if not self.spin(seen, timeout):
+            return None
+        return self.A.take(lambda n, b: n == "ChunkAck" and b["transfer_id"] == tid and b["complete"], 0)[1]
+
+    def evidence_body(self, name, streams):
+        """An InformationExchange body (docs/examples) whose attachments are the manifests."""
+        body = json.load(open(os.path.join(self.a.repo, "docs", "examples", "information-exchange.json")))
+        body["attachments"] = [s.manifest() for s in streams]
+        path = os.path.join(self.a.work, name)
+        with open(path, "w") as f:
+            json.dump(body, f)
+        return peer.payload_from_json(path, peer.parse_kind("InformationExchange"))
+
+    def evidence(self):
+        print("# == 6. evidence chunks (13.10)", flush=True)
+        self.evidence_offline()
+        p = self.d.procs.get("agent")
+        if self.ck.check(p is not None and p.poll() is None, "the agent of phase 2 still runs for the evidence phase"):
+            self.evidence_to_agent()
+            self.evidence_from_agent()
+        self.evidence_refusals()
+
+    def evidence_offline(self):
+        """The Python receiver's own checks, on frames of the Python sender (no network): without
+        them, the chunks the hub forwards would prove nothing about the receiver."""
+        s = OutStream(os.urandom(3000), 1024)
+        st = InStream(s.manifest(), "0" * 32, self.a.sender)
+        bad = bytearray(s.ct[0])
+        bad[3] ^= 1
+        verdicts = [st.take(s.frame(1), self.a.sender, 1),
+                    st.take(s.frame(0, ciphertext=bytes(bad)), self.a.sender, 0),
+                    st.take(s.frame(0, next_link=os.urandom(32)), self.a.sender, 0),
+                    st.take(s.frame(0), self.a.other, 0),
+                    st.take(s.frame(0)[:-7], self.a.sender, 0)]
+        good = [st.take(s.frame(i), self.a.sender, i) for i in range(s.count)]
+        self.ck.check(verdicts == ["invalid_argument", "tampered_ciphertext", "tampered_ciphertext",
+                                   "sender_mismatch", "malformed"]
+                      and good == [None] * s.count and st.data == s.data and st.final_tag == SS_FINAL,
+                      "the Python receiver refuses a chunk ahead, a changed ciphertext, a wrong link, another "
+                      "sender and a truncated frame, then takes the three good chunks and the file",
+                      f"{verdicts} {good} {st.failed}")
+
+    def stop_agent(self):
+        if self.d.procs.get("agent") is None:
+            return
         rc_ = self.d.stop("agent")
-        ck.check(rc_ == 0, f"the agent stops on SIGTERM with exit 0 (got {rc_})")
+        self.ck.check(rc_ == 0, f"the agent stops on SIGTERM with exit 0 (got {rc_})")
+
+    def evidence_to_agent(self):
+        ck, net, A = self.ck, self.net, self.A
+        agent, cfg = self.a.agent, self.net.nodes[self.a.agent]["config"]
+        cs = 8 * 1024
+        s = OutStream(os.urandom(3 * cs + 1000), cs, "wire-evidence-1.bin")
+        kind = peer.parse_kind("InformationExchange")
+        env = peer.seal(self.ka, net.identity(agent), kind, self.evidence_body("evidence-body-1.json", [s]),
+                        legal_basis=2, case_ref="WIRE/EVIDENCE/1")
+        mid = self.ev_mid_agent = header_of(env)["message_id"]
+        r = A.submit(env)
+        if not ck.check(r is not None and r["accepted"],
+                        "Python -> agent: the envelope carrying the manifest is accepted (durable SubmitResult)",
+                        f"{r}"):
+            return
+        acks = []
+        for i in range(s.count):
+            acks.append(A.chunk_put(s.transfer_id, agent, i, s.frame(i), mid))
+        ok = all(a is not None and a[0] == "ChunkAck" and a[1]["error"] == 0 and a[1]["stored"] == i + 1
+                 and a[1]["chunk_count"] == s.count for i, a in enumerate(acks))
+        ck.check(ok, f"Python -> agent: {s.count} chunks of {cs} bytes (the last {len(s.data) % cs}) put in order, "
+                 "each ChunkAck stored = index + 1, chunk_count, error Ok",
+                 f"{[a and (a[0], a[1].get('stored'), answer_code(a)) for a in acks]}")
+        done = self.completion(s.transfer_id, 30)
+        ck.check(done is not None and done["stored"] == s.count and done["chunk_count"] == s.count
+                 and done["error"] == 0,
+                 "the broker sends the sender an unasked ChunkAck{complete, stored = chunk_count} once the agent "
+                 "holds every chunk", f"{done}")
+        a = A.chunk_status(s.transfer_id)
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["complete"] and a[1]["stored"] == s.count,
+                 "ChunkStatus after completion: ChunkAck{stored = chunk_count, complete} (13.10)", f"{a}")
+        c, out, err = mlahub(self.a.bindir, "evidence", "list", mid, "--json", agent=cfg)
+        try:
+            files = json.loads(out)["files"]
+            f0 = files[0]
+            ck.check(c == 0 and len(files) == 1 and f0["state"] == "complete" and f0["transfer_id"] == s.transfer_id
+                     and f0["chunk_count"] == s.count and f0["size_bytes"] == len(s.data)
+                     and f0["file_name"] == s.file_name,
+                     "`mlahub evidence list` at the agent: the file complete, its transfer id, name, size, chunk count",
+                     f"{f0}")
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            ck.check(False, "`mlahub evidence list` at the agent", f"rc {c} {e} {out[:300]} {err[:300]}")
+        outdir = os.path.join(self.a.work, "evidence-fetched-1")
+        c, out, err = mlahub(self.a.bindir, "evidence", "fetch", mid, "--out", outdir, "--json", agent=cfg)
+        try:
+            got = open(os.path.join(outdir, s.file_name), "rb").read()
+        except OSError as e:
+            got = None
+            err += str(e)
+        ck.check(c == 0 and got is not None and hashlib.sha256(got).digest() == s.sha256,
+                 "`mlahub evidence fetch` at the agent writes the file; its SHA-256 equals the original's",
+                 f"rc {c} {out[:200]} {err[:300]}")
+
+    def evidence_from_agent(self):
+        ck, R = self.ck, self.R
+        cfg = self.net.nodes[self.a.agent]["config"]
+        data = os.urandom(2 * 256 * 1024 + 50000)  # three chunks at the agent's 256 KiB
+        path = os.path.join(self.a.work, "wire-evidence-2.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        body = os.path.join(self.a.repo, "docs", "examples", "information-exchange.json")
+        c, out, err = mlahub(self.a.bindir, "send", "--to", self.a.recipient, "--kind", "InformationExchange",
+                             "--legal-basis", "PalermoProtocol", "--case-ref", "WIRE/EVIDENCE/2", "--body", body,
+                             "--evidence", path, "--json", agent=cfg)
+        try:
+            mid = json.loads(out)["message_id"]
+        except (ValueError, KeyError):
+            ck.check(False, "`mlahub send --evidence` through the agent", f"rc {c} {out[:300]} {err[:300]}")
+            return
+        ck.check(c == 0, "`mlahub send --evidence FILE` through the agent to the Python node")
+
+        def stream():
+            return next((st for st in R.streams.values() if st.message_id == mid), None)
+        self.spin(lambda: stream() is not None and (stream().data is not None or stream().failed
+                                                    or stream().refusals), 60)
+        st = stream()
+        if not ck.check(st is not None, "agent -> Python: the Deliver is opened and its sealed body holds a "
+                        "streamed EvidenceFile (stream_key, stream_header, chunk_size, chunk_count, chunks_root)",
+                        f"delivered {mid in R.by_id}, chunks seen {len(R.chunk_log)}, unknown {R.unknown_chunks[:2]}"):
+            return
+        m = st.m
+        ck.check(m["file_name"] == os.path.basename(path) and m["size_bytes"] == len(data)
+                 and bytes(m["sha256"]) == hashlib.sha256(data).digest() and len(st.key) == 32
+                 and len(st.header) == 24 and len(m["chunks_root"]) == 32
+                 and st.count == max(1, -(-len(data) // st.chunk_size)),
+                 f"the manifest: file name, size, SHA-256, 32-byte key, 24-byte header, chunk_size {st.chunk_size}, "
+                 f"chunk_count {st.count} = ceil(size / chunk_size)", f"{ {k: v for k, v in m.items() if k != 'stream_key'} }")
+        mine = [b for b in R.chunk_log if b["transfer_id"] == st.transfer_id]
+        ck.check(all(b["sender"] == self.a.agent and b["message_id"] == mid for b in mine)
+                 and [b["chunk_index"] for b in mine][:st.count] == list(range(st.count)),
+                 f"every ChunkDeliver names sender {self.a.agent} and the message carrying the manifest; "
+                 "indices in order from 0", f"{[(b['chunk_index'], b['sender'], b['message_id'][:8]) for b in mine]}")
+        ck.check(not st.refusals and st.chain_checked == st.count,
+                 f"each of the {st.count} chunks matches its link of the hash chain from the manifest's chunks_root "
+                 "before it is decrypted", f"{st.refusals}")
+        ck.check(st.data is not None and st.final_tag == SS_FINAL and st.data == data,
+                 "secretstream decryption (ad = u64le(i)) ends with the FINAL tag on the last chunk; the file's "
+                 "SHA-256 equals the manifest's and the bytes the original", f"failed {st.failed}")
+
+        def sent_complete():
+            c2, o2, _ = mlahub(self.a.bindir, "evidence", "list", mid, "--json", agent=cfg)
+            f = json.loads(o2)["files"] if c2 == 0 else []
+            return f if f and all(x["state"] == "complete" for x in f) else None
+        deadline = time.time() + 20
+        files = None
+        while time.time() < deadline and files is None:
+            self.spin(lambda: False, 0.3)
+            try:
+                files = sent_complete()
+            except (ValueError, KeyError):
+                pass
+        ck.check(files is not None, "after the Python node's ChunkReceived marks, `mlahub evidence list` at the "
+                 "sending agent shows the file complete (its ChunkAck{complete})",
+                 f"{mlahub(self.a.bindir, 'evidence', 'list', mid, '--json', agent=cfg)[1][:300]}")
+
+    def evidence_refusals(self):
+        ck, net, A, R = self.ck, self.net, self.A, self.R
+        to = self.a.recipient
+        s = OutStream(os.urandom(2 * 1024 + 100), 1024, "wire-evidence-3.bin")
+        tid = s.transfer_id
+
+        def ack(a, code, stored=None, what=""):
+            """a ChunkAck refusing with `code`; stored as given."""
+            ok = (a is not None and a[0] == "ChunkAck" and error_name(a[1]["error"]) == code
+                  and (stored is None or a[1]["stored"] == stored))
+            ck.check(ok, f"{what}: ChunkAck refused `{code}`" + (f", stored {stored}" if stored is not None else ""),
+                     f"{a and (a[0], {k: a[1].get(k) for k in ('error', 'code', 'stored', 'chunk_count', 'message')})}")
+            if a is not None and a[0] == "ChunkAck":
+                ck.note(f"  message: {a[1]['message']!r}")
+
+        def serving(what, client=None):
+            ck.check((client or A).ping(), f"after {what}: the broker still answers Ping")
+
+        # no accepted envelope (13.10: chunk 0's message_id must name one): not_found
+        ack(A.chunk_put(tid, to, 0, s.frame(0), secrets.token_hex(16)), "not_found", 0,
+            "chunk 0 naming a message id the broker never accepted")
+        ack(A.chunk_put(tid, to, 0, s.frame(0), ""), "not_found", 0, "chunk 0 without a message_id")
+        mid_agent = getattr(self, "ev_mid_agent", None)
+        if mid_agent:
+            ack(A.chunk_put(tid, to, 0, s.frame(0), mid_agent), "not_found", 0,
+                f"chunk 0 naming an envelope accepted from this sender for another recipient ({self.a.agent})")
+        ack(A.chunk_put(tid, to, 1, s.frame(1), secrets.token_hex(16)), "not_found", None,
+            "an unknown transfer not starting at chunk 0")
+        serving("the not_found refusals")
+        mid_r = self.mid1  # an envelope accepted from this sender for the recipient (phase 1)
+        ack(A.chunk_put(tid, "ZZ-NOBODY", 0, s.frame(0), mid_r), "unknown_recipient", 0,
+            "chunk 0 naming a recipient not in the directory")
+        ack(A.chunk_put(tid, self.a.sender, 0, s.frame(0), mid_r), "wrong_recipient", 0,
+            "chunk 0 naming the sender itself as recipient (a transfer to oneself)")
+        A.send([cmd_chunk_put(tid, to, 0, mid_r), bytes(4 * 1024 * 1024 + 17 + 1024 + 1)])
+        m = A.take(lambda n, b: n == "Error" or (n == "ChunkAck" and b["transfer_id"] == tid), 20)
+        ck.check(m is not None and m[0] == "Error" and m[1]["code"] == 2,
+                 "an attachment of 4 MiB + 1042 bytes (above kMaxChunkFrameSize): Error{TooLarge} (13.6)",
+                 f"{m and (m[0], m[1])}")
+        serving("the recipient refusals and the oversize chunk")
+
+        # the envelope with the manifest, then chunk 0
+        env = seal_to(net, self.ka, to, "InformationExchange", payload=self.evidence_body("evidence-body-3.json", [s]),
+                      legal_basis=2, case_ref="WIRE/EVIDENCE/3")
+        mid = header_of(env)["message_id"]
+        r = A.submit(env)
+        if not ck.check(r is not None and r["accepted"], "the envelope carrying the third manifest is accepted", f"{r}"):
+            return
+        self.extra_ids.add(mid)
+        a = A.chunk_put(tid, to, 0, s.frame(0), mid)
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["error"] == 0 and a[1]["stored"] == 1
+                 and a[1]["chunk_count"] == s.count and not a[1]["complete"],
+                 "chunk 0 after the SubmitResult: ChunkAck stored 1, chunk_count 3", f"{a}")
+
+        # an index ahead of stored: invalid_argument ("resend from stored")
+        ack(A.chunk_put(tid, to, 2, s.frame(2), mid), "invalid_argument", 1, "chunk 2 while the broker holds 1")
+        serving("an index ahead")
+        # the chain: a wrong next_link, a changed ciphertext (hash recomputed, so its link is wrong),
+        # a ciphertext that is not its hash
+        ack(A.chunk_put(tid, to, 1, s.frame(1, next_link=os.urandom(32)), mid), "tampered_ciphertext", 1,
+            "chunk 1 with a wrong next_link (its chain link does not match chunk 0's)")
+        bad = bytearray(s.ct[1])
+        bad[5] ^= 1
+        ack(A.chunk_put(tid, to, 1, s.frame(1, ciphertext=bytes(bad)), mid), "tampered_ciphertext", 1,
+            "chunk 1 with a flipped ciphertext byte and its hash recomputed (chain link wrong)")
+        ack(A.chunk_put(tid, to, 1, s.frame(1, ciphertext_hash=blake2b256(bytes(bad)), ciphertext=s.ct[1]), mid),
+            "tampered_ciphertext", 1, "chunk 1 whose ciphertext_hash is not BLAKE2b-256 of its ciphertext")
+        ack(A.chunk_put(tid, to, 1, s.frame(1, next_link=ZERO_LINK), mid), "tampered_ciphertext", 1,
+            "chunk 1 (not the last) with a zero next_link")
+        serving("the chain refusals")
+
+        # a later chunk from another node: sender_mismatch
+        who = self.a.rotated  # PH-DOJ, with its first keys (rotated only in phase 5)
+        O = Client.for_node(net, who)
+        if ck.check(O.wait_handshake() == "ok", f"{who} is admitted"):
+            O.hello(self.dirver, 0, 0)
+            ack(O.chunk_put(tid, to, 1, s.frame(1), mid), "sender_mismatch", None,
+                f"chunk 1 of the transfer put by another node ({who})")
+            serving("sender_mismatch", O)
+        O.close()
+        # another recipient for the same transfer: already_exists (permanent)
+        ack(A.chunk_put(tid, self.a.restricted, 1, s.frame(1), mid), "already_exists", None,
+            f"chunk 1 naming another recipient ({self.a.restricted})")
+
+        # malformed MLEC frames (13.10: "otherwise malformed ... as in 13.6")
+        def malformed(frame, what, cmd_index=1):
+            a = A.chunk_put(tid, to, cmd_index, frame, mid)
+            code = a and (a[1].get("error") if a[0] == "ChunkAck" else a[1].get("code"))
+            ck.check(a is not None and code == 1 and (a[0] == "Error" or a[1]["stored"] == 1),
+                     f"{what}: refused malformed (1)", f"{a}")
+            ck.note(f"  answered by {a and a[0]}: {a and a[1].get('message')!r}")
+            return a
+        malformed(os.urandom(300), "random bytes as the MLEC frame")
+        malformed(s.frame(1)[:-7], "a truncated MLEC frame")
+        malformed(s.frame(1, identifier=b"MLEX"), "an EvidenceChunk with file identifier MLEX")
+        malformed(s.frame(1, transfer_id="ABC"), "a frame whose transfer_id is not 32 lowercase hex")
+        malformed(None, "ChunkPut without its attachment frame")
+        a = A.chunk_put(tid, to, 1, s.frame(2), mid)
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["error"] != 0 and a[1]["stored"] == 1,
+                 "ChunkPut naming index 1 with the frame of chunk 2: refused, stored stays 1", f"{a}")
+        ck.note(f"command and frame naming different indices: {a and (a[0], answer_code(a), a[1]['message'])}")
+        serving("the malformed frames")
+
+        # resume: ChunkStatus says where; a lower index is acknowledged again; the rest completes
+        a = A.chunk_status(tid)
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["stored"] == 1 and a[1]["chunk_count"] == s.count
+                 and a[1]["error"] == 0 and not a[1]["complete"],
+                 "ChunkStatus for the transfer: ChunkAck{stored 1, chunk_count 3}, the index to resume at", f"{a}")
+        a = A.chunk_status(secrets.token_hex(16))
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["stored"] == 0,
+                 "ChunkStatus for a transfer the broker does not know: stored 0", f"{a}")
+        ck.note(f"  ... with error {a and answer_code(a)}")
+        a = A.chunk_put(tid, to, 0, s.frame(0), mid)
+        ck.check(a is not None and a[0] == "ChunkAck" and a[1]["error"] == 0 and a[1]["stored"] == 1,
+                 "chunk 0 again: acknowledged again (stored 1), not refused", f"{a}")
+        acks = [A.chunk_put(tid, to, i, s.frame(i), mid if i == 1 else "") for i in range(1, s.count)]
+        ck.check(all(x is not None and x[0] == "ChunkAck" and x[1]["error"] == 0 and x[1]["stored"] == i + 2
+                     for i, x in enumerate(acks)),
+                 "resumed at stored: chunks 1 and 2 stored (2, 3; chunk 2 without message_id, 13.10 optional)",
+                 f"{acks}")
+        done = self.completion(tid, 30)
+        st = R.streams.get(tid)
+        ck.check(st is not None and st.data == s.data and not st.refusals and st.chain_checked == s.count,
+                 "the Python recipient receives exactly the three good chunks, each on its chain link, and "
+                 "reassembles the file (SHA-256 as in the manifest)",
+                 f"{st and (st.next, st.refusals, st.failed)}")
+        ck.check(done is not None and done["stored"] == s.count,
+                 "after the recipient's ChunkReceived{durable 3}: the sender's unasked ChunkAck{complete}", f"{done}")
+        serving("the evidence refusals")
+        self.serves("the evidence refusals")
 
     # ---- phase 4
     def kill9(self):
@@ -1665,7 +2312,7 @@ class SelfTest:
             self.ck.check(False, "mlahub-broker starts (ready.json with its pid)")
             return self.finish()
         self.ck.check(True, "mlahub-broker starts (ready.json with its pid)")
-        phases = [self.basics, self.agent, self.refusals, self.routing]
+        phases = [self.basics, self.agent, self.evidence, self.stop_agent, self.refusals, self.routing]
         if self.a.count > 0:
             phases.append(self.kill9)
         phases.append(self.ledger)
