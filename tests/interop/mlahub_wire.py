@@ -419,9 +419,9 @@ def chain_link(i, ciphertext_hash, next_link):
 
 
 def evidence_chunk_module():
-    """flatc's EvidenceChunk module. schemas/mlahub.fbs does not include evidence.fbs, so
-    `flatc --gen-all` over it (what mlahub_peer generates) has no EvidenceChunk: compile
-    evidence.fbs on its own into the same directory."""
+    """flatc's EvidenceChunk module: from `flatc --gen-all` over schemas/mlahub.fbs (what
+    mlahub_peer generates), which includes evidence.fbs; else (an mlahub.fbs without that
+    include, as before) evidence.fbs compiled on its own into the same directory."""
     import importlib
     w = peer.wire()
     try:
