@@ -103,6 +103,14 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
   // The body must decode for its kind (kMalformed names the field) before
   // anything is checked against it.
   MLAHUB_ASSIGN_OR_RETURN(Bytes payload, envelope::BuildPayloadFromJson(kind->kind, req.body_json));
+  // FlatBuffers' parser takes a relaxed JSON (comments, say) that the case
+  // logic's parser refuses; that logic must then read FlatBuffers' own
+  // print of the body, the JSON the recipient will see, instead of finding
+  // no body (no child-victim priority, no sealed copy, no evidence route).
+  std::string body_json = req.body_json;
+  if (!json::accept(body_json)) {
+    MLAHUB_ASSIGN_OR_RETURN(body_json, envelope::BodyToJson(payload));
+  }
   if (IsRequestKind(kind->kind)) {
     // A new request must be complete for its kind and legal basis (cases.h).
     workflow::Draft draft;
@@ -112,7 +120,7 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
     draft.legal_basis = sp.legal_basis;
     draft.priority = sp.priority;
     draft.case_ref = req.case_ref;
-    draft.body_json = req.body_json;
+    draft.body_json = body_json;
     Status ready = workflow::ReadyToSubmit(draft, dir->Find(config_.node_id), re);
     if (!ready.ok()) return Status(ready.code(), std::string(kIncompletePrefix) + ready.message());
   }
@@ -127,14 +135,14 @@ Result<SubmitOutcome> Agent::SubmitMessage(const MessageRequest& req) {
     if (repeat) return std::move(*repeat);
   }
   OutgoingStep os{sp.message_id, kind->kind, to->str(), sp.in_reply_to, sp.legal_basis, sp.priority,
-                  req.case_ref, req.body_json, now};
+                  req.case_ref, body_json, now};
   MLAHUB_ASSIGN_OR_RETURN(std::optional<CaseRecord> case_rec, cases_->PrepareOutgoing(os));
   MLAHUB_ASSIGN_OR_RETURN(Bytes env, envelope::Seal(sp, keys_, re->identity, payload, *clock_));
   if (env.size() > config_.max_envelope_bytes)
     return Status::Oversize("the sealed envelope is " + std::to_string(env.size()) + " bytes; the maximum is " +
                             std::to_string(config_.max_envelope_bytes));
   // Streamed evidence the body announces travels once the hub accepts it.
-  MLAHUB_RETURN_IF_ERROR(NoteOutgoingStreams(sp.message_id, to->str(), req.body_json));
+  MLAHUB_RETURN_IF_ERROR(NoteOutgoingStreams(sp.message_id, to->str(), body_json));
   MarkBusy();
   auto added = outbox_->Add(env, sp.message_id, [&](StoreBatch& b) {
     if (case_rec) Cases::Put(b, *case_rec, sp.message_id);
