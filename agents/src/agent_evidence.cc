@@ -258,23 +258,58 @@ Status Agent::NoteOutgoingStreams(const std::string& message_id, const std::stri
   if (evstore_ == nullptr) return Status::Ok();
   json body = json::parse(body_json, nullptr, false);
   if (body.is_discarded()) return Status::Ok();  // BuildPayloadFromJson names the problem
+  // Every entry is checked before any route is written: a refused
+  // submission leaves no route naming a message that was never sent (which
+  // would hold the file for that id).
   Status result;
+  size_t announced = 0;
+  std::vector<std::string> tids;
   WalkStreams(body, [&](const json& f) {
     if (!result.ok()) return;
+    if (++announced > kMaxEvidencePaths) {
+      result = Status::InvalidArgument("the body announces more than " + std::to_string(kMaxEvidencePaths) +
+                                       " streamed files; the recipient takes no more from one message: send the "
+                                       "rest with another message");
+      return;
+    }
     std::string tid = f["transfer_id"].get<std::string>();
     if (!transport::IsHexId(tid) || !FileExists(evstore_->OutgoingDir(tid) + "/state")) {
       result = Status::NotFound("the body names transfer " + tid +
                                 " but this agent has no spool for it: add the file with POST /v1/evidence first");
       return;
     }
+    // The entry must be the spool's own (what POST /v1/evidence returned):
+    // a changed hash, size or key would only fail at the recipient, after
+    // the whole file had travelled.
+    auto entry = SpecFromJson(f);
+    if (!entry.ok()) {
+      result = Status(entry.status().code(), "the body's entry for transfer " + tid + ": " + entry.status().message());
+      return;
+    }
+    auto spool = evstore_->OpenSpool(tid);
+    auto held = spool.ok() ? (*spool)->Spec() : Result<evidence::StreamSpec>(spool.status());
+    if (!held.ok()) {
+      result = held.status().Annotate("the spool of transfer " + tid);
+      return;
+    }
+    if (!held->SameAs(*entry)) {
+      result = Status::InvalidArgument("the body's entry for transfer " + tid +
+                                       " differs from the file this agent holds for it: put the entry POST "
+                                       "/v1/evidence returned into the body unchanged");
+      return;
+    }
     if (auto old = ReadRoute(config_.data, tid); old && old->message_id != message_id) {
       result = Status::AlreadyExists("transfer " + tid + " already travels with message " + old->message_id);
       return;
     }
-    result = WriteRoute(config_.data, Route{tid, true, message_id, recipient});
-    if (result.ok()) routes_->Add(message_id, tid);
+    tids.push_back(std::move(tid));
   });
-  return result;
+  MLAHUB_RETURN_IF_ERROR(result);
+  for (const std::string& tid : tids) {
+    MLAHUB_RETURN_IF_ERROR(WriteRoute(config_.data, Route{tid, true, message_id, recipient}));
+    routes_->Add(message_id, tid);
+  }
+  return Status::Ok();
 }
 
 void Agent::ShipAccepted(const std::string& message_id) {
@@ -296,7 +331,11 @@ void Agent::ExpectStreamsOf(const std::string& message_id) {
   auto shown = Show(message_id);
   if (!shown.ok() || !shown->contains("body") || (*shown)["body"].is_null()) return;
   std::string sender = (*shown)["message"].value("sender", "");
+  size_t announced = 0;
   WalkStreams((*shown)["body"], [&](const json& f) {
+    // Each stream makes a directory and files here, on the network thread:
+    // as many as one submission may add at the sender, no more.
+    if (++announced > kMaxEvidencePaths) return;
     auto spec = SpecFromJson(f);
     if (!spec.ok()) {
       ops::Warn("evidence.manifest_refused", {{"message_id", message_id}, {"error", spec.status().ToString()}});
@@ -315,6 +354,9 @@ void Agent::ExpectStreamsOf(const std::string& message_id) {
     }
     ops::Info("evidence.expected", {{"transfer", tid}, {"message_id", message_id}, {"chunks", spec->chunk_count}});
   });
+  if (announced > kMaxEvidencePaths)
+    ops::Warn("evidence.too_many_streams", {{"message_id", message_id}, {"sender", sender},
+                                            {"announced", uint64_t{announced}}, {"taken", uint64_t{kMaxEvidencePaths}}});
 }
 
 void Agent::OnChunkDeliver(const transport::ChunkDeliver& d) {
@@ -335,6 +377,10 @@ Result<json> Agent::AddEvidence(const std::vector<std::string>& paths, const std
   if (paths.empty()) return Status::InvalidArgument("\"paths\" must name at least one file");
   if (paths.size() > kMaxEvidencePaths)
     return Status::InvalidArgument("at most " + std::to_string(kMaxEvidencePaths) + " files at once");
+  if (chain_of_custody.size() > evidence::kMaxChainOfCustodyBytes)
+    return Status::InvalidArgument("\"chain_of_custody\" is longer than " +
+                                   std::to_string(evidence::kMaxChainOfCustodyBytes) +
+                                   " bytes (the recipient would refuse the manifest); attach a longer record as a file");
   json files = json::array();
   json transfers = json::array();
   for (const std::string& p : paths) {

@@ -163,19 +163,42 @@ Status ChunkReceiver::Expect(const evidence::StreamSpec& spec) {
   // open; a chunk that still comes reopens it for the answer.
   const evidence::TransferState st = (*a)->state();
   if (st == evidence::TransferState::kComplete || st == evidence::TransferState::kFailed) return Status::Ok();
-  in_.emplace(spec.transfer_id, std::move(*a));
+  Hold(spec.transfer_id, std::move(*a));
   return Status::Ok();
 }
 
 evidence::Assembler* ChunkReceiver::Get(const std::string& transfer_id) {
   auto it = in_.find(transfer_id);
-  if (it != in_.end()) return it->second.get();
-  // After a restart: the transfer is on disk (Expect ran before).
+  if (it != in_.end()) {
+    last_used_[transfer_id] = ++use_clock_;
+    return it->second.get();
+  }
+  // After a restart, or closed as the least recently used: the transfer is
+  // on disk (Expect ran before).
   evidence::AssemblerOptions ao;
   ao.sync_every = sync_every_;
   auto a = store_->OpenIncoming(transfer_id, ao);
   if (!a.ok()) return nullptr;
-  return in_.emplace(transfer_id, std::move(*a)).first->second.get();
+  return Hold(transfer_id, std::move(*a));
+}
+
+evidence::Assembler* ChunkReceiver::Hold(const std::string& transfer_id, std::unique_ptr<evidence::Assembler> a) {
+  while (in_.size() >= kMaxOpen) {
+    auto lru = std::min_element(last_used_.begin(), last_used_.end(),
+                                [](const auto& x, const auto& y) { return x.second < y.second; });
+    if (lru == last_used_.end()) break;
+    auto victim = in_.find(lru->first);
+    if (victim != in_.end()) {
+      // Chunks accepted since its last mark are made durable first (else
+      // they would be sent again); its reported mark stays known.
+      Status f = victim->second->Flush();
+      if (!f.ok()) ops::Warn("evidence.mark_failed", {{"transfer", lru->first}, {"error", f.ToString()}});
+      in_.erase(victim);
+    }
+    last_used_.erase(lru);
+  }
+  last_used_[transfer_id] = ++use_clock_;
+  return in_.insert_or_assign(transfer_id, std::move(a)).first->second.get();
 }
 
 void ChunkReceiver::Report(const std::string& transfer_id, evidence::Assembler& a, Code error) {
@@ -248,6 +271,7 @@ void ChunkReceiver::CloseIfFinished(const std::string& transfer_id) {
   auto rep = reported_.find(transfer_id);
   if (rep == reported_.end() || rep->second != it->second->durable()) return;
   in_.erase(it);
+  last_used_.erase(transfer_id);
   reported_.erase(rep);
   refusal_reported_.erase(transfer_id);
 }

@@ -122,17 +122,26 @@ class ChunkReceiver {
   bool complete(const std::string& transfer_id) const;
   // Transfers held open (neither complete nor failed, or not yet reported).
   size_t open() const { return in_.size(); }
+  // At most this many transfers are held open (a file and, while chunks
+  // come, a chunk buffer each); the least recently used beyond it is made
+  // durable and closed, and opened again from disk when a chunk comes.
+  static constexpr size_t kMaxOpen = 64;
 
  private:
   evidence::Assembler* Get(const std::string& transfer_id);
   void Report(const std::string& transfer_id, evidence::Assembler& a, Code error);
   // Closes a complete or failed transfer once its state is reported.
   void CloseIfFinished(const std::string& transfer_id);
+  // Holds `a` open for `transfer_id` (most recently used), closing the least
+  // recently used other transfer beyond kMaxOpen.
+  evidence::Assembler* Hold(const std::string& transfer_id, std::unique_ptr<evidence::Assembler> a);
 
   evidence::EvidenceStore* store_;
   SendFn send_;
   uint32_t sync_every_;
   std::map<std::string, std::unique_ptr<evidence::Assembler>> in_;
+  std::map<std::string, uint64_t> last_used_;  // per open transfer: use_clock_ at its last chunk
+  uint64_t use_clock_ = 0;
   std::map<std::string, uint64_t> reported_;
   // The durable mark each transfer's last refusal was reported at. One
   // refusal report per mark: each makes the broker send the window again,

@@ -236,6 +236,40 @@ TEST_F(AgentApiTest, ABodyWithACommentIsReadAsTheRecipientWillReadIt) {
   EXPECT_EQ((*h)["outbox"], 0);
 }
 
+// A message's evidence entries must be the spool's own, and a refused
+// submission writes no route: before, an entry with a changed hash was taken
+// (the recipient would have refused the file after it had travelled whole),
+// and a submission refused on its second entry left the first file bound to
+// a message id that was never sent.
+TEST_F(AgentApiTest, EvidenceEntriesMustBeTheSpoolsOwnAndARefusalBindsNoFile) {
+  ApiClient c = Client();
+  json entries = json::array();
+  for (int i = 0; i < 2; ++i) {
+    const std::string path = dir_ + "/statement-" + std::to_string(i) + ".txt";
+    ASSERT_TRUE(WriteFileAtomic(path, AsBytes("witness statement " + std::to_string(i)), 0600).ok());
+    auto added = c.PostJson("/v1/evidence", json{{"paths", json::array({path})}});
+    ASSERT_TRUE(added.ok()) << added.status().ToString();
+    entries.push_back((*added)["files"][0]);
+  }
+  auto send = [&](const json& attachments, const std::string& id) {
+    json body = json::parse(workflow::testing::CompleteBody("MlaRequest").dump());
+    body["attachments"] = attachments;
+    json m = {{"to", "NG-AGF"}, {"kind", "MlaRequest"}, {"legal_basis", "Untoc"}, {"body", body}, {"message_id", id}};
+    return c.PostJson("/v1/messages", m);
+  };
+  json changed = entries[1];
+  changed["sha256"][0] = (changed["sha256"][0].get<int>() + 1) % 256;
+  auto r = send(json::array({entries[0], changed}), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("differs from the file"), std::string::npos) << r.status().ToString();
+  // The first file is not bound to the refused id: another message takes it.
+  auto ok = send(json::array({entries[0], entries[1]}), "fedcba9876543210fedcba9876543210");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto ev = c.Get("/v1/evidence/fedcba9876543210fedcba9876543210");
+  ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+  EXPECT_EQ((*ev)["files"].size(), 2u) << ev->dump();
+}
+
 TEST_F(AgentApiTest, TheApiPortIsNotShared) {
   // httplib's default SO_REUSEPORT would let a second process bind the same
   // port and take some of the connections; without it the bind fails.

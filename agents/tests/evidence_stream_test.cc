@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "../../broker/tests/test_network.h"
 #include "evidence_stream.h"
@@ -260,6 +261,56 @@ TEST(ChunkReceiverTest, OneRefusalReportPerMarkAndARepeatMakesAcceptedChunksDura
   EXPECT_TRUE(r.complete(tid));
   EXPECT_EQ(reports.back().durable, 10u);
   EXPECT_EQ(reports.back().error, Code::kOk);
+  EXPECT_EQ(r.open(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+// Transfers held open are bounded (a file and, while chunks come, a chunk
+// buffer each): one message may announce many files. Those beyond kMaxOpen
+// are closed, least recently used first, and reopened from disk when their
+// chunks come; every file still completes.
+TEST(ChunkReceiverTest, OpenTransfersAreBoundedAndAClosedOneResumesFromDisk) {
+  char buf[] = "/tmp/mlahub-receiver-XXXXXX";
+  ASSERT_NE(::mkdtemp(buf), nullptr);
+  const std::string dir = buf;
+  auto sender = evidence::EvidenceStore::Open(dir + "/sender", Key(1));
+  ASSERT_TRUE(sender.ok());
+  auto store = evidence::EvidenceStore::Open(dir + "/receiver", Key(2));
+  ASSERT_TRUE(store.ok());
+  std::map<std::string, uint64_t> marks;
+  ChunkReceiver r(
+      store->get(),
+      [&](const transport::Command& c) {
+        if (auto* rc = std::get_if<transport::ChunkReceived>(&c)) marks[rc->transfer_id] = rc->durable;
+        return true;
+      },
+      4);
+  struct File {
+    std::string tid;
+    std::vector<Bytes> frames;
+  };
+  std::vector<File> files;
+  const size_t n = ChunkReceiver::kMaxOpen + 6;
+  for (size_t k = 0; k < n; ++k) {
+    auto spool = SpoolRandomFile(**sender, dir + "/f" + std::to_string(k), 100 * 1024);  // 2 chunks
+    ASSERT_TRUE(spool.ok()) << spool.status().ToString();
+    File f{(*spool)->transfer_id(), {}};
+    for (uint64_t i = 0; i < 2; ++i) f.frames.push_back(*(*spool)->ReadChunkFrame(i));
+    auto spec = (*spool)->Spec();
+    ASSERT_TRUE(spec.ok());
+    ASSERT_TRUE(r.Expect(*spec).ok());
+    EXPECT_LE(r.open(), ChunkReceiver::kMaxOpen);
+    files.push_back(std::move(f));
+  }
+  EXPECT_EQ(r.open(), ChunkReceiver::kMaxOpen);
+  // Chunk 0 of every file (the first ones were closed long ago), then chunk 1.
+  for (auto& f : files) r.OnDeliver({f.tid, "IT-MOJ", 0, f.frames[0], ""});
+  EXPECT_LE(r.open(), ChunkReceiver::kMaxOpen);
+  for (auto& f : files) r.OnDeliver({f.tid, "IT-MOJ", 1, f.frames[1], ""});
+  for (auto& f : files) {
+    EXPECT_TRUE(r.complete(f.tid)) << f.tid;
+    EXPECT_EQ(marks[f.tid], 2u) << f.tid;
+  }
   EXPECT_EQ(r.open(), 0u);
   std::filesystem::remove_all(dir);
 }

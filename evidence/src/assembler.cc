@@ -162,6 +162,9 @@ struct Assembler::Impl {
     if (ChainLink(i, f.ciphertext_hash, f.next_link) != expected)
       return MakeError(Errc::kTamperedChunk, where + ": does not match its hash chain link");
     const bool last = i + 1 == spec.chunk_count;
+    // The plaintext buffer (up to 4 MiB) exists only while chunks come: an
+    // open transfer that waits costs no buffer.
+    if (plain.size() < spec.chunk_size) plain.resize(spec.chunk_size);
     crypto::SecretStreamState before = pull->Export();
     crypto::StreamTag tag;
     Status pulled = pull->Pull(f.ciphertext, ChunkAd(i), plain.data(), &tag);
@@ -208,6 +211,7 @@ struct Assembler::Impl {
     }
     MLAHUB_RETURN_IF_ERROR(Mark(TransferState::kComplete));
     if (meter) meter->Finish(spec.size_bytes, next);
+    Bytes().swap(plain);  // (wiped after every chunk)
     return Outcome::kComplete;
   }
 };
@@ -239,7 +243,6 @@ Result<std::unique_ptr<Assembler>> OpenAssembler(const std::string& dir, const A
   impl->pull.emplace(crypto::SecretStreamPull::Resume(impl->saved.pull_state));
   if (!impl->sha.RestoreState(impl->saved.sha_state))
     return Status::Corruption(dir + ": hash state has the wrong size");
-  impl->plain.resize(impl->spec.chunk_size);
   return std::make_unique<Assembler>(std::move(impl));
 }
 

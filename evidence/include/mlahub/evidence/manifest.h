@@ -74,9 +74,15 @@ Result<FileDescription> DescribeFile(const std::string& path, std::string chain_
 // checks them before it writes anything.
 Status CheckFileName(std::string_view name);
 
+// Bounds of a spec's free texts and size (ValidateSpec).
+inline constexpr size_t kMaxMediaTypeBytes = 255;
+inline constexpr size_t kMaxChainOfCustodyBytes = 64 * 1024;
+inline constexpr uint64_t kMaxFileBytes = uint64_t{1} << 50;  // 1 PiB
+
 // kMalformed unless the spec is internally consistent: transfer id, file
-// name, chunk size within [kMinChunkSize, kMaxChunkSize], chunk_count ==
-// ChunkCountFor(size, chunk_size).
+// name, chunk size within [kMinChunkSize, kMaxChunkSize], media_type and
+// chain_of_custody within their bounds, size at most kMaxFileBytes,
+// chunk_count == ChunkCountFor(size, chunk_size).
 Status ValidateSpec(const StreamSpec& spec);
 
 // The EvidenceFile table for the sealed body (stream fields included).
