@@ -765,11 +765,49 @@ void Agent::PumpSubmits() {
 void Agent::NoteOutgoing(const OutgoingRecord& o) {
   if (IsFinal(o)) {
     open_.erase(o.message_id);
+    if (o.state == OutState::kRejected) ReleaseRefusedStep(o);
   } else {
     auto next = NextTimeout(o, timeouts_);
     open_[o.message_id].next_timeout_ms = next ? *next : INT64_MAX;
   }
   open_atomic_ = open_.size();
+}
+
+void Agent::ReleaseRefusedStep(const OutgoingRecord& o) {
+  // A request is its case: the case shows the request's refusal through its
+  // transport state. An answer is a step of a case: marked refused, the
+  // case's state is replayed without it, so the office may send the step
+  // again (say, once the directory lets the partner accept the kind) instead
+  // of "not allowed now" against a step the partner never received.
+  std::lock_guard<std::mutex> lock(cases_->mu());
+  auto case_id = cases_->CaseOf(o.message_id);
+  if (!case_id.ok() || !case_id->has_value() || **case_id == o.message_id) return;
+  auto c = cases_->Get(**case_id);
+  if (!c.ok() || !c->has_value()) return;
+  CaseRecord& rec = **c;
+  bool changed = false;
+  for (CaseStepRecord& st : rec.steps) {
+    if (st.message_id != o.message_id || st.direction != "out" || !st.refused_code.empty()) continue;
+    st.refused_code = o.refusal_code.empty() ? std::string(CodeName(Code::kInternal)) : o.refusal_code;
+    st.refused_reason = "not delivered: the hub refused the message (" + o.refusal_message + ")";
+    changed = true;
+  }
+  if (!changed) return;
+  // Only if the steps after it still apply without it (a later step that
+  // needed it was refused by the hub too, or went out anyway: then the case
+  // keeps its record as it is, and the timeline shows the refusal).
+  if (auto replay = Replay(rec); !replay.ok()) {
+    ops::Warn("case.refused_step_kept", {{"case_id", rec.id}, {"message_id", o.message_id}, {"why", replay.status().ToString()}});
+    return;
+  }
+  StoreBatch b;
+  Cases::Put(b, rec, o.message_id);
+  Status st = store_->Write(b);
+  if (!st.ok()) {
+    ops::Error("agent.store_failed", {{"what", "case step refused by the hub"}, {"error", st.ToString()}});
+    return;
+  }
+  ops::Info("case.step_refused_by_hub", {{"case_id", rec.id}, {"message_id", o.message_id}, {"code", o.refusal_code}});
 }
 
 void Agent::OnSubmitResult(const tp::SubmitResult& r) {

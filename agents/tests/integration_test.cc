@@ -663,6 +663,65 @@ TEST_F(AgentIntegrationTest, AgentKilledBetweenStoreAndReceipt) {
   EXPECT_EQ(Alarms("NG-AGF"), 0u) << Get("NG-AGF", "/v1/alarms").dump();
 }
 
+// An answer the hub refuses for good never reaches the partner: the step it
+// carried no longer counts in the sender's case, so the office can send it
+// again once the cause is fixed (before, the case had moved on and the same
+// step was refused locally as "not allowed now"). Here NG-AGF's
+// Acknowledgement waits in its outbox while the hub is down and the operator
+// publishes a directory where IT-MOJ accepts only requests; the restarted
+// hub refuses it (kind_not_accepted).
+TEST_F(AgentIntegrationTest, AnAnswerTheHubRefusesNoLongerCountsInTheCase) {
+  StartBroker();
+  StartAgent("IT-MOJ");
+  StartAgent("NG-AGF");
+  ASSERT_TRUE(WaitFor([&] { return Connected("IT-MOJ") && Connected("NG-AGF"); }, kLong));
+  std::string req = Send("IT-MOJ", "NG-AGF", "MlaRequest", Complete("MlaRequest"),
+                         {{"case_ref", "IT/PA/2026/9"}, {"legal_basis", "Untoc"}});
+  ASSERT_FALSE(req.empty());
+  ASSERT_TRUE(WaitFor([&] { return Inbox("NG-AGF").size() == 1; }, kLong));
+  auto mine = [&] { return Get("NG-AGF", "/v1/cases/" + req)["allowed_steps"]["mine"]; };
+  auto allows = [&](const std::string& kind) {
+    json m = mine();
+    return std::find(m.begin(), m.end(), kind) != m.end();
+  };
+  ASSERT_TRUE(allows("Acknowledgement")) << mine().dump();
+
+  broker_.Signal(SIGTERM);
+  ASSERT_EQ(broker_.Wait(std::chrono::seconds(60)), 0);
+  ASSERT_TRUE(WaitFor([&] { return !Connected("NG-AGF"); }, kLong));
+  std::string ack = Send("NG-AGF", "IT-MOJ", "Acknowledgement", Template("Acknowledgement"), {{"in_reply_to", req}});
+  ASSERT_FALSE(ack.empty());
+  EXPECT_FALSE(allows("Acknowledgement")) << "the case counts the step while it is on its way";
+
+  // The operator's version 2: IT-MOJ accepts requests only.
+  auto op = identity::LoadKeyDir(net_.operator_keys(), "");
+  ASSERT_TRUE(op.ok());
+  auto published = ReadFile(net_.directory_file());
+  ASSERT_TRUE(published.ok());
+  auto v1 = directory::Directory::Verify(*published, op->sign.public_key());
+  ASSERT_TRUE(v1.ok());
+  UnixMillis now = SystemClock::Instance().NowMillis();
+  directory::Directory v2(v1->network(), v1->version(), v1->issued_ms());
+  for (const auto& [id, e] : v1->entries()) {
+    directory::Entry copy = e;
+    if (id == "IT-MOJ") copy.accepts = {wire::MessageKind::MlaRequest};
+    ASSERT_TRUE(v2.Add(copy).ok()) << id;
+  }
+  v2.NextVersion(now);
+  ASSERT_TRUE(WriteFileAtomic(net_.directory_file(), v2.Sign(op->sign, op->id), 0644).ok());
+
+  StartBroker();
+  ASSERT_TRUE(WaitFor([&] { return State("NG-AGF", ack) == "rejected"; }, kLong))
+      << Get("NG-AGF", "/v1/messages/" + ack + "/status").dump();
+  EXPECT_EQ(Get("NG-AGF", "/v1/messages/" + ack)["message"].value("refusal_code", ""), "kind_not_accepted");
+  ASSERT_TRUE(WaitFor([&] { return allows("Acknowledgement"); }, kLong)) << Get("NG-AGF", "/v1/cases/" + req).dump();
+  json timeline = Get("NG-AGF", "/v1/cases/" + req)["timeline"];
+  bool shown = false;
+  for (const json& t : timeline)
+    if (t.value("message_id", "") == ack) shown = t.contains("workflow_refused");
+  EXPECT_TRUE(shown) << timeline.dump();
+}
+
 // A node the hub does not know yet is refused by ZAP; the agent keeps
 // retrying on its own backoff (Client::Reconnect) and gets in once the
 // operator publishes a directory that lists it; the other agents receive

@@ -165,6 +165,9 @@ class Agent final : public LocalApi, public AlarmSink {
   bool ApplyEvent(OutgoingRecord& rec, const transport::TransportEvent& ev, const Bytes& receipt, StoreBatch& b);
   // After a durable write of `o`: its place in open_ (gone once final).
   void NoteOutgoing(const OutgoingRecord& o);
+  // `o` was refused by the hub for good: the case step it carried never
+  // reached the partner, and no longer counts in its case (cases.h Replay).
+  void ReleaseRefusedStep(const OutgoingRecord& o);
   void PumpSubmits();
   void TakeNewOutbox();
   void Timers();
