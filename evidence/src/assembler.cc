@@ -162,8 +162,9 @@ struct Assembler::Impl {
     if (ChainLink(i, f.ciphertext_hash, f.next_link) != expected)
       return MakeError(Errc::kTamperedChunk, where + ": does not match its hash chain link");
     const bool last = i + 1 == spec.chunk_count;
-    // The plaintext buffer (up to 4 MiB) exists only while chunks come: an
-    // open transfer that waits costs no buffer.
+    // The plaintext buffer (up to 4 MiB) is made at the first chunk this
+    // Assembler takes and freed when the transfer completes or the Assembler
+    // is closed: an open transfer whose chunks have not come costs none.
     if (plain.size() < spec.chunk_size) plain.resize(spec.chunk_size);
     crypto::SecretStreamState before = pull->Export();
     crypto::StreamTag tag;

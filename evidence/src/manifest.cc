@@ -123,6 +123,15 @@ Status ValidateSpec(const StreamSpec& s) {
     return Status::Malformed("chunk_size " + std::to_string(s.chunk_size) + " outside [" +
                              std::to_string(kMinChunkSize) + ", " + std::to_string(kMaxChunkSize) +
                              "]");
+  if (s.chunk_count != ChunkCountFor(s.size_bytes, s.chunk_size))
+    return Status::Malformed("chunk_count " + std::to_string(s.chunk_count) +
+                             " does not fit size " + std::to_string(s.size_bytes) +
+                             " and chunk_size " + std::to_string(s.chunk_size));
+  return Status::Ok();
+}
+
+Status CheckSpecBounds(const StreamSpec& s) {
+  MLAHUB_RETURN_IF_ERROR(ValidateSpec(s));
   // The spec is stored with the transfer and read back whole (records up to
   // 1 MiB): its free texts are bounded well below that, so that a file
   // received whole stays fetchable.
@@ -132,10 +141,6 @@ Status ValidateSpec(const StreamSpec& s) {
     return Status::Malformed("chain_of_custody longer than " + std::to_string(kMaxChainOfCustodyBytes) + " bytes");
   if (s.size_bytes > kMaxFileBytes)
     return Status::Malformed("size_bytes " + std::to_string(s.size_bytes) + " above " + std::to_string(kMaxFileBytes));
-  if (s.chunk_count != ChunkCountFor(s.size_bytes, s.chunk_size))
-    return Status::Malformed("chunk_count " + std::to_string(s.chunk_count) +
-                             " does not fit size " + std::to_string(s.size_bytes) +
-                             " and chunk_size " + std::to_string(s.chunk_size));
   return Status::Ok();
 }
 

@@ -97,7 +97,7 @@ std::string EvidenceStore::OutgoingDir(const std::string& id) const {
 
 Result<std::unique_ptr<Assembler>> EvidenceStore::Receive(const StreamSpec& spec,
                                                           AssemblerOptions options) {
-  MLAHUB_RETURN_IF_ERROR(ValidateSpec(spec));
+  MLAHUB_RETURN_IF_ERROR(CheckSpecBounds(spec));
   const std::string dir = IncomingDir(spec.transfer_id);
   if (FileExists(dir)) {
     MLAHUB_ASSIGN_OR_RETURN(auto keyed, IncomingSpec(dir));

@@ -74,16 +74,21 @@ Result<FileDescription> DescribeFile(const std::string& path, std::string chain_
 // checks them before it writes anything.
 Status CheckFileName(std::string_view name);
 
-// Bounds of a spec's free texts and size (ValidateSpec).
+// kMalformed unless the spec is internally consistent: transfer id, file
+// name, chunk size within [kMinChunkSize, kMaxChunkSize], chunk_count ==
+// ChunkCountFor(size, chunk_size). (DecodeSpec checks this; specs stored
+// before CheckSpecBounds existed are read with it alone.)
+Status ValidateSpec(const StreamSpec& spec);
+
+// Bounds of a spec's free texts and size (CheckSpecBounds).
 inline constexpr size_t kMaxMediaTypeBytes = 255;
 inline constexpr size_t kMaxChainOfCustodyBytes = 64 * 1024;
 inline constexpr uint64_t kMaxFileBytes = uint64_t{1} << 50;  // 1 PiB
 
-// kMalformed unless the spec is internally consistent: transfer id, file
-// name, chunk size within [kMinChunkSize, kMaxChunkSize], media_type and
-// chain_of_custody within their bounds, size at most kMaxFileBytes,
-// chunk_count == ChunkCountFor(size, chunk_size).
-Status ValidateSpec(const StreamSpec& spec);
+// ValidateSpec, and media_type and chain_of_custody within their bounds and
+// the size at most kMaxFileBytes: for a spec that arrives (a received
+// manifest, EvidenceStore::Receive), not for one read back from disk.
+Status CheckSpecBounds(const StreamSpec& spec);
 
 // The EvidenceFile table for the sealed body (stream fields included).
 flatbuffers::Offset<wire::EvidenceFile> BuildEvidenceFile(flatbuffers::FlatBufferBuilder& b,
