@@ -285,6 +285,19 @@ Status Agent::Init() {
     open_[id] = OpenMessage{now, config_.audit_interval_ms, 0};
     NoteOutgoing(*rec);
   }
+  // Case steps of refused messages not yet released (a crash between the
+  // refusal's write and the case's).
+  MLAHUB_ASSIGN_OR_RETURN(std::vector<std::string> refused, store_->RefusedToRelease());
+  for (const std::string& id : refused) {
+    MLAHUB_ASSIGN_OR_RETURN(std::optional<OutgoingRecord> rec, store_->GetOutgoing(id));
+    if (rec && rec->state == OutState::kRejected) {
+      ReleaseRefusedStep(*rec);
+    } else {
+      StoreBatch b;
+      CaseStore::ClearRefusedToRelease(b, id);
+      MLAHUB_RETURN_IF_ERROR(store_->Write(b));
+    }
+  }
   MLAHUB_ASSIGN_OR_RETURN(last_alarm_id_, store_->LastAlarmId());
   alarms_count_ = last_alarm_id_;
 
@@ -780,10 +793,25 @@ void Agent::ReleaseRefusedStep(const OutgoingRecord& o) {
   // again (say, once the directory lets the partner accept the kind) instead
   // of "not allowed now" against a step the partner never received.
   std::lock_guard<std::mutex> lock(cases_->mu());
+  StoreBatch b;
+  CaseStore::ClearRefusedToRelease(b, o.message_id);
+  auto write = [&](const char* what) {
+    Status st = store_->Write(b);
+    if (!st.ok()) ops::Error("agent.store_failed", {{"what", what}, {"message_id", o.message_id}, {"error", st.ToString()}});
+    return st.ok();
+  };
   auto case_id = cases_->CaseOf(o.message_id);
-  if (!case_id.ok() || !case_id->has_value() || **case_id == o.message_id) return;
+  if (!case_id.ok()) return;  // read error: the mark stays, the next start tries again
+  if (!case_id->has_value() || **case_id == o.message_id) {
+    write("refused message without a case step");
+    return;
+  }
   auto c = cases_->Get(**case_id);
-  if (!c.ok() || !c->has_value()) return;
+  if (!c.ok()) return;
+  if (!c->has_value()) {
+    write("refused message without a case step");
+    return;
+  }
   CaseRecord& rec = **c;
   bool changed = false;
   for (CaseStepRecord& st : rec.steps) {
@@ -792,21 +820,18 @@ void Agent::ReleaseRefusedStep(const OutgoingRecord& o) {
     st.refused_reason = "not delivered: the hub refused the message (" + o.refusal_message + ")";
     changed = true;
   }
-  if (!changed) return;
   // Only if the steps after it still apply without it (a later step that
   // needed it was refused by the hub too, or went out anyway: then the case
   // keeps its record as it is, and the timeline shows the refusal).
-  if (auto replay = Replay(rec); !replay.ok()) {
-    ops::Warn("case.refused_step_kept", {{"case_id", rec.id}, {"message_id", o.message_id}, {"why", replay.status().ToString()}});
-    return;
+  if (changed) {
+    if (auto replay = Replay(rec); !replay.ok()) {
+      ops::Warn("case.refused_step_kept",
+                {{"case_id", rec.id}, {"message_id", o.message_id}, {"why", replay.status().ToString()}});
+      changed = false;
+    }
   }
-  StoreBatch b;
-  Cases::Put(b, rec, o.message_id);
-  Status st = store_->Write(b);
-  if (!st.ok()) {
-    ops::Error("agent.store_failed", {{"what", "case step refused by the hub"}, {"error", st.ToString()}});
-    return;
-  }
+  if (changed) Cases::Put(b, rec, o.message_id);
+  if (!write("case step refused by the hub") || !changed) return;
   ops::Info("case.step_refused_by_hub", {{"case_id", rec.id}, {"message_id", o.message_id}, {"code", o.refusal_code}});
 }
 

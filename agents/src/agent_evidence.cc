@@ -299,8 +299,14 @@ Status Agent::NoteOutgoingStreams(const std::string& message_id, const std::stri
       return;
     }
     if (auto old = ReadRoute(config_.data, tid); old && old->message_id != message_id) {
-      result = Status::AlreadyExists("transfer " + tid + " already travels with message " + old->message_id);
-      return;
+      // A message the hub refused for good no longer holds its files: they
+      // may travel with the message sent in its place.
+      auto prev = store_->GetOutgoing(old->message_id);
+      const bool refused = prev.ok() && prev->has_value() && (*prev)->state == OutState::kRejected;
+      if (!refused) {
+        result = Status::AlreadyExists("transfer " + tid + " already travels with message " + old->message_id);
+        return;
+      }
     }
     tids.push_back(std::move(tid));
   });

@@ -81,6 +81,10 @@ void CaseStore::PutNewOutgoing(StoreBatch& b, const OutgoingRecord& r, ByteView 
 
 void CaseStore::PutOutgoing(StoreBatch& b, const OutgoingRecord& r) {
   b.Put(K("out/m/", r.message_id), StoredJson(ToJson(r)));
+  // Refused for good: its case step is released (Agent::ReleaseRefusedStep)
+  // in a later write that deletes this mark; written with the refusal, the
+  // mark makes a crash between the two harmless (the next start finishes).
+  if (r.state == OutState::kRejected) b.Put(K("out/x/", r.message_id), std::string_view());
   if (IsFinal(r)) {
     b.Delete(K("out/o/", r.message_id));
   } else {
@@ -130,6 +134,17 @@ Result<std::vector<std::string>> CaseStore::OpenOutgoing() const {
   }));
   return out;
 }
+
+Result<std::vector<std::string>> CaseStore::RefusedToRelease() const {
+  std::vector<std::string> out;
+  MLAHUB_RETURN_IF_ERROR(store_->Scan("out/x/", "", [&](std::string_view key, std::string_view) {
+    out.emplace_back(key.substr(6));
+    return true;
+  }));
+  return out;
+}
+
+void CaseStore::ClearRefusedToRelease(StoreBatch& b, std::string_view id) { b.Delete(K("out/x/", id)); }
 
 Result<uint64_t> CaseStore::LastLocalSeq() const {
   uint64_t last = 0;

@@ -720,6 +720,11 @@ TEST_F(AgentIntegrationTest, AnAnswerTheHubRefusesNoLongerCountsInTheCase) {
   for (const json& t : timeline)
     if (t.value("message_id", "") == ack) shown = t.contains("workflow_refused");
   EXPECT_TRUE(shown) << timeline.dump();
+  // After a restart the case is as it was (the release was recorded once).
+  agents_["NG-AGF"].Signal(SIGTERM);
+  ASSERT_EQ(agents_["NG-AGF"].Wait(std::chrono::seconds(60)), 0);
+  StartAgent("NG-AGF");
+  EXPECT_TRUE(allows("Acknowledgement")) << Get("NG-AGF", "/v1/cases/" + req).dump();
 }
 
 // A node the hub does not know yet is refused by ZAP; the agent keeps

@@ -85,6 +85,10 @@ class CaseStore {
   Result<std::vector<std::pair<uint64_t, std::string>>> Outbox() const;
   // Ids of outgoing messages whose evidence is not final.
   Result<std::vector<std::string>> OpenOutgoing() const;
+  // Outgoing messages refused for good whose case step is not yet released
+  // (PutOutgoing marks them; ClearRefusedToRelease, in the case's write).
+  Result<std::vector<std::string>> RefusedToRelease() const;
+  static void ClearRefusedToRelease(StoreBatch& b, std::string_view id);
   Result<uint64_t> LastLocalSeq() const;
   // Outgoing records with local_seq > after, ascending, at most `limit`.
   Result<std::vector<OutgoingRecord>> ListOutgoing(uint64_t after, size_t limit) const;
