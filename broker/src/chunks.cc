@@ -16,6 +16,7 @@ static_assert(transport::kMaxChunkAttachmentSize == evidence::kMaxChunkFrameSize
 // Version 2: strings with a 16-bit length (the broker's shared record codec).
 constexpr uint8_t kRecordVersion = 2;
 constexpr int64_t kMinRewindMs = 1000;  // resends on refusals, at most this often per transfer
+constexpr uint64_t kMaxChunksInFlight = 64;  // to one recipient, all its transfers together
 
 bool IsZero(const std::array<uint8_t, 32>& a) {
   return std::all_of(a.begin(), a.end(), [](uint8_t x) { return x == 0; });
@@ -361,11 +362,29 @@ void ChunkRelay::OnHello(const std::string& node) {
 void ChunkRelay::Pump(const std::string& node) {
   auto bit = by_recipient_.find(node);
   if (bit == by_recipient_.end() || !hooks_.online(node)) return;
-  // Round robin over the node's transfers, one chunk each per round.
+  const std::set<std::string>& tids = bit->second;
+  // Chunks in flight to this recipient, all transfers together (sent, not
+  // yet durable at the receiver): at most kMaxChunksInFlight. The window
+  // bounds each transfer; this bounds the sum, which would otherwise be the
+  // window times the transfers (a thousand files: 8,000 chunks in the
+  // recipient's receive queue).
+  uint64_t in_flight = 0;
+  for (const auto& tid : tids) {
+    auto it = transfers_.find(tid);
+    if (it != transfers_.end() && !it->second.rec.purged && it->second.sent > it->second.rec.received)
+      in_flight += it->second.sent - it->second.rec.received;
+  }
+  // Round robin over the node's transfers, one chunk each per round, each
+  // round starting after the transfer served last (so that the first
+  // transfers in id order cannot take every slot, pump after pump).
+  std::string& cursor = pump_cursor_[node];
   bool progress = true;
-  while (progress) {
+  while (progress && in_flight < kMaxChunksInFlight) {
     progress = false;
-    for (const auto& tid : bit->second) {
+    auto next = tids.upper_bound(cursor);
+    for (size_t n = 0; n < tids.size() && in_flight < kMaxChunksInFlight; ++n) {
+      if (next == tids.end()) next = tids.begin();
+      const std::string tid = *next++;
       auto it = transfers_.find(tid);
       if (it == transfers_.end()) continue;
       Transfer& t = it->second;
@@ -386,6 +405,8 @@ void ChunkRelay::Pump(const std::string& node) {
       if (!hooks_.send(node, d)) return;
       if (t.sent == t.rec.received) t.progress_ms = hooks_.now_ms();
       ++t.sent;
+      ++in_flight;
+      cursor = tid;
       progress = true;
     }
   }

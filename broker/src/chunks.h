@@ -171,6 +171,7 @@ class ChunkRelay {
   ChunkRelayOptions options_;
   std::map<std::string, Transfer> transfers_;
   std::map<std::string, std::set<std::string>> by_recipient_;
+  std::map<std::string, std::string> pump_cursor_;  // per recipient: the transfer Pump served last
 };
 
 }  // namespace mlahub::broker

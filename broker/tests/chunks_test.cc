@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
 #include <random>
+#include <set>
 
 #include "mlahub/crypto/random.h"
 #include "mlahub/crypto/sign.h"
@@ -283,6 +285,40 @@ TEST_F(ChunkRelayTest, RefusalsResendTheWindowAtMostOnceASecond) {
   delivered = Sent<transport::ChunkDeliver>("NG-AGF");
   ASSERT_EQ(delivered.size(), 26u);
   EXPECT_EQ(delivered.back().chunk_index, 9u);
+}
+
+// Many transfers to one recipient: the window bounds each, and at most 64
+// chunks are in flight to the recipient in all (20 transfers x a window of 8
+// would be 160 in its receive queue). Each round starts after the transfer
+// served last, so every transfer gets its turn.
+TEST_F(ChunkRelayTest, ChunksInFlightToOneRecipientAreBoundedAndShared) {
+  std::vector<std::string> tids;
+  for (int k = 0; k < 20; ++k) {
+    tids.push_back(evidence::NewTransferId());
+    auto frames = Frames(tids.back(), 10);
+    for (uint64_t i = 0; i < 10; ++i) relay_->OnPut("IT-MOJ", {tids.back(), "NG-AGF", i, "", frames[i]});
+  }
+  auto delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 64u) << "the first 8 transfers put, a window each";
+  // The receiver makes 4 chunks of one transfer durable: 4 more go, one each
+  // to 4 transfers (round robin), not all to the first in id order.
+  relay_->OnReceived("NG-AGF", {tids[0], 4, Code::kOk});
+  delivered = Sent<transport::ChunkDeliver>("NG-AGF");
+  ASSERT_EQ(delivered.size(), 68u);
+  std::set<std::string> last4;
+  for (size_t i = 64; i < 68; ++i) last4.insert(delivered[i].transfer_id);
+  EXPECT_EQ(last4.size(), 4u);
+  // Everything durable at the receiver, transfer by transfer: all 200 chunks go, none twice.
+  for (int round = 0; round < 10; ++round)
+    for (const auto& tid : tids) {
+      uint64_t sent = 0;
+      for (const auto& d : Sent<transport::ChunkDeliver>("NG-AGF"))
+        if (d.transfer_id == tid) sent = std::max<uint64_t>(sent, d.chunk_index + 1);
+      relay_->OnReceived("NG-AGF", {tid, sent, Code::kOk});
+    }
+  std::set<std::pair<std::string, uint64_t>> seen;
+  for (const auto& d : Sent<transport::ChunkDeliver>("NG-AGF")) EXPECT_TRUE(seen.insert({d.transfer_id, d.chunk_index}).second);
+  EXPECT_EQ(seen.size(), 200u);
 }
 
 TEST_F(ChunkRelayTest, PurgedAtOnceTheSenderIsStillToldThenTheMemoryGoes) {
