@@ -126,23 +126,18 @@ Result<std::vector<std::pair<uint64_t, std::string>>> CaseStore::Outbox() const 
   return out;
 }
 
-Result<std::vector<std::string>> CaseStore::OpenOutgoing() const {
+Result<std::vector<std::string>> CaseStore::IdsUnder(std::string_view prefix) const {
   std::vector<std::string> out;
-  MLAHUB_RETURN_IF_ERROR(store_->Scan("out/o/", "", [&](std::string_view key, std::string_view) {
-    out.emplace_back(key.substr(6));
+  MLAHUB_RETURN_IF_ERROR(store_->Scan(prefix, "", [&](std::string_view key, std::string_view) {
+    out.emplace_back(key.substr(prefix.size()));
     return true;
   }));
   return out;
 }
 
-Result<std::vector<std::string>> CaseStore::RefusedToRelease() const {
-  std::vector<std::string> out;
-  MLAHUB_RETURN_IF_ERROR(store_->Scan("out/x/", "", [&](std::string_view key, std::string_view) {
-    out.emplace_back(key.substr(6));
-    return true;
-  }));
-  return out;
-}
+Result<std::vector<std::string>> CaseStore::OpenOutgoing() const { return IdsUnder("out/o/"); }
+
+Result<std::vector<std::string>> CaseStore::RefusedToRelease() const { return IdsUnder("out/x/"); }
 
 void CaseStore::ClearRefusedToRelease(StoreBatch& b, std::string_view id) { b.Delete(K("out/x/", id)); }
 

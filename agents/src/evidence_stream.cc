@@ -170,8 +170,8 @@ Status ChunkReceiver::Expect(const evidence::StreamSpec& spec) {
 evidence::Assembler* ChunkReceiver::Get(const std::string& transfer_id) {
   auto it = in_.find(transfer_id);
   if (it != in_.end()) {
-    last_used_[transfer_id] = ++use_clock_;
-    return it->second.get();
+    it->second.used = ++use_clock_;
+    return it->second.assembler.get();
   }
   // After a restart, or closed as the least recently used: the transfer is
   // on disk (Expect ran before).
@@ -184,21 +184,18 @@ evidence::Assembler* ChunkReceiver::Get(const std::string& transfer_id) {
 
 evidence::Assembler* ChunkReceiver::Hold(const std::string& transfer_id, std::unique_ptr<evidence::Assembler> a) {
   while (in_.size() >= kMaxOpen) {
-    auto lru = std::min_element(last_used_.begin(), last_used_.end(),
-                                [](const auto& x, const auto& y) { return x.second < y.second; });
-    if (lru == last_used_.end()) break;
-    auto victim = in_.find(lru->first);
-    if (victim != in_.end()) {
-      // Chunks accepted since its last mark are made durable first (else
-      // they would be sent again); its reported mark stays known.
-      Status f = victim->second->Flush();
-      if (!f.ok()) ops::Warn("evidence.mark_failed", {{"transfer", lru->first}, {"error", f.ToString()}});
-      in_.erase(victim);
-    }
-    last_used_.erase(lru);
+    auto lru = std::min_element(in_.begin(), in_.end(),
+                                [](const auto& x, const auto& y) { return x.second.used < y.second.used; });
+    // Chunks accepted since its last mark are made durable first (else
+    // they would be sent again); its reported mark stays known.
+    Status f = lru->second.assembler->Flush();
+    if (!f.ok()) ops::Warn("evidence.mark_failed", {{"transfer", lru->first}, {"error", f.ToString()}});
+    in_.erase(lru);
   }
-  last_used_[transfer_id] = ++use_clock_;
-  return in_.insert_or_assign(transfer_id, std::move(a)).first->second.get();
+  Open& o = in_[transfer_id];
+  o.assembler = std::move(a);
+  o.used = ++use_clock_;
+  return o.assembler.get();
 }
 
 void ChunkReceiver::Report(const std::string& transfer_id, evidence::Assembler& a, Code error) {
@@ -264,27 +261,26 @@ void ChunkReceiver::OnDeliver(const transport::ChunkDeliver& d) {
 void ChunkReceiver::CloseIfFinished(const std::string& transfer_id) {
   auto it = in_.find(transfer_id);
   if (it == in_.end()) return;
-  const evidence::TransferState st = it->second->state();
+  const evidence::TransferState st = it->second.assembler->state();
   if (st != evidence::TransferState::kComplete && st != evidence::TransferState::kFailed) return;
   // Only once the broker has been told (a report that could not be sent is
   // sent again with the next chunk, which finds the transfer still open).
   auto rep = reported_.find(transfer_id);
-  if (rep == reported_.end() || rep->second != it->second->durable()) return;
+  if (rep == reported_.end() || rep->second != it->second.assembler->durable()) return;
   in_.erase(it);
-  last_used_.erase(transfer_id);
   reported_.erase(rep);
   refusal_reported_.erase(transfer_id);
 }
 
 uint64_t ChunkReceiver::durable(const std::string& transfer_id) const {
-  if (auto it = in_.find(transfer_id); it != in_.end()) return it->second->durable();
+  if (auto it = in_.find(transfer_id); it != in_.end()) return it->second.assembler->durable();
   auto info = store_->Info(transfer_id);
   return info.ok() && info->incoming ? info->chunks_done : 0;
 }
 
 bool ChunkReceiver::complete(const std::string& transfer_id) const {
   if (auto it = in_.find(transfer_id); it != in_.end())
-    return it->second->state() == evidence::TransferState::kComplete;
+    return it->second.assembler->state() == evidence::TransferState::kComplete;
   auto info = store_->Info(transfer_id);
   return info.ok() && info->incoming && info->state == evidence::TransferState::kComplete;
 }

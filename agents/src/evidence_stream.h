@@ -139,8 +139,11 @@ class ChunkReceiver {
   evidence::EvidenceStore* store_;
   SendFn send_;
   uint32_t sync_every_;
-  std::map<std::string, std::unique_ptr<evidence::Assembler>> in_;
-  std::map<std::string, uint64_t> last_used_;  // per open transfer: use_clock_ at its last chunk
+  struct Open {
+    std::unique_ptr<evidence::Assembler> assembler;
+    uint64_t used = 0;  // use_clock_ at its last chunk (least recently used: closed first)
+  };
+  std::map<std::string, Open> in_;
   uint64_t use_clock_ = 0;
   std::map<std::string, uint64_t> reported_;
   // The durable mark each transfer's last refusal was reported at. One

@@ -144,6 +144,8 @@ class CaseStore {
  private:
   explicit CaseStore(std::unique_ptr<storage::Store> s) : store_(std::move(s)) {}
   Result<std::optional<std::string>> Get(std::string_view key) const;
+  // The ids of the keys under `prefix` (an id-keyed mark set such as out/o/).
+  Result<std::vector<std::string>> IdsUnder(std::string_view prefix) const;
   std::unique_ptr<storage::Store> store_;
 };
 
